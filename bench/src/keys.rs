@@ -1,0 +1,289 @@
+//! Key and value generation.
+//!
+//! Keys are fixed-width: the zero-padded decimal form of a key number in
+//! `0..num` (`--key-size` 16 turns 42 into `0000000000000042`), so byte order
+//! equals numeric order and every workload can name any key by number.
+//! Orders are deterministic for a seed: sequential, a seeded permutation
+//! (every key exactly once, in random order), or uniform random draws.
+//!
+//! Values follow db_bench's generator: a 1 MiB buffer made of pieces whose
+//! first `ratio` part is random printable bytes and whose rest repeats it, so
+//! values compress to about `ratio` of their size. Each value is a zero-copy
+//! slice of that buffer.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use firn::Bytes;
+
+/// SplitMix64: a small, fast, seedable generator (stable across versions,
+/// so a seed always means the same key order).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// A generator for stream `index` of `seed` (e.g. one per client task).
+    pub fn stream(seed: u64, index: u64) -> Rng {
+        let mut r = Rng(seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
+        r.next_u64();
+        r
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`), by multiply-shift (bias below 2^-32 for
+    /// the sizes used here).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// Formats key numbers as fixed-width, zero-padded decimal keys.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyFormat {
+    size: usize,
+}
+
+impl KeyFormat {
+    /// A format of `size`-byte keys able to name every key number below `num`.
+    pub fn new(size: usize, num: u64) -> Result<KeyFormat, String> {
+        if size == 0 {
+            return Err("--key-size must be at least 1".into());
+        }
+        let largest = num.saturating_sub(1);
+        let digits = largest.checked_ilog10().map_or(1, |d| d as usize + 1);
+        if digits > size {
+            return Err(format!(
+                "--key-size {size} is too small for --num {num}: key numbers need {digits} decimal digits"
+            ));
+        }
+        Ok(KeyFormat { size })
+    }
+
+    /// The key of number `n`.
+    pub fn key(&self, n: u64) -> Bytes {
+        let mut buf = vec![b'0'; self.size];
+        let mut rest = n;
+        for byte in buf.iter_mut().rev() {
+            if rest == 0 {
+                break;
+            }
+            *byte = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        Bytes::from(buf)
+    }
+}
+
+/// The order in which a workload visits key numbers.
+#[derive(Clone, Debug)]
+pub enum Order {
+    /// `0, 1, 2, ...`
+    Sequential,
+    /// Every key number once, shuffled with a seed.
+    Permutation(Arc<[u64]>),
+    /// Independent uniform draws from `0..num` (with repeats).
+    Uniform { num: u64, seed: u64 },
+}
+
+impl Order {
+    /// A seeded random permutation of `0..num` (Fisher-Yates).
+    pub fn permutation(num: u64, seed: u64) -> Order {
+        let mut keys: Vec<u64> = (0..num).collect();
+        let mut rng = Rng::new(seed);
+        for i in (1..keys.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            keys.swap(i, j);
+        }
+        Order::Permutation(keys.into())
+    }
+
+    /// The key numbers client `index` of `clients` visits when `total`
+    /// operations are split evenly among them.
+    pub fn share(&self, total: u64, index: usize, clients: usize) -> KeySource {
+        let range = share_range(total, index, clients);
+        match self {
+            Order::Sequential => KeySource::Seq(range),
+            Order::Permutation(keys) => KeySource::Perm {
+                keys: keys.clone(),
+                range,
+            },
+            Order::Uniform { num, seed } => KeySource::Uniform {
+                rng: Rng::stream(*seed, index as u64),
+                num: *num,
+                left: range.end - range.start,
+            },
+        }
+    }
+}
+
+/// The `index`-th of `parts` contiguous, near-equal parts of `0..total`.
+pub fn share_range(total: u64, index: usize, parts: usize) -> Range<u64> {
+    let split = |i: usize| (u128::from(total) * i as u128 / parts.max(1) as u128) as u64;
+    split(index)..split(index + 1)
+}
+
+/// One client's stream of key numbers.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// A contiguous range, in order.
+    Seq(Range<u64>),
+    /// Positions `range` of a shared permutation.
+    Perm { keys: Arc<[u64]>, range: Range<u64> },
+    /// `left` uniform draws from `0..num`.
+    Uniform { rng: Rng, num: u64, left: u64 },
+}
+
+impl KeySource {
+    /// How many key numbers remain.
+    pub fn remaining(&self) -> u64 {
+        match self {
+            KeySource::Seq(r) | KeySource::Perm { range: r, .. } => r.end - r.start,
+            KeySource::Uniform { left, .. } => *left,
+        }
+    }
+}
+
+impl Iterator for KeySource {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        match self {
+            KeySource::Seq(r) => r.next(),
+            KeySource::Perm { keys, range } => {
+                let i = range.next()?;
+                keys.get(usize::try_from(i).ok()?).copied()
+            }
+            KeySource::Uniform { rng, num, left } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                Some(rng.below(*num))
+            }
+        }
+    }
+}
+
+/// Size of the shared value buffer (db_bench uses 1 MiB too).
+const VALUE_BUFFER: usize = 1 << 20;
+/// Length of one compressible piece of the buffer.
+const PIECE: usize = 100;
+
+/// Hands out values as slices of a shared, compressible buffer.
+#[derive(Clone, Debug)]
+pub struct ValueGen {
+    data: Bytes,
+    pos: usize,
+}
+
+impl ValueGen {
+    /// A generator of values whose random fraction is `ratio`; `max_len` is
+    /// the longest value that will be asked for.
+    pub fn new(seed: u64, ratio: f64, max_len: usize) -> ValueGen {
+        let mut rng = Rng::new(seed ^ 0x76A1_7E5E_ED00_0001);
+        let total = VALUE_BUFFER.max(max_len.saturating_mul(2));
+        let mut data = Vec::with_capacity(total + PIECE);
+        let random_len = ((PIECE as f64 * ratio).round() as usize).clamp(1, PIECE);
+        while data.len() < total {
+            let piece_start = data.len();
+            for _ in 0..random_len {
+                data.push(b' ' + rng.below(95) as u8);
+            }
+            while data.len() < piece_start + PIECE {
+                let i = piece_start + (data.len() - piece_start) % random_len;
+                data.push(data[i]);
+            }
+        }
+        ValueGen {
+            data: Bytes::from(data),
+            pos: 0,
+        }
+    }
+
+    /// The same buffer, starting at another offset (one per client task).
+    pub fn fork(&self, index: usize) -> ValueGen {
+        ValueGen {
+            data: self.data.clone(),
+            pos: (index * 7919 * PIECE) % (self.data.len() / 2),
+        }
+    }
+
+    /// The next value of `len` bytes.
+    pub fn next_value(&mut self, len: usize) -> Bytes {
+        if self.pos + len > self.data.len() {
+            self.pos = 0;
+        }
+        let value = self.data.slice(self.pos..self.pos + len);
+        self.pos += len;
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_fixed_width_decimal() {
+        let f = KeyFormat::new(16, 1_000_000).unwrap();
+        assert_eq!(&f.key(42)[..], b"0000000000000042");
+        assert_eq!(&f.key(0)[..], b"0000000000000000");
+        assert_eq!(f.key(999_999).len(), 16);
+        assert!(f.key(9) < f.key(10));
+        let wide = KeyFormat::new(24, u64::MAX).unwrap();
+        assert_eq!(&wide.key(u64::MAX)[..], b"000018446744073709551615");
+        assert!(KeyFormat::new(4, 100_000).is_err());
+        assert!(KeyFormat::new(5, 100_000).is_ok());
+    }
+
+    #[test]
+    fn permutation_visits_every_key_once() {
+        let order = Order::permutation(1000, 7);
+        let mut seen: Vec<u64> = (0..3).flat_map(|i| order.share(1000, i, 3)).collect();
+        assert_ne!(seen[..10], (0..10).collect::<Vec<_>>()[..]);
+        seen.sort_unstable();
+        assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+        let again: Vec<u64> = Order::permutation(1000, 7).share(1000, 0, 1).collect();
+        let first: Vec<u64> = order.share(1000, 0, 1).collect();
+        assert_eq!(again, first);
+    }
+
+    #[test]
+    fn shares_cover_the_total() {
+        let total: u64 = (0..7)
+            .map(|i| share_range(1_000_003, i, 7))
+            .map(|r| r.end - r.start)
+            .sum();
+        assert_eq!(total, 1_000_003);
+        let draws: Vec<u64> = Order::Uniform { num: 10, seed: 1 }
+            .share(100, 1, 2)
+            .collect();
+        assert_eq!(draws.len(), 50);
+        assert!(draws.iter().all(|&n| n < 10));
+    }
+
+    #[test]
+    fn values_compress_about_as_asked() {
+        let mut gen = ValueGen::new(1, 0.5, 100);
+        let v = gen.next_value(100);
+        assert_eq!(v.len(), 100);
+        assert_eq!(v[..50], v[50..]);
+        let w = gen.next_value(100);
+        assert_ne!(v, w);
+        let mut other = gen.fork(3);
+        assert_eq!(other.next_value(4096).len(), 4096);
+    }
+}

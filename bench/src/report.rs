@@ -1,0 +1,479 @@
+//! Results: the per-workload figures, the db_bench-style text report and
+//! the `--json` document.
+
+use std::io::Write;
+
+use firn::{Metrics, RequestCounts};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::machine::{Disk, Machine};
+use crate::probe::ProbeReport;
+
+/// The run's configuration, printed as the header.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// firn-bench version.
+    pub version: &'static str,
+    /// The machine.
+    pub machine: Machine,
+    /// The disk holding the local (WAL) directory.
+    pub disk: Disk,
+    /// Object-store URL of the database.
+    pub store_url: String,
+    /// Local (WAL) directory.
+    pub local_dir: String,
+    /// Entries written by fills.
+    pub num: u64,
+    /// Point reads of `readrandom`.
+    pub reads: u64,
+    /// Range scans of `scan`.
+    pub scans: u64,
+    /// Entries per range scan.
+    pub scan_length: u64,
+    /// Key size in bytes.
+    pub key_size: usize,
+    /// Value size in bytes.
+    pub value_size: usize,
+    /// Random fraction of each value.
+    pub compression_ratio: f64,
+    /// Puts per commit.
+    pub batch_size: u64,
+    /// Client tasks.
+    pub threads: usize,
+    /// tokio worker threads.
+    pub runtime_threads: usize,
+    /// `sync` or `buffered`.
+    pub durability: &'static str,
+    /// Memtable size (flush trigger) in bytes.
+    pub memtable_size: usize,
+    /// Block cache budget in bytes.
+    pub block_cache_size: usize,
+    /// Whether fills are followed by a flush.
+    pub flush_after_fill: bool,
+    /// Seed of all random choices.
+    pub seed: u64,
+}
+
+/// Latency percentiles of one workload, in microseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_us: f64,
+    /// 95th percentile.
+    pub p95_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// Slowest operation.
+    pub max_us: f64,
+    /// Mean.
+    pub mean_us: f64,
+}
+
+impl Latency {
+    /// Percentiles of a histogram of nanoseconds.
+    pub fn from_nanos(h: &Histogram<u64>) -> Latency {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Latency {
+            p50_us: us(0.50),
+            p95_us: us(0.95),
+            p99_us: us(0.99),
+            p999_us: us(0.999),
+            max_us: h.max() as f64 / 1000.0,
+            mean_us: h.mean() / 1000.0,
+        }
+    }
+}
+
+/// Write-path figures of a fill, from the engine's metrics.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WriteStats {
+    /// Commits (write batches) acknowledged.
+    pub batches: u64,
+    /// Bytes appended to the WAL.
+    pub wal_bytes: u64,
+    /// fdatasync calls on the WAL (including background syncs).
+    pub wal_syncs: u64,
+    /// Commits acknowledged by an fdatasync.
+    pub wal_synced_batches: u64,
+    /// Acknowledged writes per fdatasync (wal_synced_batches / wal_syncs):
+    /// the group-commit width.
+    pub writes_per_sync: f64,
+    /// Mean fdatasync latency on the commit path (wal_sync_micros / wal_syncs).
+    pub mean_sync_us: f64,
+    /// Times writers waited for flushes (backpressure).
+    pub write_stalls: u64,
+    /// Time writers spent stalled, in milliseconds.
+    pub write_stall_ms: f64,
+    /// Memtables flushed to chunks (including the final flush).
+    pub flushes: u64,
+    /// Bytes of chunks written.
+    pub flush_bytes: u64,
+    /// Key + value bytes written by the clients.
+    pub raw_bytes: u64,
+}
+
+/// The explicit flush after a fill (not counted in ops/s).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FlushStats {
+    /// Wall time of `Db::flush()`.
+    pub seconds: f64,
+    /// Chunks it produced.
+    pub chunks: usize,
+    /// Object-store requests it made.
+    pub requests: RequestCounts,
+}
+
+/// Read-side figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReadStats {
+    /// Point reads that found their key (or, for scans, entries returned).
+    pub found: u64,
+    /// Keys expected but not found (must be 0).
+    pub not_found: u64,
+    /// The first key number found missing, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_missing: Option<u64>,
+    /// Block-cache hits during the workload.
+    pub cache_hits: u64,
+    /// Block-cache misses during the workload.
+    pub cache_misses: u64,
+}
+
+/// One workload's result.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WorkloadResult {
+    /// Workload name.
+    pub name: String,
+    /// Operations counted in ops/s (entries for readseq, scans for scan).
+    pub ops: u64,
+    /// Client tasks.
+    pub threads: usize,
+    /// Wall time of the operations (flush excluded).
+    pub seconds: f64,
+    /// 1e6 / ops_per_sec.
+    pub micros_per_op: f64,
+    /// Operations per second.
+    pub ops_per_sec: f64,
+    /// Key + value megabytes (2^20) per second (of entries, for scans).
+    pub mb_per_sec: f64,
+    /// Per-operation latency (per commit for writes, per call for reads).
+    pub latency: Latency,
+    /// Object-store requests during the workload (and its flush).
+    pub requests: RequestCounts,
+    /// Write-path figures (fills).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes: Option<WriteStats>,
+    /// The flush after a fill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flush: Option<FlushStats>,
+    /// Read-side figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads: Option<ReadStats>,
+    /// Entries read by range scans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scanned_entries: Option<u64>,
+    /// Raw fdatasync latency of the disk, measured by the probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fsync_probe: Option<ProbeReport>,
+}
+
+impl WorkloadResult {
+    /// Fills the throughput fields from `ops`, `seconds` and the entry size.
+    pub fn set_rates(&mut self, entry_bytes: usize) {
+        let secs = self.seconds.max(1e-9);
+        self.ops_per_sec = self.ops as f64 / secs;
+        self.micros_per_op = if self.ops == 0 {
+            0.0
+        } else {
+            secs * 1e6 / self.ops as f64
+        };
+        let entries = self.scanned_entries.unwrap_or(self.ops);
+        self.mb_per_sec = entries as f64 * entry_bytes as f64 / secs / (1u64 << 20) as f64;
+    }
+}
+
+/// Write-path figures between two metric snapshots.
+pub fn write_stats(before: &Metrics, after: &Metrics, raw_bytes: u64) -> WriteStats {
+    let d = |f: fn(&Metrics) -> u64| f(after).saturating_sub(f(before));
+    let syncs = d(|m| m.wal_syncs);
+    let synced = d(|m| m.wal_synced_batches);
+    let sync_us = d(|m| m.wal_sync_micros);
+    WriteStats {
+        batches: d(|m| m.batches),
+        wal_bytes: d(|m| m.wal_bytes),
+        wal_syncs: syncs,
+        wal_synced_batches: synced,
+        writes_per_sync: ratio(synced, syncs),
+        mean_sync_us: ratio(sync_us, syncs),
+        write_stalls: d(|m| m.write_stalls),
+        write_stall_ms: d(|m| m.write_stall_micros) as f64 / 1000.0,
+        flushes: d(|m| m.flushes),
+        flush_bytes: d(|m| m.flush_bytes),
+        raw_bytes,
+    }
+}
+
+/// Block-cache hits and misses between two snapshots.
+pub fn cache_delta(before: &Metrics, after: &Metrics) -> (u64, u64) {
+    (
+        after
+            .block_cache_hits
+            .saturating_sub(before.block_cache_hits),
+        after
+            .block_cache_misses
+            .saturating_sub(before.block_cache_misses),
+    )
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Where the text report goes: stdout, or stderr when stdout carries JSON.
+#[derive(Clone, Copy, Debug)]
+pub struct Printer {
+    to_stderr: bool,
+}
+
+impl Printer {
+    /// A printer for the `--json` setting.
+    pub fn new(json: bool) -> Printer {
+        Printer { to_stderr: json }
+    }
+
+    /// Prints one line of the text report.
+    pub fn line(&self, text: &str) {
+        if self.to_stderr {
+            eprintln!("{text}");
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
+
+    /// Prints the configuration header.
+    pub fn header(&self, c: &Config) {
+        let mib = |b: usize| b as f64 / (1u64 << 20) as f64;
+        let compressed = (c.value_size as f64 * c.compression_ratio).round();
+        let raw = (c.key_size + c.value_size) as f64 * c.num as f64 / (1u64 << 20) as f64;
+        let lines = [
+            format!("firn-bench {}", c.version),
+            format!(
+                "Machine:    {} cores ({}), {:.1} GiB memory",
+                c.machine.cores,
+                c.machine.cpu,
+                c.machine.memory_bytes as f64 / (1u64 << 30) as f64
+            ),
+            format!("Disk:       {}", c.disk.describe()),
+            format!("Store:      {}", c.store_url),
+            format!("Local dir:  {}", c.local_dir),
+            format!("Keys:       {} bytes each", c.key_size),
+            format!(
+                "Values:     {} bytes each ({compressed} bytes after compression)",
+                c.value_size
+            ),
+            format!("Entries:    {} ({raw:.1} MiB raw)", c.num),
+            format!("Durability: {}", c.durability),
+            format!(
+                "Clients:    {} task(s) on {} runtime worker(s); {} put(s) per commit",
+                c.threads, c.runtime_threads, c.batch_size
+            ),
+            format!(
+                "Memtable:   {:.1} MiB; block cache {:.1} MiB; flush after fills: {}",
+                mib(c.memtable_size),
+                mib(c.block_cache_size),
+                if c.flush_after_fill { "yes" } else { "no" }
+            ),
+            "------------------------------------------------".to_string(),
+        ];
+        for l in lines {
+            self.line(&l);
+        }
+    }
+
+    /// Prints one workload: the db_bench-style line and detail lines.
+    pub fn result(&self, r: &WorkloadResult) {
+        let l = &r.latency;
+        self.line(&format!(
+            "{:<12} : {:>11.3} micros/op {:>9.0} ops/sec; {:>7.1} MB/s; p50 {} p95 {} p99 {}; requests {}",
+            r.name,
+            r.micros_per_op,
+            r.ops_per_sec,
+            r.mb_per_sec,
+            micros(l.p50_us),
+            micros(l.p95_us),
+            micros(l.p99_us),
+            short_requests(&r.requests)
+        ));
+        let pad = " ".repeat(15);
+        if let Some(w) = &r.writes {
+            let sync = if w.wal_synced_batches > 0 {
+                format!(
+                    "{} fdatasyncs, {:.1} writes/fdatasync, mean fdatasync {}",
+                    w.wal_syncs,
+                    w.writes_per_sync,
+                    micros(w.mean_sync_us)
+                )
+            } else {
+                format!("{} background fdatasyncs", w.wal_syncs)
+            };
+            self.line(&format!(
+                "{pad}wal: {} commits, {}; {sync}; stalls {} ({:.0} ms)",
+                w.batches,
+                bytes(w.wal_bytes),
+                w.write_stalls,
+                w.write_stall_ms
+            ));
+            let comp = if w.flush_bytes > 0 {
+                format!(
+                    " ({:.2}x smaller than {} raw)",
+                    w.raw_bytes as f64 / w.flush_bytes as f64,
+                    bytes(w.raw_bytes)
+                )
+            } else {
+                String::new()
+            };
+            self.line(&format!(
+                "{pad}flushes: {}, {} of chunks written{comp}",
+                w.flushes,
+                bytes(w.flush_bytes)
+            ));
+        }
+        if let Some(f) = &r.flush {
+            self.line(&format!(
+                "{pad}flush(): {:.3} s (not in ops/sec), {} chunk(s); requests {}",
+                f.seconds,
+                f.chunks,
+                short_requests(&f.requests)
+            ));
+        }
+        if let Some(p) = &r.fsync_probe {
+            self.line(&format!(
+                "{pad}disk fdatasync (probe): p50 {} p99 {} mean {}",
+                micros(p.p50_us),
+                micros(p.p99_us),
+                micros(p.mean_us)
+            ));
+        }
+        if let Some(rd) = &r.reads {
+            let scanned = r
+                .scanned_entries
+                .map(|e| format!(", {e} entries scanned"))
+                .unwrap_or_default();
+            self.line(&format!(
+                "{pad}reads: {} found, {} not found{scanned}; block cache {} hits, {} misses",
+                rd.found, rd.not_found, rd.cache_hits, rd.cache_misses
+            ));
+        }
+    }
+
+    /// Prints the JSON document (on stdout).
+    pub fn json(&self, config: &Config, results: &[WorkloadResult]) -> Result<(), String> {
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            config: &'a Config,
+            results: &'a [WorkloadResult],
+        }
+        let text = serde_json::to_string_pretty(&Doc { config, results })
+            .map_err(|e| format!("encoding JSON: {e}"))?;
+        println!("{text}");
+        Ok(())
+    }
+}
+
+/// Request counts without the zero byte totals cluttering the line.
+fn short_requests(r: &RequestCounts) -> String {
+    format!(
+        "get={} put={} list={} delete={} head={} read={} written={}",
+        r.get,
+        r.put,
+        r.list,
+        r.delete,
+        r.head,
+        bytes(r.bytes_read),
+        bytes(r.bytes_written)
+    )
+}
+
+/// A latency in adaptive units: `812ns`, `2.1us`, `3.45ms`, `1.20s`.
+pub fn micros(us: f64) -> String {
+    if us < 1.0 {
+        format!("{:.0}ns", us * 1000.0)
+    } else if us < 1000.0 {
+        format!("{us:.1}us")
+    } else if us < 1_000_000.0 {
+        format!("{:.2}ms", us / 1000.0)
+    } else {
+        format!("{:.2}s", us / 1_000_000.0)
+    }
+}
+
+/// A byte count in adaptive binary units.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.1}{}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(micros(0.5), "500ns");
+        assert_eq!(micros(2.14), "2.1us");
+        assert_eq!(micros(3450.0), "3.45ms");
+        assert_eq!(micros(1_200_000.0), "1.20s");
+        assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(3 << 20), "3.0MiB");
+    }
+
+    #[test]
+    fn rates_and_deltas() {
+        let mut r = WorkloadResult {
+            ops: 1000,
+            seconds: 0.5,
+            ..WorkloadResult::default()
+        };
+        r.set_rates(116);
+        assert_eq!(r.ops_per_sec, 2000.0);
+        assert_eq!(r.micros_per_op, 500.0);
+        let before = Metrics::default();
+        let after = Metrics {
+            wal_syncs: 10,
+            wal_synced_batches: 300,
+            wal_sync_micros: 5000,
+            ..Metrics::default()
+        };
+        let w = write_stats(&before, &after, 0);
+        assert_eq!(w.writes_per_sync, 30.0);
+        assert_eq!(w.mean_sync_us, 500.0);
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for v in 1..=100u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let l = Latency::from_nanos(&h);
+        assert!((l.p50_us - 50.0).abs() < 0.1 && (l.p99_us - 99.0).abs() < 0.1);
+    }
+}

@@ -1,0 +1,452 @@
+//! [`ChunkIndex`]: the opened metadata of a chunk (block index, bloom filter,
+//! properties), and the separator keys the index is made of.
+//!
+//! The index block uses the data block entry format: the key of entry `i` is
+//! the separator of data block `i` (user key + seq, kind byte 1), its value is
+//! `varint offset ++ varint len` of the block's handle.
+
+use std::cmp::Ordering;
+
+use bytes::Bytes;
+
+use crate::block::{unseal_block, Block, BlockHandle, BLOCK_TRAILER_LEN};
+use crate::bloom::Bloom;
+use crate::coding::{put_varint, Decoder};
+use crate::{compare_internal, ChunkError, Footer, Properties, MAX_SEQ};
+
+/// LevelDB's short separator for user keys `a < b`: `a` cut after its first
+/// byte that differs from `b`, with that byte incremented, when the result
+/// still sorts before `b` and is shorter than `a`; `None` otherwise.
+fn short_separator(a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
+    let n = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (&ab, &bb) = (a.get(n)?, b.get(n)?);
+    if ab < 0xff && ab + 1 < bb && n + 1 < a.len() {
+        let mut s = a[..n].to_vec();
+        s.push(ab + 1);
+        Some(s)
+    } else {
+        None
+    }
+}
+
+/// The index separator for a block ending with (`last_key`, `last_seq`)
+/// followed by a block starting with user key `next_key`: an internal key
+/// `>=` the last key and `<` the next block's first key. When the user keys
+/// differ and a shorter user key `s` fits between them, (`s`, MAX_SEQ) is
+/// used, the smallest internal key with user key `s`; otherwise the last key.
+///
+/// Either way no internal key `k` with last key `< k <=` separator has the
+/// user key of the next block's first entry, so a point lookup for
+/// (user key, max seq) needs only the block [`ChunkIndex::seek_block`] names.
+pub(crate) fn separator(last_key: &[u8], last_seq: u64, next_key: &[u8]) -> (Vec<u8>, u64) {
+    if last_key != next_key {
+        if let Some(s) = short_separator(last_key, next_key) {
+            return (s, MAX_SEQ);
+        }
+    }
+    (last_key.to_vec(), last_seq)
+}
+
+/// Appends an index block value (a block handle).
+pub(crate) fn encode_handle(out: &mut Vec<u8>, h: BlockHandle) {
+    put_varint(out, h.offset);
+    put_varint(out, h.len);
+}
+
+#[derive(Clone, Copy, Debug)]
+struct IndexEntry {
+    /// End of this separator's user key in `ChunkIndex::keys`.
+    key_end: usize,
+    seq: u64,
+    handle: BlockHandle,
+}
+
+/// The opened metadata of one chunk: properties, bloom filter and block index.
+///
+/// Decoded from one ranged read of `[meta_offset, file_size)`; cheap to query
+/// and meant to be kept in memory (it is `Send + Sync`).
+#[derive(Clone, Debug)]
+pub struct ChunkIndex {
+    footer: Footer,
+    file_size: u64,
+    properties: Properties,
+    bloom: Bloom,
+    /// Separator user keys, concatenated.
+    keys: Vec<u8>,
+    entries: Vec<IndexEntry>,
+}
+
+impl ChunkIndex {
+    /// Decodes the metadata region. `region` is exactly the bytes
+    /// `[meta_offset, file_size)` of the chunk (what a manifest's
+    /// `meta_offset`/`meta_len` name). Every block in it is checksum-verified
+    /// and the block handles are checked to tile `[0, meta_offset)`.
+    pub fn decode(
+        region: &[u8],
+        meta_offset: u64,
+        file_size: u64,
+    ) -> Result<ChunkIndex, ChunkError> {
+        let needed = file_size.checked_sub(meta_offset).ok_or_else(|| {
+            ChunkError::corrupt(
+                meta_offset,
+                format!("meta_offset {meta_offset} is past the end of a {file_size}-byte file"),
+            )
+        })?;
+        let have = region.len() as u64;
+        if have < needed {
+            return Err(ChunkError::Truncated { size: have, needed });
+        }
+        if have > needed {
+            return Err(ChunkError::corrupt(
+                meta_offset,
+                format!("metadata region is {have} bytes, expected {needed}"),
+            ));
+        }
+        let footer = Footer::decode(region, file_size)?;
+        if footer.meta_offset != meta_offset {
+            return Err(ChunkError::corrupt(
+                meta_offset,
+                format!("footer says the metadata starts at {}", footer.meta_offset),
+            ));
+        }
+        let slice = |h: BlockHandle| -> Result<&[u8], ChunkError> {
+            let start = h
+                .offset
+                .checked_sub(meta_offset)
+                .and_then(|s| usize::try_from(s).ok());
+            let len = usize::try_from(h.len).ok();
+            start
+                .zip(len)
+                .and_then(|(s, l)| region.get(s..s.checked_add(l)?))
+                .ok_or_else(|| ChunkError::corrupt(h.offset, "block outside the metadata region"))
+        };
+
+        let props_raw = unseal_block(slice(footer.properties)?, footer.properties.offset)?;
+        let properties = Properties::decode(&props_raw, footer.properties.offset)?;
+        let filter_raw = unseal_block(slice(footer.filter)?, footer.filter.offset)?;
+        let bloom = Bloom::decode(&filter_raw)
+            .ok_or_else(|| ChunkError::corrupt(footer.filter.offset, "malformed filter block"))?;
+        let index_raw = unseal_block(slice(footer.index)?, footer.index.offset)?;
+        let (keys, entries) = decode_index(index_raw, footer.index.offset)?;
+
+        let idx = ChunkIndex {
+            footer,
+            file_size,
+            properties,
+            bloom,
+            keys,
+            entries,
+        };
+        idx.check_consistency()?;
+        Ok(idx)
+    }
+
+    fn check_consistency(&self) -> Result<(), ChunkError> {
+        let p = &self.properties;
+        let f = &self.footer;
+        let bad = |what: String| Err(ChunkError::corrupt(f.properties.offset, what));
+        if p.blocks != self.entries.len() as u64 {
+            return bad(format!(
+                "properties say {} blocks, the index has {}",
+                p.blocks,
+                self.entries.len()
+            ));
+        }
+        if p.data_bytes != f.meta_offset
+            || p.index_bytes != f.index.len
+            || p.filter_bytes != f.filter.len
+        {
+            return bad("properties sizes disagree with the footer".to_string());
+        }
+        if p.format_version != f.format_version {
+            return bad("properties format version disagrees with the footer".to_string());
+        }
+        // Data blocks tile [0, meta_offset) in order.
+        let mut expect = 0u64;
+        for e in &self.entries {
+            if e.handle.offset != expect || e.handle.len < BLOCK_TRAILER_LEN as u64 {
+                return Err(ChunkError::corrupt(
+                    f.index.offset,
+                    format!(
+                        "index: block handle {:?} does not follow the previous block (expected offset {expect})",
+                        e.handle
+                    ),
+                ));
+            }
+            expect = e.handle.end();
+        }
+        if expect != f.meta_offset {
+            return Err(ChunkError::corrupt(
+                f.index.offset,
+                format!(
+                    "index: data blocks end at {expect}, metadata starts at {}",
+                    f.meta_offset
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The chunk's properties.
+    pub fn properties(&self) -> &Properties {
+        &self.properties
+    }
+
+    /// The chunk's footer.
+    pub fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    /// Size of the whole chunk file.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// Start of the metadata region.
+    pub fn meta_offset(&self) -> u64 {
+        self.footer.meta_offset
+    }
+
+    /// Bloom filter check: false means no version of `user_key` is in the chunk.
+    pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.bloom.may_contain(user_key)
+    }
+
+    /// Number of data blocks.
+    pub fn block_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Handle of data block `i`.
+    ///
+    /// # Panics
+    /// If `i >= block_count()`.
+    pub fn block_handle(&self, i: usize) -> BlockHandle {
+        self.entries[i].handle
+    }
+
+    /// The separator of data block `i`: an internal key `>=` every key in the
+    /// block and `<` every key in the next block.
+    ///
+    /// # Panics
+    /// If `i >= block_count()`.
+    pub fn separator(&self, i: usize) -> (&[u8], u64) {
+        let e = &self.entries[i];
+        (self.key(i), e.seq)
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let start = match i.checked_sub(1) {
+            Some(p) => self.entries.get(p).map_or(0, |e| e.key_end),
+            None => 0,
+        };
+        let end = self.entries.get(i).map_or(start, |e| e.key_end);
+        self.keys.get(start..end).unwrap_or_default()
+    }
+
+    /// Index of the first block that can hold (user_key, seq) or anything after
+    /// it in internal order; `None` if the key is past the end of the chunk.
+    ///
+    /// For a point lookup of the newest version `<= seq`, the block returned
+    /// is the only one that can hold it (see FORMAT.md, "Index block").
+    pub fn seek_block(&self, user_key: &[u8], seq: u64) -> Option<usize> {
+        // Binary search for the first separator >= (user_key, seq).
+        let (mut lo, mut hi) = (0, self.entries.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let sep_seq = self.entries.get(mid).map_or(0, |e| e.seq);
+            if compare_internal(self.key(mid), sep_seq, user_key, seq) == Ordering::Less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        (lo < self.entries.len()).then_some(lo)
+    }
+
+    /// Heap and inline bytes held by this index (for cache accounting).
+    pub fn memory_usage(&self) -> usize {
+        std::mem::size_of::<ChunkIndex>()
+            + self.keys.capacity()
+            + self.entries.capacity() * std::mem::size_of::<IndexEntry>()
+            + self.bloom.memory_usage()
+            + self.properties.min_key.capacity()
+            + self.properties.max_key.capacity()
+    }
+}
+
+/// Decodes the index block contents into concatenated keys and entries.
+fn decode_index(contents: Bytes, offset: u64) -> Result<(Vec<u8>, Vec<IndexEntry>), ChunkError> {
+    let block = Block::from_contents(contents, offset)?;
+    let mut it = block.iter();
+    it.seek_to_first()?;
+    let mut keys = Vec::new();
+    let mut entries: Vec<IndexEntry> = Vec::new();
+    let mut prev: Option<(usize, u64)> = None; // (key start, seq) of the previous entry
+    while it.valid() {
+        let mut d = Decoder::new(it.value_slice());
+        let handle = match (d.varint(), d.varint()) {
+            (Some(offset), Some(len)) if d.is_empty() => BlockHandle { offset, len },
+            _ => return Err(ChunkError::corrupt(offset, "index: malformed block handle")),
+        };
+        let start = keys.len();
+        if let Some((pstart, pseq)) = prev {
+            let pkey = keys.get(pstart..start).unwrap_or_default();
+            if compare_internal(pkey, pseq, it.key(), it.seq()) != Ordering::Less {
+                return Err(ChunkError::corrupt(
+                    offset,
+                    "index: separators out of order",
+                ));
+            }
+        }
+        keys.extend_from_slice(it.key());
+        entries.push(IndexEntry {
+            key_end: keys.len(),
+            seq: it.seq(),
+            handle,
+        });
+        prev = Some((start, it.seq()));
+        it.next()?;
+    }
+    keys.shrink_to_fit();
+    entries.shrink_to_fit();
+    Ok((keys, entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separators_sort_between_blocks() {
+        let cases: &[(&[u8], u64, &[u8])] = &[
+            (b"abcdef", 5, b"abzz"),     // shortened to "abd"
+            (b"abc", 5, b"abd"),         // adjacent bytes: last key
+            (b"abc", 5, b"abcd"),        // prefix: last key
+            (b"same", 9, b"same"),       // one user key spans the blocks
+            (b"a\xff\xff", 1, b"b"),     // 'a' + 1 is not below 'b': last key
+            (b"", 3, b"x"),              // empty last key
+            (b"zz\xffq", 2, b"zz\xffr"), // adjacent bytes after 0xff
+        ];
+        for &(last, seq, next) in cases {
+            let (s, sseq) = separator(last, seq, next);
+            assert_ne!(
+                compare_internal(&s, sseq, last, seq),
+                Ordering::Less,
+                "{last:?} {next:?}"
+            );
+            // The next block's first key is (next, anything < seq if same key).
+            let next_seq = if last == next { seq - 1 } else { MAX_SEQ };
+            assert_eq!(
+                compare_internal(&s, sseq, next, next_seq),
+                Ordering::Less,
+                "{last:?} {next:?}"
+            );
+            assert!(s.len() <= last.len());
+        }
+        assert_eq!(separator(b"abcdef", 5, b"abzz"), (b"abd".to_vec(), MAX_SEQ));
+        assert_eq!(separator(b"a\xff\xff", 1, b"b"), (b"a\xff\xff".to_vec(), 1));
+        assert_eq!(separator(b"abc", 5, b"abd"), (b"abc".to_vec(), 5));
+    }
+
+    fn build(n: u64, block_size: usize) -> (Vec<u8>, crate::ChunkSummary) {
+        let opts = crate::ChunkOptions {
+            block_size,
+            ..crate::ChunkOptions::default()
+        };
+        let mut b = crate::ChunkBuilder::new(opts, Vec::new());
+        for i in 0..n {
+            // Every key twice (seq 2i+1 then 2i), so some keys span blocks.
+            let key = format!("key{:05}", i * 10);
+            for seq in [2 * i + 1, 2 * i] {
+                b.add(key.as_bytes(), seq, crate::Kind::Put, &[b'v'; 20])
+                    .expect("add");
+            }
+        }
+        b.finish().expect("finish")
+    }
+
+    fn open(file: &[u8], s: &crate::ChunkSummary) -> ChunkIndex {
+        ChunkIndex::decode(&file[s.meta_offset as usize..], s.meta_offset, s.size).expect("decode")
+    }
+
+    #[test]
+    fn index_seek_finds_the_block_of_every_key() {
+        let (file, s) = build(500, 256);
+        let idx = open(&file, &s);
+        assert_eq!(idx.block_count() as u64, s.properties.blocks);
+        assert!(idx.block_count() > 50);
+        assert_eq!(idx.properties(), &s.properties);
+        assert!(idx.memory_usage() > idx.block_count() * 16);
+        // Before the first key: block 0. After the last: none.
+        assert_eq!(idx.seek_block(b"", MAX_SEQ), Some(0));
+        assert_eq!(idx.seek_block(b"key99999", 0), None);
+        for i in 0..500u64 {
+            let key = format!("key{:05}", i * 10);
+            for (seq, max_seq) in [(2 * i + 1, 2 * i + 1), (2 * i, 2 * i), (2 * i + 1, MAX_SEQ)] {
+                let b = idx.seek_block(key.as_bytes(), max_seq).expect("in range");
+                let h = idx.block_handle(b);
+                let raw = &file[h.offset as usize..h.end() as usize];
+                let block = crate::decode_block(raw, h).expect("block");
+                let got = block.get(key.as_bytes(), max_seq).expect("get");
+                assert_eq!(got.map(|g| g.0), Some(seq), "{key} @ {max_seq}");
+            }
+            // Absent keys in between map to a block whose lookup finds nothing.
+            let absent = format!("key{:05}", i * 10 + 5);
+            if let Some(b) = idx.seek_block(absent.as_bytes(), MAX_SEQ) {
+                let h = idx.block_handle(b);
+                let raw = &file[h.offset as usize..h.end() as usize];
+                let block = crate::decode_block(raw, h).expect("block");
+                assert_eq!(block.get(absent.as_bytes(), MAX_SEQ).expect("get"), None);
+            }
+        }
+        // Separators strictly increase and sit between the blocks.
+        for i in 1..idx.block_count() {
+            let (a, sa) = idx.separator(i - 1);
+            let (b, sb) = idx.separator(i);
+            assert_eq!(compare_internal(a, sa, b, sb), Ordering::Less);
+        }
+    }
+
+    #[test]
+    fn bloom_through_the_index() {
+        let (file, s) = build(300, 4096);
+        let idx = open(&file, &s);
+        for i in 0..300u64 {
+            assert!(idx.may_contain(format!("key{:05}", i * 10).as_bytes()));
+        }
+        let fp = (0..3000u64)
+            .filter(|i| idx.may_contain(format!("other{i}").as_bytes()))
+            .count();
+        assert!(fp < 150, "{fp} false positives of 3000");
+    }
+
+    #[test]
+    fn region_errors() {
+        let (file, s) = build(50, 128);
+        let region = &file[s.meta_offset as usize..];
+        for cut in 0..region.len() {
+            assert!(matches!(
+                ChunkIndex::decode(&region[..cut], s.meta_offset, s.size),
+                Err(ChunkError::Truncated { .. })
+            ));
+            // A wrong meta_offset (a suffix of the region) is refused too.
+            let off = s.meta_offset + cut as u64 + 1;
+            if off < s.size {
+                assert!(ChunkIndex::decode(&region[cut + 1..], off, s.size).is_err());
+            }
+        }
+        assert!(ChunkIndex::decode(region, s.size + 1, s.size).is_err());
+        let mut longer = region.to_vec();
+        longer.push(0);
+        assert!(ChunkIndex::decode(&longer, s.meta_offset, s.size).is_err());
+        for i in 0..region.len() {
+            let mut bad = region.to_vec();
+            bad[i] ^= 0x10;
+            assert!(
+                ChunkIndex::decode(&bad, s.meta_offset, s.size).is_err(),
+                "flip at region byte {i} undetected"
+            );
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Atomic write batches and their WAL encoding.
+//!
+//! A batch is one WAL record. Its payload (see `wal/FORMAT.md`):
+//!
+//! ```text
+//! +--------------+-------------+------------------------------------------+
+//! | first_seq u64| count u32   | op * count                               |
+//! +--------------+-------------+------------------------------------------+
+//! op = kind u8 (0 delete, 1 put) | key_len varint | key | [value_len varint | value]
+//! ```
+//! Op `i` gets sequence number `first_seq + i`; all integers little-endian,
+//! varints are LEB128.
+
+use bytes::Bytes;
+use firn_chunk::Kind;
+
+use crate::error::{Error, Result};
+
+/// One change inside a [`WriteBatch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchOp {
+    /// Set `key` to `value`.
+    Put {
+        /// The key.
+        key: Bytes,
+        /// The value.
+        value: Bytes,
+    },
+    /// Remove `key`.
+    Delete {
+        /// The key.
+        key: Bytes,
+    },
+}
+
+impl BatchOp {
+    /// The key this op changes.
+    pub fn key(&self) -> &Bytes {
+        match self {
+            BatchOp::Put { key, .. } | BatchOp::Delete { key } => key,
+        }
+    }
+}
+
+/// A group of puts and deletes applied atomically: readers see all of it or
+/// none of it, and a crash keeps all of it or none of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<BatchOp>,
+    bytes: usize,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> WriteBatch {
+        WriteBatch::default()
+    }
+
+    /// Adds a put.
+    pub fn put(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
+        let (key, value) = (key.into(), value.into());
+        self.bytes += key.len() + value.len() + 12;
+        self.ops.push(BatchOp::Put { key, value });
+        self
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, key: impl Into<Bytes>) -> &mut Self {
+        let key = key.into();
+        self.bytes += key.len() + 6;
+        self.ops.push(BatchOp::Delete { key });
+        self
+    }
+
+    /// Number of ops.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when the batch has no ops.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The ops in order.
+    pub fn ops(&self) -> &[BatchOp] {
+        &self.ops
+    }
+
+    /// Approximate encoded size in bytes.
+    pub fn approximate_size(&self) -> usize {
+        self.bytes + 12
+    }
+
+    /// Checks every key and value against the limits; nothing is written when
+    /// this fails.
+    pub(crate) fn validate(&self, max_key: usize, max_value: usize) -> Result<()> {
+        if self.ops.is_empty() {
+            return Err(Error::InvalidArgument("empty write batch".into()));
+        }
+        if self.bytes > MAX_BATCH_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "write batch of {} bytes exceeds the limit of {MAX_BATCH_BYTES} bytes; split it",
+                self.bytes
+            )));
+        }
+        for (i, op) in self.ops.iter().enumerate() {
+            let key = op.key();
+            if key.is_empty() {
+                return Err(Error::InvalidArgument(format!("op {i}: empty keys are not allowed")));
+            }
+            if key.len() > max_key {
+                return Err(Error::InvalidArgument(format!(
+                    "op {i}: key of {} bytes exceeds the key size limit of {max_key} bytes (Options::max_key_size)",
+                    key.len()
+                )));
+            }
+            if let BatchOp::Put { value, .. } = op {
+                if value.len() > max_value {
+                    return Err(Error::InvalidArgument(format!(
+                        "op {i}: value of {} bytes exceeds the value size limit of {max_value} bytes (Options::max_value_size)",
+                        value.len()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the WAL payload of this batch, numbered from `first_seq`.
+    pub(crate) fn encode_into(&self, first_seq: u64, out: &mut Vec<u8>) {
+        out.reserve(self.bytes + 12);
+        out.extend_from_slice(&first_seq.to_le_bytes());
+        out.extend_from_slice(&(self.ops.len() as u32).to_le_bytes());
+        for op in &self.ops {
+            match op {
+                BatchOp::Put { key, value } => {
+                    out.push(Kind::Put as u8);
+                    put_varint(out, key.len() as u64);
+                    out.extend_from_slice(key);
+                    put_varint(out, value.len() as u64);
+                    out.extend_from_slice(value);
+                }
+                BatchOp::Delete { key } => {
+                    out.push(Kind::Delete as u8);
+                    put_varint(out, key.len() as u64);
+                    out.extend_from_slice(key);
+                }
+            }
+        }
+    }
+
+    /// Decodes a WAL payload; returns the first sequence number and the batch.
+    /// Keys and values are zero-copy slices of `payload`.
+    pub(crate) fn decode(payload: &Bytes) -> std::result::Result<(u64, WriteBatch), String> {
+        let mut pos = 0usize;
+        let first_seq = u64::from_le_bytes(take(payload, &mut pos, 8)?.try_into().map_err(|_| "short seq")?);
+        let count = u32::from_le_bytes(take(payload, &mut pos, 4)?.try_into().map_err(|_| "short count")?);
+        let mut batch = WriteBatch::new();
+        for i in 0..count {
+            let kind = *take(payload, &mut pos, 1)?.first().ok_or("short kind")?;
+            let klen = get_varint(payload, &mut pos)?;
+            let key = take_bytes(payload, &mut pos, klen)?;
+            match kind {
+                k if k == Kind::Put as u8 => {
+                    let vlen = get_varint(payload, &mut pos)?;
+                    let value = take_bytes(payload, &mut pos, vlen)?;
+                    batch.put(key, value);
+                }
+                k if k == Kind::Delete as u8 => {
+                    batch.delete(key);
+                }
+                other => return Err(format!("op {i}: unknown kind {other}")),
+            }
+        }
+        if pos != payload.len() {
+            return Err(format!("{} trailing bytes after {count} ops", payload.len() - pos));
+        }
+        if count == 0 {
+            return Err("batch with no ops".into());
+        }
+        Ok((first_seq, batch))
+    }
+}
+
+/// Largest accepted batch (encoded), well under the WAL's u32 record length.
+pub const MAX_BATCH_BYTES: usize = 1 << 30;
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(buf: &[u8], pos: &mut usize) -> std::result::Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos).ok_or("truncated varint")?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err("varint longer than 10 bytes".into())
+}
+
+fn take<'a>(buf: &'a [u8], pos: &mut usize, n: usize) -> std::result::Result<&'a [u8], String> {
+    let end = pos.checked_add(n).filter(|&e| e <= buf.len()).ok_or_else(|| {
+        format!("needs {n} bytes at offset {pos}, only {} remain", buf.len().saturating_sub(*pos))
+    })?;
+    let s = &buf[*pos..end];
+    *pos = end;
+    Ok(s)
+}
+
+fn take_bytes(buf: &Bytes, pos: &mut usize, n: u64) -> std::result::Result<Bytes, String> {
+    let n = usize::try_from(n).map_err(|_| "length overflows usize")?;
+    let start = *pos;
+    take(buf, pos, n)?;
+    Ok(buf.slice(start..start + n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut b = WriteBatch::new();
+        b.put(&b"k1"[..], &b"v1"[..]).delete(&b"k2"[..]).put(&b"k3"[..], Bytes::new());
+        let mut out = Vec::new();
+        b.encode_into(42, &mut out);
+        let (seq, back) = WriteBatch::decode(&Bytes::from(out)).unwrap();
+        assert_eq!(seq, 42);
+        assert_eq!(back.ops(), b.ops());
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut b = WriteBatch::new();
+        b.put(vec![1u8; 11], &b"v"[..]);
+        let err = b.validate(10, 100).unwrap_err().to_string();
+        assert!(err.contains("key size limit of 10"), "{err}");
+        let mut b = WriteBatch::new();
+        b.put(&b"k"[..], vec![0u8; 101]);
+        assert!(b.validate(10, 100).unwrap_err().to_string().contains("value size limit of 100"));
+        let mut b = WriteBatch::new();
+        b.delete(Bytes::new());
+        assert!(b.validate(10, 100).unwrap_err().to_string().contains("empty keys"));
+        assert!(WriteBatch::new().validate(10, 100).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = WriteBatch::decode(&Bytes::from(data));
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The engine's one error type.
+
+use std::path::PathBuf;
+
+use firn_chunk::ChunkError;
+use firn_manifest::{ManifestError, StoreError};
+
+/// Result alias used throughout the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a [`Db`](crate::Db) call.
+///
+/// Variants carry the object, file, offset or key they are about, so the
+/// message alone tells the user what broke and where.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The caller asked for something invalid (oversized key, empty key, a
+    /// malformed URL, ...). Nothing was written.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// Stored bytes failed a checksum or could not be decoded.
+    #[error("corruption in {object}{}: {detail}", offset_suffix(*.offset))]
+    Corruption {
+        /// The object or local file holding the bad bytes.
+        object: String,
+        /// Byte offset of the bad region, when known.
+        offset: Option<u64>,
+        /// What was wrong.
+        detail: String,
+    },
+
+    /// Another process opened the database as writer and bumped the epoch;
+    /// this handle no longer accepts writes.
+    #[error(
+        "fenced: another writer took over this database (our epoch {our_epoch}, theirs {their_epoch}); \
+         this handle accepts no more writes"
+    )]
+    Fenced {
+        /// The epoch this handle was writing with.
+        our_epoch: u64,
+        /// The newer epoch found in the manifest.
+        their_epoch: u64,
+    },
+
+    /// A write was attempted on a read-only handle.
+    #[error("the database is open read-only; open it as writer to change it")]
+    ReadOnly,
+
+    /// The handle was closed (or a fatal background error stopped it).
+    #[error("the database is closed{}", reason_suffix(.0))]
+    Closed(Option<String>),
+
+    /// Another process holds the writer lock of the local directory.
+    #[error("local directory {} is locked by another writer process; close it first or open read-only", .0.display())]
+    Locked(PathBuf),
+
+    /// The local directory belongs to a different database than the bucket.
+    #[error("local directory {local} belongs to database {local_id}, but {url} holds database {store_id}; use another local directory")]
+    DatabaseMismatch {
+        /// The local directory.
+        local: String,
+        /// Database id recorded in the local directory.
+        local_id: String,
+        /// The object-store URL.
+        url: String,
+        /// Database id found in the object store (or "none").
+        store_id: String,
+    },
+
+    /// A local file operation failed.
+    #[error("i/o error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An object-store request failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    /// A manifest operation failed (other than fencing and corruption,
+    /// which map to their own variants).
+    #[error(transparent)]
+    Manifest(ManifestError),
+
+    /// A background task failed; the message is the original error.
+    #[error("background task failed: {0}")]
+    Background(String),
+}
+
+fn offset_suffix(offset: Option<u64>) -> String {
+    match offset {
+        Some(o) => format!(" at offset {o}"),
+        None => String::new(),
+    }
+}
+
+fn reason_suffix(reason: &Option<String>) -> String {
+    match reason {
+        Some(r) => format!(" ({r})"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corruption(object: impl Into<String>, offset: Option<u64>, detail: impl Into<String>) -> Error {
+        Error::Corruption {
+            object: object.into(),
+            offset,
+            detail: detail.into(),
+        }
+    }
+
+    /// Wraps a chunk decoding error with the object it came from.
+    pub(crate) fn chunk(object: &str, err: ChunkError) -> Error {
+        match err {
+            ChunkError::Io(e) => Error::Io {
+                path: PathBuf::from(object),
+                source: e,
+            },
+            other => {
+                let offset = chunk_error_offset(&other);
+                Error::corruption(object, offset, other.to_string())
+            }
+        }
+    }
+
+    /// True for errors that mean stored data is damaged.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Corruption { .. })
+    }
+
+    /// True when this handle was fenced by a newer writer.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, Error::Fenced { .. })
+    }
+}
+
+fn chunk_error_offset(err: &ChunkError) -> Option<u64> {
+    match err {
+        ChunkError::Corrupt { offset, .. } => Some(*offset),
+        _ => None,
+    }
+}
+
+impl From<ManifestError> for Error {
+    fn from(err: ManifestError) -> Error {
+        match err {
+            ManifestError::Fenced {
+                our_epoch,
+                their_epoch,
+            } => Error::Fenced {
+                our_epoch,
+                their_epoch,
+            },
+            ManifestError::Corrupt {
+                object,
+                offset,
+                detail,
+            } => Error::Corruption {
+                object,
+                offset: Some(offset),
+                detail,
+            },
+            ManifestError::Store(s) => Error::Store(s),
+            other => Error::Manifest(other),
+        }
+    }
+}

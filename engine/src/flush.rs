@@ -1,0 +1,213 @@
+//! Background flush: frozen memtable → chunk PUT → manifest publish → WAL
+//! segments deleted, strictly in freeze order.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use firn_chunk::{ChunkBuilder, ChunkIndex, ChunkOptions, ChunkSummary, Kind};
+use firn_manifest::{ChunkId, ChunkMeta, ManifestEdit, PutOutcome};
+use rand::Rng;
+
+use crate::db::DbInner;
+use crate::error::{Error, Result};
+use crate::memtable::{MemValue, Memtable};
+use crate::state::ReadState;
+use crate::table::ChunkTable;
+use crate::wal::{list_segments, sync_dir};
+
+/// Runs until aborted: flushes the oldest frozen memtable whenever there is one.
+pub(crate) async fn run_flusher(inner: Arc<DbInner>) {
+    loop {
+        let oldest = inner.state().frozen.last().cloned();
+        let Some(mem) = oldest else {
+            inner.flush_wakeup.notified().await;
+            continue;
+        };
+        if let Err(err) = flush_memtable(&inner, &mem).await {
+            // Only permanent failures get here (fencing, a conflicting
+            // object): stop writing, keep the WAL for recovery.
+            tracing::error!("flush of memtable {} stopped: {err}", mem.id);
+            inner.set_fatal_error(&err);
+            return;
+        }
+    }
+}
+
+async fn flush_memtable(inner: &Arc<DbInner>, mem: &Arc<Memtable>) -> Result<()> {
+    let Some((_, max_seq)) = mem.seq_range() else {
+        finish(inner, mem, None).await;
+        return Ok(());
+    };
+    let opts = inner.opts.chunk_options();
+    let source = mem.clone();
+    let (bytes, summary) = tokio::task::spawn_blocking(move || build_chunk(&source, opts))
+        .await
+        .map_err(|e| Error::Background(format!("building a chunk: {e}")))??;
+    let id = ChunkId {
+        epoch: inner.epoch,
+        id: inner.next_chunk_id.fetch_add(1, Ordering::Relaxed),
+    };
+    let object = id.object_name();
+    with_retry(inner, "chunk upload", || upload(inner, &object, bytes.clone())).await?;
+
+    let props = &summary.properties;
+    let meta = ChunkMeta {
+        id,
+        size: summary.size,
+        meta_offset: summary.meta_offset,
+        meta_len: summary.meta_len,
+        entries: props.entries,
+        tombstones: props.tombstones,
+        min_key: props.min_key.clone(),
+        max_key: props.max_key.clone(),
+        min_seq: props.min_seq,
+        max_seq: props.max_seq,
+    };
+    let edit = ManifestEdit {
+        add_l0: vec![meta.clone()],
+        wal_watermark: Some(max_seq),
+        next_chunk_id: Some(id.id + 1),
+        ..ManifestEdit::default()
+    };
+    let meta_start = usize::try_from(summary.meta_offset).unwrap_or(usize::MAX).min(bytes.len());
+    let index = ChunkIndex::decode(&bytes[meta_start..], summary.meta_offset, summary.size).map_err(|e| Error::chunk(&object, e))?;
+    let table = Arc::new(ChunkTable { meta, object, index });
+
+    let _publishing = inner.publish_lock.lock().await;
+    let manifest = with_retry(inner, "manifest publish", || async {
+        let current = inner.state().tables.manifest.clone();
+        Ok(inner.manifests.publish(&current, &edit, inner.epoch).await?)
+    })
+    .await?;
+    let previous = inner.state().tables.clone();
+    let tables = inner
+        .chunks
+        .table_set_with(Arc::new(manifest), Some(&previous), Some(table))
+        .await?;
+    inner.metrics.flushes.fetch_add(1, Ordering::Relaxed);
+    inner.metrics.flush_bytes.fetch_add(summary.size, Ordering::Relaxed);
+    inner.metrics.flush_entries.fetch_add(props.entries, Ordering::Relaxed);
+    inner.update_state(|s| ReadState {
+        active: s.active.clone(),
+        frozen: s.frozen.iter().filter(|m| m.id != mem.id).cloned().collect(),
+        tables: Arc::new(tables),
+    });
+    finish(inner, mem, Some(id)).await;
+    Ok(())
+}
+
+/// After a memtable is in a published chunk (or was empty): drop its WAL
+/// segments, record progress, wake flush waiters and stalled writers.
+async fn finish(inner: &Arc<DbInner>, mem: &Memtable, chunk: Option<ChunkId>) {
+    if chunk.is_none() {
+        inner.update_state(|s| ReadState {
+            active: s.active.clone(),
+            frozen: s.frozen.iter().filter(|m| m.id != mem.id).cloned().collect(),
+            tables: s.tables.clone(),
+        });
+    }
+    let wal_dir = inner.wal_dir.clone();
+    let upto = mem.id;
+    let cleanup = tokio::task::spawn_blocking(move || delete_segments_upto(&wal_dir, upto)).await;
+    match cleanup {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("deleting flushed WAL segments: {e}"),
+        Err(e) => tracing::warn!("deleting flushed WAL segments: {e}"),
+    }
+    if let Some(id) = chunk {
+        inner.record_flushed_chunk(mem.id, id);
+    }
+    inner.flushed.send_modify(|v| *v = (*v).max(mem.id));
+    inner.backpressure.notify_waiters();
+}
+
+/// Deletes WAL segments numbered `upto` or lower, then syncs the directory.
+/// Newer segments were synced and the directory fsynced when they were created.
+fn delete_segments_upto(dir: &std::path::Path, upto: u64) -> Result<()> {
+    let mut deleted = false;
+    for (n, path) in list_segments(dir)? {
+        if n <= upto {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            deleted = true;
+        }
+    }
+    if deleted {
+        sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Encodes a memtable as one chunk.
+pub(crate) fn build_chunk(mem: &Memtable, opts: ChunkOptions) -> Result<(Bytes, ChunkSummary)> {
+    let mut builder = ChunkBuilder::new(opts, Vec::with_capacity(mem.size() / 2 + 4096));
+    let mut failed = None;
+    mem.for_each(|k, v| {
+        let (kind, value): (Kind, &[u8]) = match v {
+            MemValue::Put(value) => (Kind::Put, value),
+            MemValue::Delete => (Kind::Delete, &[]),
+        };
+        match builder.add(&k.key, k.seq, kind, value) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(Error::Background(format!("building a chunk from memtable {}: {e}", mem.id)));
+    }
+    let (bytes, summary) = builder
+        .finish()
+        .map_err(|e| Error::Background(format!("finishing a chunk from memtable {}: {e}", mem.id)))?;
+    Ok((Bytes::from(bytes), summary))
+}
+
+/// Conditional create of a chunk object. If it exists already, it must be
+/// our own earlier attempt (same bytes); anything else is refused.
+async fn upload(inner: &DbInner, object: &str, bytes: Bytes) -> Result<()> {
+    let store = &inner.chunks.store;
+    match store.put_if_absent(object, bytes.clone()).await? {
+        PutOutcome::Created => Ok(()),
+        PutOutcome::AlreadyExists => {
+            let existing = store.get(object).await?;
+            if existing == bytes {
+                Ok(())
+            } else {
+                Err(Error::InvalidArgument(format!(
+                    "chunk object {object} already exists with other contents; another writer is using epoch {}",
+                    inner.epoch
+                )))
+            }
+        }
+    }
+}
+
+/// Retries `op` with exponential backoff and jitter while it fails with an
+/// object-store error. Fencing and every other error return at once.
+pub(crate) async fn with_retry<T, F, Fut>(inner: &DbInner, what: &str, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut delay = inner.opts.retry_delay;
+    loop {
+        match op().await {
+            Ok(v) => {
+                inner.clear_store_error();
+                return Ok(v);
+            }
+            Err(err @ Error::Store(_)) => {
+                inner.metrics.upload_retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{what} failed, retrying in {delay:?}: {err}");
+                inner.note_store_error(format!("{what}: {err}"));
+                let jitter = rand::rng().random_range(0.0..0.25);
+                tokio::time::sleep(delay.mul_f64(1.0 + jitter)).await;
+                delay = (delay * 2).min(inner.opts.max_retry_delay);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! Scans: sources (memtables, chunks) → merge → visibility filter.
+//!
+//! Every layer yields internal entries in internal order (user key
+//! ascending, newest first). The merge picks the smallest head among its
+//! sources; the visibility filter keeps, per user key, the newest version at
+//! or below the snapshot and drops tombstones.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use firn_chunk::{BlockIter, Kind, MAX_SEQ};
+
+use crate::error::{Error, Result};
+use crate::memtable::{MemKey, MemValue, Memtable};
+use crate::state::ReadState;
+use crate::table::{ChunkStore, ChunkTable};
+
+/// An entry as the internal layers pass it on.
+#[derive(Clone, Debug)]
+pub(crate) struct InternalEntry {
+    pub key: Bytes,
+    pub seq: u64,
+    pub kind: Kind,
+    pub value: Bytes,
+}
+
+/// One ordered stream of internal entries.
+pub(crate) enum Source {
+    Mem(MemSource),
+    Chunks(ChunkSource),
+}
+
+impl Source {
+    async fn next(&mut self) -> Result<Option<InternalEntry>> {
+        match self {
+            Source::Mem(s) => Ok(s.next()),
+            Source::Chunks(s) => s.next().await,
+        }
+    }
+}
+
+const MEM_REFILL: usize = 256;
+
+/// Reads a memtable in batches (the skiplist cursor cannot outlive a call).
+pub(crate) struct MemSource {
+    mem: Arc<Memtable>,
+    buf: VecDeque<InternalEntry>,
+    resume: MemKey,
+    exclusive: bool,
+    done: bool,
+}
+
+impl MemSource {
+    pub(crate) fn new(mem: Arc<Memtable>, start: &[u8]) -> MemSource {
+        MemSource {
+            mem,
+            buf: VecDeque::new(),
+            resume: MemKey {
+                key: Bytes::copy_from_slice(start),
+                seq: u64::MAX,
+            },
+            exclusive: false,
+            done: false,
+        }
+    }
+
+    fn next(&mut self) -> Option<InternalEntry> {
+        if self.buf.is_empty() && !self.done {
+            let mut out = Vec::with_capacity(MEM_REFILL);
+            self.mem.read_from(&self.resume, self.exclusive, MEM_REFILL, &mut out);
+            self.done = out.len() < MEM_REFILL;
+            if let Some(last) = out.last() {
+                self.resume = MemKey {
+                    key: last.key.clone(),
+                    seq: last.seq,
+                };
+                self.exclusive = true;
+            }
+            self.buf.extend(out.into_iter().map(|e| {
+                let (kind, value) = match e.value {
+                    MemValue::Put(v) => (Kind::Put, v),
+                    MemValue::Delete => (Kind::Delete, Bytes::new()),
+                };
+                InternalEntry {
+                    key: e.key,
+                    seq: e.seq,
+                    kind,
+                    value,
+                }
+            }));
+        }
+        self.buf.pop_front()
+    }
+}
+
+/// Reads a list of key-ordered, non-overlapping chunks (one L0 chunk, or a
+/// sorted run) block by block, starting at a key.
+pub(crate) struct ChunkSource {
+    store: Arc<ChunkStore>,
+    tables: Vec<Arc<ChunkTable>>,
+    table: usize,
+    block: usize,
+    iter: Option<BlockIter>,
+    start: Option<Bytes>,
+}
+
+impl ChunkSource {
+    pub(crate) fn new(store: Arc<ChunkStore>, tables: Vec<Arc<ChunkTable>>, start: &[u8]) -> ChunkSource {
+        ChunkSource {
+            store,
+            tables,
+            table: 0,
+            block: 0,
+            iter: None,
+            start: Some(Bytes::copy_from_slice(start)),
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<InternalEntry>> {
+        loop {
+            if let Some(it) = self.iter.as_mut() {
+                if it.valid() {
+                    let entry = InternalEntry {
+                        key: Bytes::copy_from_slice(it.key()),
+                        seq: it.seq(),
+                        kind: it.kind(),
+                        value: it.value(),
+                    };
+                    let object = &self.tables[self.table].object;
+                    it.next().map_err(|e| Error::chunk(object, e))?;
+                    return Ok(Some(entry));
+                }
+                self.iter = None;
+                self.block += 1;
+            }
+            let Some(table) = self.tables.get(self.table).cloned() else {
+                return Ok(None);
+            };
+            if let Some(start) = self.start.take() {
+                match table.index.seek_block(&start, MAX_SEQ) {
+                    Some(b) => self.block = b,
+                    None => {
+                        self.table += 1;
+                        self.start = Some(start);
+                        continue;
+                    }
+                }
+                let block = self.store.block(&table, self.block).await?;
+                let mut it = block.iter();
+                it.seek(&start, MAX_SEQ).map_err(|e| Error::chunk(&table.object, e))?;
+                self.iter = Some(it);
+                continue;
+            }
+            if self.block >= table.index.block_count() {
+                self.table += 1;
+                self.block = 0;
+                continue;
+            }
+            let block = self.store.block(&table, self.block).await?;
+            let mut it = block.iter();
+            it.seek_to_first().map_err(|e| Error::chunk(&table.object, e))?;
+            self.iter = Some(it);
+        }
+    }
+}
+
+struct Head {
+    entry: InternalEntry,
+    source: usize,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Head) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Head) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    /// Reversed internal order, so the max-heap pops the smallest entry.
+    fn cmp(&self, other: &Head) -> Ordering {
+        other
+            .entry
+            .key
+            .cmp(&self.entry.key)
+            .then_with(|| self.entry.seq.cmp(&other.entry.seq))
+            .then_with(|| other.source.cmp(&self.source))
+    }
+}
+
+/// k-way merge of sources by internal order.
+pub(crate) struct MergeIter {
+    sources: Vec<Source>,
+    heap: BinaryHeap<Head>,
+    primed: bool,
+}
+
+impl MergeIter {
+    pub(crate) fn new(sources: Vec<Source>) -> MergeIter {
+        MergeIter {
+            heap: BinaryHeap::with_capacity(sources.len()),
+            sources,
+            primed: false,
+        }
+    }
+
+    pub(crate) async fn next(&mut self) -> Result<Option<InternalEntry>> {
+        if !self.primed {
+            self.primed = true;
+            for i in 0..self.sources.len() {
+                if let Some(entry) = self.sources[i].next().await? {
+                    self.heap.push(Head { entry, source: i });
+                }
+            }
+        }
+        let Some(head) = self.heap.pop() else {
+            return Ok(None);
+        };
+        if let Some(entry) = self.sources[head.source].next().await? {
+            self.heap.push(Head {
+                entry,
+                source: head.source,
+            });
+        }
+        Ok(Some(head.entry))
+    }
+}
+
+/// A range scan at a snapshot: yields `(key, value)` pairs in key order.
+///
+/// The iterator pins the memtables and chunks that were current when it was
+/// created, so flushes do not disturb it. Errors (a failed GET, a bad
+/// checksum) are returned from [`next`](DbIterator::next) and end the scan.
+pub struct DbIterator {
+    merge: MergeIter,
+    snapshot: u64,
+    start: Bound<Bytes>,
+    end: Bound<Bytes>,
+    last_key: Option<Bytes>,
+    done: bool,
+    _pin: Arc<ReadState>,
+    _snapshot: Option<crate::snapshot::SnapshotPin>,
+}
+
+impl DbIterator {
+    pub(crate) fn new(
+        state: Arc<ReadState>,
+        store: Arc<ChunkStore>,
+        snapshot: u64,
+        start: Bound<Bytes>,
+        end: Bound<Bytes>,
+        pin: Option<crate::snapshot::SnapshotPin>,
+    ) -> DbIterator {
+        let from: Bytes = match &start {
+            Bound::Included(k) | Bound::Excluded(k) => k.clone(),
+            Bound::Unbounded => Bytes::new(),
+        };
+        let in_range = |t: &ChunkTable| {
+            t.meta.max_key.as_slice() >= from.as_ref()
+                && match &end {
+                    Bound::Included(e) => t.meta.min_key.as_slice() <= e.as_ref(),
+                    Bound::Excluded(e) => t.meta.min_key.as_slice() < e.as_ref(),
+                    Bound::Unbounded => true,
+                }
+        };
+        let mut sources = Vec::new();
+        for mem in state.memtables() {
+            if !mem.is_empty() {
+                sources.push(Source::Mem(MemSource::new(mem.clone(), &from)));
+            }
+        }
+        for t in &state.tables.l0 {
+            if in_range(t) {
+                sources.push(Source::Chunks(ChunkSource::new(store.clone(), vec![t.clone()], &from)));
+            }
+        }
+        for run in &state.tables.runs {
+            let tables: Vec<_> = run.iter().filter(|t| in_range(t)).cloned().collect();
+            if !tables.is_empty() {
+                sources.push(Source::Chunks(ChunkSource::new(store.clone(), tables, &from)));
+            }
+        }
+        DbIterator {
+            merge: MergeIter::new(sources),
+            snapshot,
+            start,
+            end,
+            last_key: None,
+            done: false,
+            _pin: state,
+            _snapshot: pin,
+        }
+    }
+
+    /// The next `(key, value)` in key order, or `None` at the end of the range.
+    pub async fn next(&mut self) -> Result<Option<(Bytes, Bytes)>> {
+        while !self.done {
+            let Some(e) = self.merge.next().await? else {
+                self.done = true;
+                break;
+            };
+            if e.seq > self.snapshot || self.last_key.as_ref() == Some(&e.key) {
+                continue;
+            }
+            let past_end = match &self.end {
+                Bound::Included(end) => e.key > *end,
+                Bound::Excluded(end) => e.key >= *end,
+                Bound::Unbounded => false,
+            };
+            if past_end {
+                self.done = true;
+                break;
+            }
+            self.last_key = Some(e.key.clone());
+            if let Bound::Excluded(start) = &self.start {
+                if e.key == *start {
+                    continue;
+                }
+            }
+            if e.kind == Kind::Put {
+                return Ok(Some((e.key, e.value)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Collects the rest of the scan (convenience for small ranges).
+    pub async fn collect_all(mut self) -> Result<Vec<(Bytes, Bytes)>> {
+        let mut out = Vec::new();
+        while let Some(kv) = self.next().await? {
+            out.push(kv);
+        }
+        Ok(out)
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`
+/// (None when there is none: the prefix is all 0xFF bytes).
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+}

@@ -1,0 +1,91 @@
+//! Counters the engine keeps, and the snapshot of them users read.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use firn_manifest::RequestCounts;
+use serde::Serialize;
+
+/// Live counters (relaxed atomics; read as a [`Metrics`] snapshot).
+#[derive(Default)]
+pub(crate) struct EngineMetrics {
+    pub batches: AtomicU64,
+    pub wal_bytes: AtomicU64,
+    pub wal_syncs: AtomicU64,
+    pub wal_synced_batches: AtomicU64,
+    pub wal_sync_nanos: AtomicU64,
+    pub write_stalls: AtomicU64,
+    pub write_stall_nanos: AtomicU64,
+    pub flushes: AtomicU64,
+    pub flush_bytes: AtomicU64,
+    pub flush_entries: AtomicU64,
+    pub upload_retries: AtomicU64,
+    pub gets: AtomicU64,
+}
+
+/// A point-in-time copy of a database's counters.
+///
+/// `requests` counts object-store requests and bytes: S3 bills per request,
+/// so these are a first-class performance figure.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Metrics {
+    /// Object-store requests and bytes since open.
+    pub requests: RequestCounts,
+    /// Write batches committed.
+    pub batches: u64,
+    /// Bytes appended to the WAL.
+    pub wal_bytes: u64,
+    /// `fdatasync` calls on the WAL.
+    pub wal_syncs: u64,
+    /// Batches acknowledged by a sync (batches per sync = group commit width).
+    pub wal_synced_batches: u64,
+    /// Total time spent in WAL syncs that acknowledged writes, in microseconds.
+    pub wal_sync_micros: u64,
+    /// Times a writer waited for flushes to catch up (backpressure).
+    pub write_stalls: u64,
+    /// Total time writers waited, in microseconds.
+    pub write_stall_micros: u64,
+    /// Memtables flushed to chunks.
+    pub flushes: u64,
+    /// Bytes of chunks written by flushes.
+    pub flush_bytes: u64,
+    /// Entries written by flushes.
+    pub flush_entries: u64,
+    /// Failed uploads or publishes that were retried.
+    pub upload_retries: u64,
+    /// Point reads served.
+    pub gets: u64,
+    /// Decoded-block cache hits.
+    pub block_cache_hits: u64,
+    /// Decoded-block cache misses.
+    pub block_cache_misses: u64,
+    /// Bytes held by the block cache.
+    pub block_cache_bytes: u64,
+    /// Bytes held by memtables (active and frozen).
+    pub memtable_bytes: u64,
+    /// Frozen memtables awaiting flush.
+    pub frozen_memtables: u64,
+    /// Chunks in L0.
+    pub l0_chunks: u64,
+    /// Chunks in all sorted runs.
+    pub run_chunks: u64,
+    /// Highest sequence number visible to reads.
+    pub visible_seq: u64,
+}
+
+impl EngineMetrics {
+    pub(crate) fn fill(&self, m: &mut Metrics) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        m.batches = get(&self.batches);
+        m.wal_bytes = get(&self.wal_bytes);
+        m.wal_syncs = get(&self.wal_syncs);
+        m.wal_synced_batches = get(&self.wal_synced_batches);
+        m.wal_sync_micros = get(&self.wal_sync_nanos) / 1000;
+        m.write_stalls = get(&self.write_stalls);
+        m.write_stall_micros = get(&self.write_stall_nanos) / 1000;
+        m.flushes = get(&self.flushes);
+        m.flush_bytes = get(&self.flush_bytes);
+        m.flush_entries = get(&self.flush_entries);
+        m.upload_retries = get(&self.upload_retries);
+        m.gets = get(&self.gets);
+    }
+}

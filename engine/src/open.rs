@@ -1,0 +1,206 @@
+//! Opening a database: local directory, object store, manifest, WAL replay.
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex, RwLock};
+
+use firn_manifest::{ManifestStore, ObjectStore, StoreError};
+use tokio::sync::{watch, Notify};
+
+use crate::batch::WriteBatch;
+use crate::commit::{self, CommitPath};
+use crate::db::{lock, Db, DbInner, HandleGuard};
+use crate::error::{Error, Result};
+use crate::local::{format_db_id, LocalDir};
+use crate::memtable::Memtable;
+use crate::metrics::EngineMetrics;
+use crate::options::Options;
+use crate::snapshot::SnapshotRegistry;
+use crate::state::ReadState;
+use crate::table::ChunkStore;
+use crate::wal::{list_segments, replay_segment, WalWriter};
+
+pub(crate) async fn open(opts: Options) -> Result<Db> {
+    opts.validate()?;
+    let writer = !opts.read_only;
+    let local = LocalDir::open(&opts.local_dir, writer)?;
+    let store = ObjectStore::from_url(&opts.url).map_err(|e| match e {
+        StoreError::InvalidUrl { .. } => Error::InvalidArgument(e.to_string()),
+        other => Error::Store(other),
+    })?;
+    let manifests = ManifestStore::new(store.clone());
+    let local_id = local.identity()?;
+    let manifest = match manifests.load_latest().await? {
+        Some(m) => m,
+        None if writer && local_id.is_none() => manifests.create(*uuid::Uuid::new_v4().as_bytes()).await?,
+        None => {
+            return Err(match local_id {
+                Some(id) => Error::DatabaseMismatch {
+                    local: opts.local_dir.display().to_string(),
+                    local_id: id,
+                    url: opts.url.clone(),
+                    store_id: "none (the object store holds no manifest)".into(),
+                },
+                None => Error::InvalidArgument(format!(
+                    "no Firn database at {} (no manifest/ objects); open it as writer to create one",
+                    opts.url
+                )),
+            })
+        }
+    };
+    let db_id = format_db_id(&manifest.db_id);
+    match &local_id {
+        Some(id) if *id != db_id => {
+            return Err(Error::DatabaseMismatch {
+                local: opts.local_dir.display().to_string(),
+                local_id: id.clone(),
+                url: opts.url.clone(),
+                store_id: db_id,
+            })
+        }
+        Some(_) => {}
+        None if writer => local.write_identity(&db_id)?,
+        None => {}
+    }
+    let manifest = if writer {
+        manifests.claim_writer(&manifest).await?
+    } else {
+        manifest
+    };
+    let epoch = if writer { manifest.epoch } else { 0 };
+
+    // WAL replay: everything above the watermark goes into one memtable that
+    // is frozen at once (a writer flushes it; a reader keeps it in memory).
+    let wal_dir = local.wal_dir();
+    let recovered = replay_wal(&wal_dir, manifest.wal_watermark, writer)?;
+    let last_seq = recovered.last_seq.max(manifest.wal_watermark);
+    let next_segment = recovered.last_segment + 1;
+    let wal = if writer {
+        Some(WalWriter::create(&wal_dir, next_segment)?)
+    } else {
+        None
+    };
+    let mut frozen = Vec::new();
+    if !recovered.mem.is_empty() {
+        frozen.push(Arc::new(recovered.mem));
+    }
+
+    let chunks = Arc::new(ChunkStore::new(store, opts.block_cache_bytes));
+    let manifest = Arc::new(manifest);
+    let tables = chunks.table_set_with(manifest.clone(), None, None).await?;
+    let next_chunk_id = manifest.next_chunk_id;
+    let inner = Arc::new(DbInner {
+        read_only: !writer,
+        epoch,
+        db_id,
+        wal_dir,
+        manifests,
+        state: RwLock::new(Arc::new(ReadState {
+            active: Arc::new(Memtable::new(next_segment)),
+            frozen,
+            tables: Arc::new(tables),
+        })),
+        visible_seq: AtomicU64::new(last_seq),
+        next_chunk_id: AtomicU64::new(next_chunk_id),
+        commit: CommitPath::new(wal, last_seq + 1),
+        metrics: EngineMetrics::default(),
+        snapshots: Arc::new(SnapshotRegistry::default()),
+        flush_wakeup: Notify::new(),
+        backpressure: Notify::new(),
+        flushed: watch::channel(0).0,
+        produced: Mutex::new(Default::default()),
+        publish_lock: tokio::sync::Mutex::new(()),
+        closing: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+        store_error: Mutex::new(None),
+        tasks: Mutex::new(Vec::new()),
+        local: Mutex::new(Some(local)),
+        chunks,
+        opts,
+    });
+    if writer {
+        start_background(&inner);
+    }
+    let guard = Arc::new(HandleGuard {
+        inner: inner.clone(),
+    });
+    Ok(Db {
+        inner,
+        _guard: guard,
+    })
+}
+
+fn start_background(inner: &Arc<DbInner>) {
+    let flusher = tokio::spawn(crate::flush::run_flusher(inner.clone()));
+    let weak = Arc::downgrade(inner);
+    let interval = inner.opts.wal_sync_interval;
+    let syncer = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(inner) = weak.upgrade() else { return };
+            if let Err(e) = commit::sync_wal(&inner) {
+                inner.set_fatal(format!("periodic WAL sync failed: {e}"));
+                return;
+            }
+        }
+    });
+    if !inner.state().frozen.is_empty() {
+        inner.flush_wakeup.notify_one();
+    }
+    lock(&inner.tasks).extend([flusher, syncer]);
+}
+
+struct Recovered {
+    mem: Memtable,
+    last_seq: u64,
+    last_segment: u64,
+}
+
+/// Replays every WAL segment into one memtable, skipping what the manifest
+/// says is already in chunks. A writer truncates a torn tail.
+fn replay_wal(dir: &std::path::Path, watermark: u64, writer: bool) -> Result<Recovered> {
+    let segments = list_segments(dir)?;
+    let last_segment = segments.last().map(|(n, _)| *n).unwrap_or(0);
+    let mem = Memtable::new(last_segment);
+    let mut last_seq = 0u64;
+    let count = segments.len();
+    for (i, (_, path)) in segments.iter().enumerate() {
+        let newest = i + 1 == count;
+        let replay = replay_segment(path, newest)?;
+        for payload in &replay.records {
+            let (first, batch) = WriteBatch::decode(payload)
+                .map_err(|why| Error::corruption(path.display().to_string(), None, format!("bad batch in WAL: {why}")))?;
+            let end = first + batch.len() as u64 - 1;
+            if first <= last_seq {
+                return Err(Error::corruption(
+                    path.display().to_string(),
+                    None,
+                    format!("WAL sequence numbers go backwards ({first} after {last_seq})"),
+                ));
+            }
+            last_seq = end;
+            if end <= watermark {
+                continue;
+            }
+            commit::apply_batch(&mem, &batch, first);
+        }
+        if replay.torn && writer {
+            truncate(path, replay.valid_len)?;
+        }
+    }
+    Ok(Recovered {
+        mem,
+        last_seq,
+        last_segment,
+    })
+}
+
+fn truncate(path: &std::path::Path, len: u64) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.set_len(len).map_err(|e| Error::io(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
+    tracing::warn!("truncated a torn WAL tail: {} cut to {len} bytes", path.display());
+    Ok(())
+}

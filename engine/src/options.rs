@@ -1,0 +1,182 @@
+//! Configuration of a [`Db`](crate::Db).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How durable an acknowledged write is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// The write is in the WAL and `fdatasync`ed before it is acknowledged;
+    /// concurrent writers share one write and one sync (group commit). Survives
+    /// a crash and a power loss.
+    Sync,
+    /// The write is handed to the OS before it is acknowledged and synced
+    /// periodically (see [`Options::wal_sync_interval`]). Survives a process
+    /// crash; a power loss may lose the last interval.
+    #[default]
+    Buffered,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Durability> {
+        match s {
+            "sync" => Ok(Durability::Sync),
+            "buffered" => Ok(Durability::Buffered),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown durability {other:?}: expected \"sync\" or \"buffered\""
+            ))),
+        }
+    }
+}
+
+/// Options for one write call.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriteOptions {
+    /// Overrides [`Options::durability`] for this write when set.
+    pub durability: Option<Durability>,
+}
+
+/// Everything [`Db::open`](crate::Db::open) needs.
+///
+/// A database is named by an object-store URL plus a local directory:
+/// `file:///path` (the embedded default: an ordinary folder acting as the
+/// bucket) or `memory://NAME` (tests; shared within the process). The local
+/// directory holds the WAL and is disposable except for the unflushed WAL tail.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Object-store URL of the database.
+    pub url: String,
+    /// Local directory for the WAL (and, later, the local index and cache).
+    pub local_dir: PathBuf,
+    /// Open without the writer lock: no epoch bump, nothing written.
+    pub read_only: bool,
+    /// Default durability of writes.
+    pub durability: Durability,
+    /// How often buffered WAL writes are synced in the background.
+    pub wal_sync_interval: Duration,
+    /// A memtable is frozen and flushed once it holds this many bytes.
+    pub memtable_size: usize,
+    /// Writers wait (backpressure) while this many frozen memtables await
+    /// upload; memory is bounded by `memtable_size * (max_frozen_memtables + 1)`.
+    pub max_frozen_memtables: usize,
+    /// Target size of a data block before compression.
+    pub block_size: usize,
+    /// zstd level for data blocks.
+    pub compression_level: i32,
+    /// Bloom filter bits per key.
+    pub bloom_bits_per_key: u32,
+    /// Byte budget of the in-memory cache of decoded blocks.
+    pub block_cache_bytes: usize,
+    /// Largest accepted key, in bytes.
+    pub max_key_size: usize,
+    /// Largest accepted value, in bytes.
+    pub max_value_size: usize,
+    /// `close()` flushes memtables to the object store (the default), so a
+    /// short-lived process leaves its writes in the bucket.
+    pub flush_on_close: bool,
+    /// How long `close()` may spend flushing before it gives up (keeping the WAL).
+    pub close_timeout: Duration,
+    /// First retry delay for failed uploads; doubles up to `max_retry_delay`.
+    pub retry_delay: Duration,
+    /// Upper bound of the upload retry delay.
+    pub max_retry_delay: Duration,
+}
+
+/// Default key limit: 64 KiB.
+pub const DEFAULT_MAX_KEY_SIZE: usize = 64 << 10;
+/// Default value limit: 64 MiB.
+pub const DEFAULT_MAX_VALUE_SIZE: usize = 64 << 20;
+
+impl Options {
+    /// Options for a database at `url` with local state in `local_dir`.
+    pub fn new(url: impl Into<String>, local_dir: impl Into<PathBuf>) -> Options {
+        let chunk = firn_chunk::ChunkOptions::default();
+        Options {
+            url: url.into(),
+            local_dir: local_dir.into(),
+            read_only: false,
+            durability: Durability::Buffered,
+            wal_sync_interval: Duration::from_millis(100),
+            memtable_size: 64 << 20,
+            max_frozen_memtables: 4,
+            block_size: chunk.block_size,
+            compression_level: chunk.compression_level,
+            bloom_bits_per_key: chunk.bloom_bits_per_key,
+            block_cache_bytes: 256 << 20,
+            max_key_size: DEFAULT_MAX_KEY_SIZE,
+            max_value_size: DEFAULT_MAX_VALUE_SIZE,
+            flush_on_close: true,
+            close_timeout: Duration::from_secs(60),
+            retry_delay: Duration::from_millis(50),
+            max_retry_delay: Duration::from_secs(5),
+        }
+    }
+
+    /// The embedded default: a plain folder `path`, with the objects in
+    /// `path/objects` (served through `file://`) and local state in `path/local`.
+    pub fn embedded(path: impl AsRef<Path>) -> Result<Options> {
+        let path = path.as_ref();
+        let abs = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| Error::io(path, e))?
+                .join(path)
+        };
+        let objects = abs.join("objects");
+        let url = format!("file://{}", objects.display());
+        Ok(Options::new(url, abs.join("local")))
+    }
+
+    /// Builder-style: open read-only.
+    pub fn read_only(mut self, yes: bool) -> Options {
+        self.read_only = yes;
+        self
+    }
+
+    /// Builder-style: default durability.
+    pub fn durability(mut self, d: Durability) -> Options {
+        self.durability = d;
+        self
+    }
+
+    /// Builder-style: memtable size.
+    pub fn memtable_size(mut self, bytes: usize) -> Options {
+        self.memtable_size = bytes;
+        self
+    }
+
+    pub(crate) fn chunk_options(&self) -> firn_chunk::ChunkOptions {
+        firn_chunk::ChunkOptions {
+            block_size: self.block_size,
+            compression_level: self.compression_level,
+            bloom_bits_per_key: self.bloom_bits_per_key,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::InvalidArgument(what.to_string()));
+        if self.memtable_size < 4096 {
+            return bad("memtable_size must be at least 4096 bytes");
+        }
+        if self.max_frozen_memtables == 0 {
+            return bad("max_frozen_memtables must be at least 1");
+        }
+        if self.block_size < 256 || self.block_size > (16 << 20) {
+            return bad("block_size must be between 256 bytes and 16 MiB");
+        }
+        if self.max_key_size == 0 || self.max_key_size > (1 << 20) {
+            return bad("max_key_size must be between 1 byte and 1 MiB");
+        }
+        if self.max_value_size > (1 << 30) {
+            return bad("max_value_size must be at most 1 GiB");
+        }
+        if self.local_dir.as_os_str().is_empty() {
+            return bad("local_dir must be set");
+        }
+        Ok(())
+    }
+}

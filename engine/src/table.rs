@@ -1,0 +1,169 @@
+//! Chunks as the read path sees them: opened metadata (bloom, block index,
+//! properties) kept in memory, data blocks fetched by one ranged GET each
+//! through the block cache.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use firn_chunk::{decode_block, Block, ChunkIndex, Kind};
+use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore};
+
+use crate::block_cache::BlockCache;
+use crate::error::{Error, Result};
+
+/// One chunk, opened: its manifest entry and its decoded index.
+pub(crate) struct ChunkTable {
+    pub meta: ChunkMeta,
+    pub object: String,
+    pub index: ChunkIndex,
+}
+
+impl ChunkTable {
+    /// True when `key` falls inside the chunk's key range.
+    pub(crate) fn covers(&self, key: &[u8]) -> bool {
+        key >= self.meta.min_key.as_slice() && key <= self.meta.max_key.as_slice()
+    }
+}
+
+/// The chunks of one manifest version, in read order.
+pub(crate) struct TableSet {
+    pub manifest: Arc<Manifest>,
+    /// L0, newest first.
+    pub l0: Vec<Arc<ChunkTable>>,
+    /// Sorted runs, newest first; each run key-ordered and non-overlapping.
+    pub runs: Vec<Vec<Arc<ChunkTable>>>,
+}
+
+impl TableSet {
+    pub(crate) fn tables(&self) -> impl Iterator<Item = &Arc<ChunkTable>> {
+        self.l0.iter().chain(self.runs.iter().flatten())
+    }
+}
+
+/// Reads chunks from the object store through the block cache.
+pub(crate) struct ChunkStore {
+    pub store: ObjectStore,
+    pub cache: BlockCache,
+}
+
+impl ChunkStore {
+    pub(crate) fn new(store: ObjectStore, cache_bytes: usize) -> ChunkStore {
+        ChunkStore {
+            store,
+            cache: BlockCache::new(cache_bytes),
+        }
+    }
+
+    /// Opens a chunk with one ranged GET of its index region.
+    pub(crate) async fn open_table(&self, meta: &ChunkMeta) -> Result<ChunkTable> {
+        let object = meta.id.object_name();
+        let region = self
+            .store
+            .get_range(&object, meta.meta_offset, meta.meta_len)
+            .await?;
+        let index = ChunkIndex::decode(&region, meta.meta_offset, meta.size).map_err(|e| Error::chunk(&object, e))?;
+        Ok(ChunkTable {
+            meta: meta.clone(),
+            object,
+            index,
+        })
+    }
+
+    /// Builds the table set for `manifest`, reusing already opened tables
+    /// from `previous` (and `extra`, a chunk just written) and opening the
+    /// rest (in parallel).
+    pub(crate) async fn table_set_with(
+        self: &Arc<Self>,
+        manifest: Arc<Manifest>,
+        previous: Option<&TableSet>,
+        extra: Option<Arc<ChunkTable>>,
+    ) -> Result<TableSet> {
+        let mut known: HashMap<ChunkId, Arc<ChunkTable>> = HashMap::new();
+        if let Some(prev) = previous {
+            for t in prev.tables() {
+                known.insert(t.meta.id, t.clone());
+            }
+        }
+        if let Some(t) = extra {
+            known.insert(t.meta.id, t);
+        }
+        let missing: Vec<ChunkMeta> = manifest
+            .all_chunks()
+            .filter(|c| !known.contains_key(&c.id))
+            .cloned()
+            .collect();
+        for group in missing.chunks(16) {
+            let mut tasks = Vec::new();
+            for meta in group {
+                let this = self.clone();
+                let meta = meta.clone();
+                tasks.push(tokio::spawn(async move { this.open_table(&meta).await }));
+            }
+            for task in tasks {
+                let table = task
+                    .await
+                    .map_err(|e| Error::Background(format!("opening a chunk: {e}")))??;
+                known.insert(table.meta.id, Arc::new(table));
+            }
+        }
+        let pick = |m: &ChunkMeta| known.get(&m.id).cloned();
+        let l0 = manifest.l0.iter().filter_map(pick).collect();
+        let runs = manifest
+            .runs
+            .iter()
+            .map(|r| r.chunks.iter().filter_map(pick).collect())
+            .collect();
+        Ok(TableSet { manifest, l0, runs })
+    }
+
+    /// Data block `i` of `table`: from the cache, else one ranged GET.
+    pub(crate) async fn block(&self, table: &ChunkTable, i: usize) -> Result<Block> {
+        let key = (table.meta.id, i as u32);
+        if let Some(block) = self.cache.get(&key) {
+            return Ok(block);
+        }
+        let handle = table.index.block_handle(i);
+        let raw = self
+            .store
+            .get_range(&table.object, handle.offset, handle.len)
+            .await?;
+        let block = decode_block(&raw, handle).map_err(|e| Error::chunk(&table.object, e))?;
+        self.cache.insert(key, block.clone());
+        Ok(block)
+    }
+
+    /// Newest version of `key` with seq <= `max_seq` in `table`: bloom, block
+    /// index, then one block.
+    pub(crate) async fn get(&self, table: &ChunkTable, key: &[u8], max_seq: u64) -> Result<Option<(u64, Kind, Bytes)>> {
+        if !table.covers(key) || !table.index.may_contain(key) {
+            return Ok(None);
+        }
+        let mut i = match table.index.seek_block(key, max_seq) {
+            Some(i) => i,
+            None => return Ok(None),
+        };
+        // The index may point at a block whose entries all sort before the
+        // target (separators are only upper bounds); then the first entry of
+        // the next block is the candidate.
+        while i < table.index.block_count() {
+            let block = self.block(table, i).await?;
+            let mut it = block.iter();
+            it.seek(key, max_seq).map_err(|e| Error::chunk(&table.object, e))?;
+            if it.valid() {
+                if it.key() == key {
+                    return Ok(Some((it.seq(), it.kind(), it.value())));
+                }
+                return Ok(None);
+            }
+            i += 1;
+        }
+        Ok(None)
+    }
+}
+
+/// Tables of a sorted run that may hold `key` (binary search by key range).
+pub(crate) fn run_table_for<'a>(run: &'a [Arc<ChunkTable>], key: &[u8]) -> Option<&'a Arc<ChunkTable>> {
+    let i = run.partition_point(|t| t.meta.max_key.as_slice() < key);
+    run.get(i).filter(|t| t.covers(key))
+}

@@ -1,0 +1,62 @@
+//! The write-ahead log: numbered segment files of CRC-framed batch records.
+//!
+//! The layout is documented byte by byte in `wal/FORMAT.md`:
+//!
+//! ```text
+//! segment = header(16) record*
+//! header  = "FIRNWAL\0" | version u32 | crc32(header[0..12]) u32
+//! record  = len u32 | crc32(payload) u32 | crc32(record[0..8]) u32 | payload[len]
+//! ```
+
+mod reader;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+pub(crate) use reader::{list_segments, replay_segment};
+pub(crate) use writer::WalWriter;
+
+/// Segment magic (FORMAT.md, "Segment header").
+pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"FIRNWAL\0";
+/// Current WAL format version.
+pub(crate) const WAL_FORMAT_VERSION: u32 = 1;
+/// Bytes in a segment header.
+pub(crate) const SEGMENT_HEADER_LEN: usize = 16;
+/// Bytes in a record header.
+pub(crate) const RECORD_HEADER_LEN: usize = 12;
+/// Largest payload a record may carry.
+pub(crate) const MAX_RECORD_LEN: usize = (1 << 30) + (1 << 20);
+
+/// File name of segment `n`.
+pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n:020}.wal"))
+}
+
+/// The 16-byte segment header.
+pub(crate) fn segment_header() -> [u8; SEGMENT_HEADER_LEN] {
+    let mut h = [0u8; SEGMENT_HEADER_LEN];
+    h[..8].copy_from_slice(SEGMENT_MAGIC);
+    h[8..12].copy_from_slice(&WAL_FORMAT_VERSION.to_le_bytes());
+    let crc = crc32fast::hash(&h[..12]);
+    h[12..16].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Appends one framed record to `buf`: reserves the header, lets `fill`
+/// write the payload, then completes the header.
+pub(crate) fn frame_record(buf: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
+    let start = buf.len();
+    buf.extend_from_slice(&[0u8; RECORD_HEADER_LEN]);
+    fill(buf);
+    let len = (buf.len() - start - RECORD_HEADER_LEN) as u32;
+    let payload_crc = crc32fast::hash(&buf[start + RECORD_HEADER_LEN..]);
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    buf[start + 4..start + 8].copy_from_slice(&payload_crc.to_le_bytes());
+    let header_crc = crc32fast::hash(&buf[start..start + 8]);
+    buf[start + 8..start + 12].copy_from_slice(&header_crc.to_le_bytes());
+}
+
+/// fsyncs a directory so created or deleted names in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}

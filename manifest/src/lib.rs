@@ -1,0 +1,23 @@
+//! Firn's durable catalogue and object-store access.
+//!
+//! - [`store`]: [`ObjectStore`], the object-store wrapper every Firn crate uses — URL setup
+//!   (`file:///path`, `memory://NAME`), request counting, and a conditional create that is
+//!   crash-safe on local folders.
+//! - [`manifest`]: [`Manifest`] versions (chunk metadata, sorted runs, WAL watermark, writer
+//!   epoch), their checksummed byte format ([`encode`], [`decode`]) and [`ManifestStore`], which
+//!   publishes new versions by conditional create with writer fencing.
+//!
+//! The object layout and the publish protocol are described in `FORMAT.md`.
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod manifest;
+pub mod store;
+
+pub use crate::error::{BoxedSource, ManifestError, StoreError};
+pub use crate::manifest::{
+    decode, encode, manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest,
+    ManifestEdit, ManifestStore, SortedRun,
+};
+pub use crate::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts};

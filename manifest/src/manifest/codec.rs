@@ -1,0 +1,178 @@
+//! The byte format of a manifest object (see also `FORMAT.md`).
+//!
+//! ```text
+//! offset  size  field
+//! ------  ----  -----------------------------------------------------------------
+//!      0     8  magic            b"FIRNMNFT"
+//!      8     4  format_version   u32 little-endian (this build writes and reads 1)
+//!     12     4  payload_len      u32 little-endian, = N
+//!     16     N  payload          postcard encoding of `Manifest`
+//!   16+N     4  crc32            u32 little-endian, CRC-32 (IEEE) of bytes [0, 16+N)
+//! ```
+//!
+//! The object is exactly `20 + N` bytes; trailing bytes are corruption. A reader checks, in this
+//! order: length of the header, magic, format version (a newer one is
+//! [`ManifestError::UnsupportedVersion`], since its layout past the version may differ), total
+//! length, checksum, then decodes the payload, which must be consumed exactly.
+
+use super::model::Manifest;
+use crate::error::ManifestError;
+
+/// The 8 bytes every manifest object starts with.
+pub const MAGIC: [u8; 8] = *b"FIRNMNFT";
+
+/// The manifest format version this build writes, and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Bytes before the payload: magic, format version, payload length.
+pub const HEADER_LEN: usize = 16;
+
+/// Bytes after the payload: the CRC-32.
+pub const TRAILER_LEN: usize = 4;
+
+/// Encodes a manifest into the bytes of its object.
+pub fn encode(m: &Manifest) -> Vec<u8> {
+    // Serialising plain structs of integers and byte vectors into a Vec cannot fail.
+    let payload = postcard::to_allocvec(m).expect("postcard encoding of a Manifest into a Vec");
+    let payload_len =
+        u32::try_from(payload.len()).expect("a manifest payload is far smaller than 4 GiB");
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + TRAILER_LEN);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&payload_len.to_le_bytes());
+    out.extend_from_slice(&payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Decodes the bytes of a manifest object. `object` names it in errors. Never panics: any
+/// malformed input is [`ManifestError::Corrupt`] (with the offset of the problem) or, for a
+/// newer format, [`ManifestError::UnsupportedVersion`].
+pub fn decode(bytes: &[u8], object: &str) -> Result<Manifest, ManifestError> {
+    let corrupt = |offset: usize, detail: String| ManifestError::Corrupt {
+        object: object.to_string(),
+        offset: offset as u64,
+        detail,
+    };
+
+    let Some(magic) = bytes.get(0..8) else {
+        return Err(corrupt(
+            0,
+            format!(
+                "object is {} bytes, shorter than the {}-byte manifest header",
+                bytes.len(),
+                HEADER_LEN
+            ),
+        ));
+    };
+    if magic != MAGIC {
+        return Err(corrupt(
+            0,
+            format!("bad magic {magic:02x?}, expected \"FIRNMNFT\": not a manifest object"),
+        ));
+    }
+    let Some(version) = read_u32(bytes, 8) else {
+        return Err(corrupt(
+            8,
+            format!("object is {} bytes, header truncated", bytes.len()),
+        ));
+    };
+    if version > FORMAT_VERSION {
+        return Err(ManifestError::UnsupportedVersion {
+            object: object.to_string(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(corrupt(8, "format version 0 was never written".to_string()));
+    }
+    let Some(payload_len) = read_u32(bytes, 12) else {
+        return Err(corrupt(
+            12,
+            format!("object is {} bytes, header truncated", bytes.len()),
+        ));
+    };
+    // In u64 so that no length can overflow, whatever the platform.
+    let expected_len = (HEADER_LEN + TRAILER_LEN) as u64 + u64::from(payload_len);
+    if bytes.len() as u64 != expected_len {
+        let offset = (bytes.len() as u64).min(expected_len);
+        return Err(ManifestError::Corrupt {
+            object: object.to_string(),
+            offset,
+            detail: format!(
+                "object is {} bytes, but its header announces a {payload_len}-byte payload \
+                 ({expected_len} bytes in all)",
+                bytes.len()
+            ),
+        });
+    }
+    // The length check above makes this the exact end of the payload.
+    let payload_end = bytes.len() - TRAILER_LEN;
+    let (Some(body), Some(stored_crc)) = (bytes.get(..payload_end), read_u32(bytes, payload_end))
+    else {
+        return Err(corrupt(payload_end, "checksum missing".to_string()));
+    };
+    let actual_crc = crc32fast::hash(body);
+    if stored_crc != actual_crc {
+        return Err(corrupt(
+            payload_end,
+            format!("checksum mismatch: stored {stored_crc:#010x}, computed {actual_crc:#010x}"),
+        ));
+    }
+    let payload = body.get(HEADER_LEN..).unwrap_or_default();
+    let (manifest, rest) = postcard::take_from_bytes::<Manifest>(payload)
+        .map_err(|e| corrupt(HEADER_LEN, format!("undecodable payload: {e}")))?;
+    if !rest.is_empty() {
+        return Err(corrupt(
+            payload_end - rest.len(),
+            format!("{} unexpected bytes after the payload", rest.len()),
+        ));
+    }
+    Ok(manifest)
+}
+
+/// Reads a little-endian u32 at `at`, if the bytes are there.
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let raw: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() -> Result<(), ManifestError> {
+        let m = Manifest::new([7; 16]);
+        let bytes = encode(&m);
+        assert_eq!(&bytes[..8], b"FIRNMNFT");
+        assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+        let n = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+        assert_eq!(bytes.len(), 16 + n + 4);
+        let crc = crc32fast::hash(&bytes[..16 + n]);
+        assert_eq!(bytes[16 + n..], crc.to_le_bytes());
+        assert_eq!(decode(&bytes, "manifest/x")?, m);
+        Ok(())
+    }
+
+    #[test]
+    fn errors_name_object_and_offset() {
+        let mut bytes = encode(&Manifest::new([7; 16]));
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let err = decode(&bytes, "manifest/00000000000000000003").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("manifest/00000000000000000003"), "{msg}");
+        assert!(msg.contains("checksum mismatch"), "{msg}");
+        assert!(
+            matches!(err, ManifestError::Corrupt { offset, .. } if offset == (last - 3) as u64)
+        );
+
+        let err = decode(b"hello world, not a manifest", "m").unwrap_err();
+        assert!(err.to_string().contains("bad magic"), "{err}");
+        let err = decode(b"", "m").unwrap_err();
+        assert!(err.to_string().contains("0 bytes"), "{err}");
+    }
+}

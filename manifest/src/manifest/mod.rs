@@ -1,0 +1,17 @@
+//! The durable catalogue: which chunks make up the database (level 0 and sorted runs), the WAL
+//! watermark, the writer epoch; its byte format; and publication of new versions by
+//! conditional create on the object store.
+
+mod codec;
+mod edit;
+mod manifest_store;
+mod model;
+
+pub use self::codec::{decode, encode, FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER_LEN};
+pub use self::edit::ManifestEdit;
+pub use self::manifest_store::ManifestStore;
+pub use self::model::{
+    manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest, SortedRun, CHUNK_PREFIX,
+    MANIFEST_PREFIX,
+};
+pub use crate::error::ManifestError;

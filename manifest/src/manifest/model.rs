@@ -1,0 +1,222 @@
+//! The manifest data model: chunk ids and metadata, sorted runs, the manifest itself, and the
+//! object names they live under.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The folder holding manifest versions.
+pub const MANIFEST_PREFIX: &str = "manifest/";
+
+/// The folder holding chunks.
+pub const CHUNK_PREFIX: &str = "chunks/";
+
+const CHUNK_SUFFIX: &str = ".chunk";
+
+/// Digits in the zero-padded numbers of object names (enough for any `u64`), so that names sort
+/// like the numbers they carry.
+const NAME_DIGITS: usize = 20;
+
+/// The object name of a manifest version: `manifest/<version, 20 digits>`.
+pub fn manifest_object(version: u64) -> String {
+    format!("manifest/{version:020}")
+}
+
+/// The version a manifest object name carries, or `None` if `name` is not one
+/// (the inverse of [`manifest_object`]).
+pub fn parse_manifest_object(name: &str) -> Option<u64> {
+    parse_padded(name.strip_prefix(MANIFEST_PREFIX)?)
+}
+
+/// Parses exactly [`NAME_DIGITS`] ASCII digits.
+fn parse_padded(digits: &str) -> Option<u64> {
+    if digits.len() != NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The identity of a chunk: the epoch of the writer that built it and a number unique within
+/// that epoch. Writers of different epochs can never pick the same id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ChunkId {
+    /// The writer epoch that built the chunk.
+    pub epoch: u64,
+    /// The chunk's number within its epoch.
+    pub id: u64,
+}
+
+impl ChunkId {
+    /// The chunk's object name: `chunks/<epoch, 20 digits>-<id, 20 digits>.chunk`.
+    pub fn object_name(&self) -> String {
+        format!("chunks/{:020}-{:020}.chunk", self.epoch, self.id)
+    }
+
+    /// The chunk id a chunk object name carries, or `None` if `name` is not one
+    /// (the inverse of [`ChunkId::object_name`]).
+    pub fn parse_object_name(name: &str) -> Option<ChunkId> {
+        let stem = name
+            .strip_prefix(CHUNK_PREFIX)?
+            .strip_suffix(CHUNK_SUFFIX)?;
+        let (epoch, id) = stem.split_once('-')?;
+        Some(ChunkId {
+            epoch: parse_padded(epoch)?,
+            id: parse_padded(id)?,
+        })
+    }
+}
+
+impl fmt::Display for ChunkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.epoch, self.id)
+    }
+}
+
+/// What the manifest records about one chunk: enough to open it (one ranged read of
+/// `meta_offset..meta_offset + meta_len`) and to plan reads and compactions without opening it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkMeta {
+    /// The chunk's id (and so its object name).
+    pub id: ChunkId,
+    /// Total size of the chunk object in bytes.
+    pub size: u64,
+    /// Start of the metadata region (index, filter, properties, footer), which runs to the end.
+    pub meta_offset: u64,
+    /// Length of the metadata region (`size - meta_offset`).
+    pub meta_len: u64,
+    /// Number of entries (puts and tombstones).
+    pub entries: u64,
+    /// Number of tombstones.
+    pub tombstones: u64,
+    /// Smallest user key.
+    pub min_key: Vec<u8>,
+    /// Largest user key.
+    pub max_key: Vec<u8>,
+    /// Smallest sequence number.
+    pub min_seq: u64,
+    /// Largest sequence number.
+    pub max_seq: u64,
+}
+
+/// A sorted run: chunks ordered by key with non-overlapping key ranges, read as one sorted
+/// sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SortedRun {
+    /// The run's id (unique within the database, see [`Manifest::next_run_id`]).
+    pub id: u64,
+    /// The chunks, in key order, non-overlapping.
+    pub chunks: Vec<ChunkMeta>,
+}
+
+/// One version of the database catalogue: which chunks make up the database, how they are
+/// arranged, and who may write. Each version is an immutable object named by
+/// [`manifest_object`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The version number (1 for a new database; each publish adds one).
+    pub version: u64,
+    /// The database's UUID; every version of one database carries the same id.
+    pub db_id: [u8; 16],
+    /// The epoch of the writer that published this version (writer fencing).
+    pub epoch: u64,
+    /// A random number chosen per publish, so a writer recognises its own create after a retry.
+    pub nonce: u64,
+    /// The highest sequence number whose writes are all in chunks (the WAL may be trimmed up
+    /// to here).
+    pub wal_watermark: u64,
+    /// The next chunk number to allocate (within the writer's epoch).
+    pub next_chunk_id: u64,
+    /// The next sorted-run id to allocate.
+    pub next_run_id: u64,
+    /// Level-0 chunks (flushed memtables, key ranges may overlap), newest first (by `max_seq`).
+    pub l0: Vec<ChunkMeta>,
+    /// Sorted runs, newest first.
+    pub runs: Vec<SortedRun>,
+    /// Wall-clock time of publication, milliseconds since the Unix epoch.
+    pub published_at_ms: u64,
+}
+
+impl Manifest {
+    /// An empty, unpublished manifest (version 0, epoch 0) for the database `db_id`. Chunk and
+    /// run numbers start at 1.
+    pub fn new(db_id: [u8; 16]) -> Manifest {
+        Manifest {
+            version: 0,
+            db_id,
+            epoch: 0,
+            nonce: 0,
+            wal_watermark: 0,
+            next_chunk_id: 1,
+            next_run_id: 1,
+            l0: Vec::new(),
+            runs: Vec::new(),
+            published_at_ms: 0,
+        }
+    }
+
+    /// The object name of this version.
+    pub fn object_name(&self) -> String {
+        manifest_object(self.version)
+    }
+
+    /// Every chunk: level 0 (newest first), then each run's chunks (runs newest first).
+    pub fn all_chunks(&self) -> impl Iterator<Item = &ChunkMeta> {
+        self.l0
+            .iter()
+            .chain(self.runs.iter().flat_map(|run| run.chunks.iter()))
+    }
+
+    /// The chunk with this id, if the manifest references it.
+    pub fn find_chunk(&self, id: ChunkId) -> Option<&ChunkMeta> {
+        self.all_chunks().find(|c| c.id == id)
+    }
+}
+
+/// Formats a database id as a UUID string (for messages).
+pub(crate) fn format_db_id(id: &[u8; 16]) -> String {
+    uuid::Uuid::from_bytes(*id).hyphenated().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(manifest_object(7), "manifest/00000000000000000007");
+        assert_eq!(
+            parse_manifest_object("manifest/00000000000000000007"),
+            Some(7)
+        );
+        assert_eq!(
+            parse_manifest_object(&manifest_object(u64::MAX)),
+            Some(u64::MAX)
+        );
+        for bad in [
+            "manifest/7",
+            "manifest/0000000000000000000x",
+            "manifest/99999999999999999999",
+            "manifest/00000000000000000007.tmp",
+            "other/00000000000000000007",
+        ] {
+            assert_eq!(parse_manifest_object(bad), None, "{bad}");
+        }
+
+        let id = ChunkId { epoch: 3, id: 42 };
+        assert_eq!(
+            id.object_name(),
+            "chunks/00000000000000000003-00000000000000000042.chunk"
+        );
+        assert_eq!(id.to_string(), "3-42");
+        assert_eq!(ChunkId::parse_object_name(&id.object_name()), Some(id));
+        for bad in [
+            "chunks/3-42.chunk",
+            "chunks/00000000000000000003-00000000000000000042",
+            "chunks/00000000000000000003_00000000000000000042.chunk",
+            "chunks/+0000000000000000003-00000000000000000042.chunk",
+            "manifest/00000000000000000003-00000000000000000042.chunk",
+        ] {
+            assert_eq!(ChunkId::parse_object_name(bad), None, "{bad}");
+        }
+    }
+}

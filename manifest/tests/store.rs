@@ -1,0 +1,269 @@
+//! The object-store wrapper: URL setup, conditional creates, listings, request counting.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use firn_manifest::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreError};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn file_url(dir: &std::path::Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+fn unique_memory_url(tag: &str) -> String {
+    format!("memory://{tag}-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[test]
+fn invalid_urls_say_what_is_accepted() {
+    for url in [
+        "ftp://x",
+        "file://relative",
+        "nonsense",
+        "file://",
+        "memory://a/b",
+    ] {
+        match ObjectStore::from_url(url) {
+            Err(StoreError::InvalidUrl { url: u, reason }) => {
+                assert_eq!(u, url);
+                let msg = StoreError::InvalidUrl {
+                    url: u,
+                    reason: reason.clone(),
+                }
+                .to_string();
+                assert!(msg.contains(url), "{msg}");
+                assert!(
+                    reason.contains("file:///") || reason.contains("memory://"),
+                    "{url}: the reason should show an accepted form: {reason}"
+                );
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn memory_stores_are_shared_by_name() -> TestResult {
+    let url = unique_memory_url("shared");
+    let a = ObjectStore::from_url(&url)?;
+    a.put("x/y", Bytes::from_static(b"hello")).await?;
+    drop(a);
+    let b = ObjectStore::from_url(&url)?;
+    assert_eq!(b.get("x/y").await?, Bytes::from_static(b"hello"));
+    assert_eq!(b.url(), url);
+
+    let other = ObjectStore::from_url(&unique_memory_url("other"))?;
+    assert!(matches!(
+        other.get("x/y").await,
+        Err(StoreError::NotFound { path }) if path == "x/y"
+    ));
+    let anonymous = ObjectStore::from_url("memory://")?;
+    anonymous.put("x/y", Bytes::from_static(b"private")).await?;
+    assert_eq!(ObjectStore::from_url("memory://")?.stat("x/y").await?, None);
+    Ok(())
+}
+
+async fn basic_operations(store: &ObjectStore) -> TestResult {
+    assert_eq!(store.requests(), RequestCounts::default());
+    store
+        .put("chunks/a", Bytes::from_static(b"0123456789"))
+        .await?;
+    store.put("chunks/b", Bytes::from_static(b"xy")).await?;
+    store.put("manifest/1", Bytes::from_static(b"m")).await?;
+    assert_eq!(
+        store
+            .put_if_absent("chunks/a", Bytes::from_static(b"zz"))
+            .await?,
+        PutOutcome::AlreadyExists
+    );
+    assert_eq!(
+        store.get("chunks/a").await?,
+        Bytes::from_static(b"0123456789")
+    );
+    assert_eq!(
+        store.get_range("chunks/a", 3, 4).await?,
+        Bytes::from_static(b"3456")
+    );
+    assert_eq!(store.stat("chunks/b").await?, Some(2));
+    assert_eq!(store.stat("chunks/none").await?, None);
+    assert_eq!(
+        store.list("chunks/").await?,
+        vec![
+            ObjectInfo {
+                path: "chunks/a".into(),
+                size: 10
+            },
+            ObjectInfo {
+                path: "chunks/b".into(),
+                size: 2
+            },
+        ]
+    );
+    assert_eq!(store.list("chunks/b").await?.len(), 1);
+    assert_eq!(store.list("").await?.len(), 3);
+    assert_eq!(store.list("nothing/").await?, vec![]);
+    store.delete("chunks/b").await?;
+    store.delete("chunks/b").await?;
+    assert!(matches!(
+        store.get("chunks/b").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let counts = store.requests();
+    assert_eq!(
+        counts,
+        RequestCounts {
+            get: 3,
+            put: 4,
+            list: 4,
+            delete: 2,
+            head: 2,
+            bytes_read: 10 + 4,
+            bytes_written: 10 + 2 + 1 + 2,
+        },
+        "{counts}"
+    );
+    assert_eq!(
+        counts.to_string(),
+        "get=3 put=4 list=4 delete=2 head=2 bytes_read=14 bytes_written=15"
+    );
+    // A range past the end is an error, never a short answer.
+    assert!(matches!(
+        store.get_range("chunks/a", 8, 4).await,
+        Err(StoreError::Io {
+            op: "get_range",
+            ..
+        })
+    ));
+    assert_eq!(store.get_range("chunks/a", 8, 0).await?, Bytes::new());
+
+    // Clones share the counters.
+    let counts = store.requests();
+    let clone = store.clone();
+    clone.stat("chunks/a").await?;
+    assert_eq!(store.requests().since(&counts).head, 1);
+
+    // Invalid names are refused without a request.
+    let before = store.requests();
+    for bad in ["", "/abs", "a/../b", ".tmp/x", "dir/"] {
+        assert!(
+            matches!(store.get(bad).await, Err(StoreError::Io { .. })),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(store.requests(), before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn basic_operations_and_counts_on_memory() -> TestResult {
+    basic_operations(&ObjectStore::from_url(&unique_memory_url("basic"))?).await
+}
+
+#[tokio::test]
+async fn basic_operations_and_counts_on_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = ObjectStore::from_url(&file_url(&dir.path().join("bucket")))?;
+    basic_operations(&store).await?;
+    // Objects are plain files under the root, temporaries are gone.
+    assert_eq!(
+        std::fs::read(dir.path().join("bucket/chunks/a"))?,
+        b"0123456789"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("bucket/.tmp"))?.count(),
+        0
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn from_operator_uses_the_service_conditional_create() -> TestResult {
+    let op = opendal::Operator::new(opendal::services::Memory::default())?;
+    let store = ObjectStore::from_operator(op, "memory://custom".into());
+    assert_eq!(store.url(), "memory://custom");
+    let a = store.put_if_absent("k", Bytes::from_static(b"1")).await?;
+    let b = store.put_if_absent("k", Bytes::from_static(b"2")).await?;
+    assert_eq!((a, b), (PutOutcome::Created, PutOutcome::AlreadyExists));
+    assert_eq!(store.get("k").await?, Bytes::from_static(b"1"));
+    Ok(())
+}
+
+/// Many tasks race to create one object: exactly one wins, and its bytes are what is stored.
+async fn racing_creates(store: ObjectStore) -> TestResult {
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for i in 0..24u32 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let data = Bytes::from(format!("writer {i} ").repeat(1000));
+            let outcome = store
+                .put_if_absent("manifest/00000000000000000001", data)
+                .await;
+            (i, outcome)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (i, outcome) = task.await?;
+        if outcome? == PutOutcome::Created {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let stored = store.get("manifest/00000000000000000001").await?;
+    assert_eq!(
+        stored,
+        Bytes::from(format!("writer {} ", winners[0]).repeat(1000))
+    );
+    assert_eq!(store.requests().put, 24);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_put_if_absent_on_memory_has_one_winner() -> TestResult {
+    racing_creates(ObjectStore::from_url(&unique_memory_url("race"))?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_put_if_absent_on_file_has_one_winner() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    racing_creates(ObjectStore::from_url(&file_url(dir.path()))?).await?;
+    assert_eq!(std::fs::read_dir(dir.path().join(".tmp"))?.count(), 0);
+    Ok(())
+}
+
+/// What a crash in the middle of a conditional create leaves behind — a temporary file with a
+/// partial object — neither blocks the create nor shows up in listings.
+#[tokio::test]
+async fn leftover_temporary_files_do_not_block_or_show() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = file_url(dir.path());
+    let store = ObjectStore::from_url(&url)?;
+    let torn = dir.path().join(".tmp").join("0123456789abcdef.tmp");
+    std::fs::write(&torn, b"FIRNMNFT\x01\x00\x00\x00half a manif")?;
+
+    let name = "manifest/00000000000000000002";
+    let data = Bytes::from_static(b"the whole object");
+    assert_eq!(
+        store.put_if_absent(name, data.clone()).await?,
+        PutOutcome::Created
+    );
+    assert_eq!(store.get(name).await?, data);
+    assert!(
+        torn.exists(),
+        "a fresh leftover belongs to nobody we know; it is kept"
+    );
+    assert_eq!(
+        store.list("").await?,
+        vec![ObjectInfo {
+            path: name.into(),
+            size: data.len() as u64
+        }]
+    );
+    // Reopening keeps working with the leftover in place.
+    let reopened = ObjectStore::from_url(&url)?;
+    assert_eq!(reopened.list("manifest/").await?.len(), 1);
+    Ok(())
+}

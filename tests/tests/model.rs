@@ -1,0 +1,562 @@
+//! Model-based test: the database behaves exactly like a `BTreeMap`.
+//!
+//! Thousands of seeded random operations — puts, deletes, mixed batches,
+//! point reads, range scans and prefix scans, snapshots read long after they
+//! were taken, flushes, clean close + reopen and crash (drop without close) +
+//! reopen — run against the engine and against an in-memory oracle, and every
+//! read is compared with the oracle (a snapshot is compared with the oracle
+//! state captured when it was taken). A 16 KiB memtable and 512-byte blocks
+//! make flushes and multi-block chunks frequent, and a small key space makes
+//! overwrites and deletes hit keys that live in memtables and in chunks.
+//!
+//! It runs on `file://` (a temporary folder) and on `memory://` (a uniquely
+//! named in-process store, which survives close and reopen).
+//!
+//! On failure the message names the seed and the last operations; rerun one
+//! seed with `FIRN_MODEL_SEED=<seed>` (and `FIRN_MODEL_STEPS=<n>` to change
+//! the length of the run).
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+
+use firn::{Db, Durability, Options, Snapshot, WriteBatch, WriteOptions};
+use firn_tests::{collect, diff_scans, show, Oracle, StoreKind, TestDb};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Distinct keys the run draws from (small, so overwrites and deletes hit).
+const KEY_SPACE: u32 = 240;
+/// Operations per seed unless `FIRN_MODEL_STEPS` says otherwise.
+const DEFAULT_STEPS: usize = 2500;
+/// Most snapshots alive at once.
+const MAX_SNAPSHOTS: usize = 4;
+/// Operations kept for the failure message.
+const HISTORY: usize = 40;
+
+type Check = Result<(), String>;
+
+/// Key number `id`: a prefix from a small set (so prefix scans select
+/// interesting subsets, including keys with 0x00 and 0xFF bytes), the id, and
+/// padding of 0..22 bytes (300 bytes for every 40th key).
+fn key_for(id: u32) -> Vec<u8> {
+    const PREFIXES: [&[u8]; 6] = [b"a", b"ab", b"abc/", b"b", b"\x00", b"\xff"];
+    let mut key = PREFIXES[(id % 6) as usize].to_vec();
+    key.extend_from_slice(id.to_string().as_bytes());
+    let pad = if id.is_multiple_of(40) { 300 } else { (id * 7 % 23) as usize };
+    key.extend(std::iter::repeat_n(b'-', pad));
+    key
+}
+
+/// Counters printed after a run (and checked for coverage).
+#[derive(Debug, Default)]
+struct Stats {
+    writes: usize,
+    reads: usize,
+    scans: usize,
+    snapshot_reads: usize,
+    flushes: usize,
+    background_flushes: u64,
+    reopens: usize,
+    crashes: usize,
+    max_l0_chunks: u64,
+}
+
+struct Run {
+    kind: StoreKind,
+    seed: u64,
+    rng: StdRng,
+    env: TestDb,
+    db: Option<Db>,
+    oracle: Oracle,
+    /// Live snapshots with the oracle state at the moment each was taken.
+    snapshots: Vec<(Snapshot, Oracle)>,
+    step: usize,
+    history: VecDeque<String>,
+    stats: Stats,
+}
+
+impl Run {
+    fn new(kind: StoreKind, seed: u64) -> Run {
+        Run {
+            kind,
+            seed,
+            rng: StdRng::seed_from_u64(seed),
+            env: TestDb::new(kind, &format!("model-{seed}")),
+            db: None,
+            oracle: Oracle::new(),
+            snapshots: Vec::new(),
+            step: 0,
+            history: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    fn db(&self) -> &Db {
+        self.db.as_ref().expect("the database is open")
+    }
+
+    fn note(&mut self, what: String) {
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(format!("#{} {what}", self.step));
+    }
+
+    fn options(&self) -> Options {
+        self.env.small_options()
+    }
+
+    async fn open(&mut self) -> Check {
+        let db = Db::open(self.options()).await.map_err(|e| format!("open: {e}"))?;
+        self.db = Some(db);
+        Ok(())
+    }
+
+    /// Ends the current handle's life: its counters go into the stats.
+    fn account(&mut self) {
+        let m = self.db().metrics();
+        self.stats.background_flushes += m.flushes;
+    }
+
+    fn random_id_key(&mut self) -> Vec<u8> {
+        key_for(self.rng.random_range(0..KEY_SPACE))
+    }
+
+    /// Mostly a live key (so reads and deletes hit), sometimes any key.
+    fn pick_key(&mut self) -> Vec<u8> {
+        if !self.oracle.is_empty() && self.rng.random_bool(0.7) {
+            let i = self.rng.random_range(0..self.oracle.len());
+            return self.oracle.map.keys().nth(i).cloned().unwrap_or_default();
+        }
+        self.random_id_key()
+    }
+
+    fn value(&mut self) -> Vec<u8> {
+        let len = match self.rng.random_range(0..1000) {
+            0..15 => self.rng.random_range(12_000..40_000),
+            15..150 => self.rng.random_range(0..20),
+            _ => self.rng.random_range(0..300),
+        };
+        let mut v = vec![0u8; len];
+        self.rng.fill(&mut v[..]);
+        v
+    }
+
+    /// A short byte string over a small alphabet (bounds and prefixes that
+    /// fall between, before and after keys).
+    fn short_bytes(&mut self, max_len: usize) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"\x00\xffab/123-";
+        let len = self.rng.random_range(0..=max_len);
+        (0..len)
+            .map(|_| ALPHABET[self.rng.random_range(0..ALPHABET.len())])
+            .collect()
+    }
+
+    fn bound(&mut self) -> Bound<Vec<u8>> {
+        if self.rng.random_bool(0.2) {
+            return Bound::Unbounded;
+        }
+        let key = if self.rng.random_bool(0.6) {
+            self.pick_key()
+        } else {
+            self.short_bytes(4)
+        };
+        if self.rng.random_bool(0.5) {
+            Bound::Included(key)
+        } else {
+            Bound::Excluded(key)
+        }
+    }
+
+    fn prefix(&mut self) -> Vec<u8> {
+        match self.rng.random_range(0..10) {
+            0 => Vec::new(),
+            1..6 => {
+                let key = self.pick_key();
+                let len = self.rng.random_range(1..=key.len().min(8));
+                key[..len].to_vec()
+            }
+            _ => {
+                let len = self.rng.random_range(1..=3);
+                let mut p = self.short_bytes(len);
+                if p.is_empty() {
+                    p.push(b'a');
+                }
+                p
+            }
+        }
+    }
+
+    fn write_options(&mut self) -> WriteOptions {
+        let durability = if self.rng.random_ratio(1, 20) {
+            Durability::Sync
+        } else {
+            Durability::Buffered
+        };
+        WriteOptions {
+            durability: Some(durability),
+        }
+    }
+
+    async fn put(&mut self) -> Check {
+        let (key, value) = (self.pick_key(), self.value());
+        self.note(format!("put {} ({} bytes)", show(&key), value.len()));
+        self.db()
+            .put(key.clone(), value.clone())
+            .await
+            .map_err(|e| format!("put {}: {e}", show(&key)))?;
+        self.oracle.put(&key, &value);
+        self.stats.writes += 1;
+        Ok(())
+    }
+
+    async fn delete(&mut self) -> Check {
+        let key = self.pick_key();
+        self.note(format!("delete {}", show(&key)));
+        self.db()
+            .delete(key.clone())
+            .await
+            .map_err(|e| format!("delete {}: {e}", show(&key)))?;
+        self.oracle.delete(&key);
+        self.stats.writes += 1;
+        Ok(())
+    }
+
+    async fn batch(&mut self) -> Check {
+        let mut batch = WriteBatch::new();
+        let n = self.rng.random_range(1..=12);
+        for _ in 0..n {
+            let key = self.pick_key();
+            if self.rng.random_bool(0.25) {
+                batch.delete(key);
+            } else {
+                let value = self.value();
+                batch.put(key, value);
+            }
+        }
+        let opts = self.write_options();
+        self.note(format!("batch of {n} ops ({:?})", opts.durability));
+        let last = self
+            .db()
+            .write_with(batch.clone(), opts)
+            .await
+            .map_err(|e| format!("batch of {n} ops: {e}"))?;
+        let visible = self.db().metrics().visible_seq;
+        if visible < last {
+            return Err(format!("batch acknowledged with seq {last} but visible seq is {visible}"));
+        }
+        self.oracle.apply(&batch);
+        self.stats.writes += 1;
+        Ok(())
+    }
+
+    async fn get(&mut self) -> Check {
+        let key = if self.rng.random_bool(0.8) {
+            self.pick_key()
+        } else {
+            self.short_bytes(3)
+        };
+        if key.is_empty() {
+            return Ok(());
+        }
+        self.note(format!("get {}", show(&key)));
+        let got = self
+            .db()
+            .get(&key)
+            .await
+            .map_err(|e| format!("get {}: {e}", show(&key)))?;
+        compare_get(&key, got.as_deref(), self.oracle.get(&key), "")?;
+        self.stats.reads += 1;
+        Ok(())
+    }
+
+    /// How many entries of a scan to read: all of it, or sometimes only the
+    /// first few (dropping the iterator early).
+    fn scan_limit(&mut self) -> usize {
+        if self.rng.random_bool(0.2) {
+            self.rng.random_range(0..8)
+        } else {
+            usize::MAX
+        }
+    }
+
+    async fn scan(&mut self) -> Check {
+        let (lo, hi, limit) = (self.bound(), self.bound(), self.scan_limit());
+        self.note(format!("scan {} .. {} (limit {limit})", show_bound(&lo), show_bound(&hi)));
+        let it = self
+            .db()
+            .scan::<Vec<u8>, _>((lo.clone(), hi.clone()))
+            .map_err(|e| format!("scan: {e}"))?;
+        let got = take(it, limit).await.map_err(|e| format!("scan: {e}"))?;
+        let mut want = self.oracle.range(&lo, &hi);
+        want.truncate(limit);
+        check_scan(&got, &want, "scan")?;
+        self.stats.scans += 1;
+        Ok(())
+    }
+
+    async fn scan_prefix(&mut self) -> Check {
+        let (prefix, limit) = (self.prefix(), self.scan_limit());
+        self.note(format!("scan_prefix {} (limit {limit})", show(&prefix)));
+        let it = self
+            .db()
+            .scan_prefix(&prefix)
+            .map_err(|e| format!("scan_prefix: {e}"))?;
+        let got = take(it, limit).await.map_err(|e| format!("scan_prefix: {e}"))?;
+        let mut want = self.oracle.prefix(&prefix);
+        want.truncate(limit);
+        check_scan(&got, &want, "scan_prefix")?;
+        self.stats.scans += 1;
+        Ok(())
+    }
+
+    fn take_snapshot(&mut self) {
+        if self.snapshots.len() >= MAX_SNAPSHOTS {
+            let i = self.rng.random_range(0..self.snapshots.len());
+            self.snapshots.swap_remove(i);
+        }
+        let snap = self.db().snapshot();
+        self.note(format!("snapshot at seq {}", snap.seq()));
+        self.snapshots.push((snap, self.oracle.clone()));
+    }
+
+    async fn read_snapshot(&mut self) -> Check {
+        if self.snapshots.is_empty() {
+            return Ok(());
+        }
+        let i = self.rng.random_range(0..self.snapshots.len());
+        let what = self.rng.random_range(0..3);
+        let key = self.pick_key();
+        let (lo, hi, prefix) = (self.bound(), self.bound(), self.prefix());
+        let (snap, then) = &self.snapshots[i];
+        let seq = snap.seq();
+        let result = match what {
+            0 => {
+                let got = snap.get(&key).await.map_err(|e| format!("snapshot get: {e}"))?;
+                compare_get(&key, got.as_deref(), then.get(&key), &format!(" in snapshot at seq {seq}"))
+            }
+            1 => {
+                let it = snap
+                    .scan::<Vec<u8>, _>((lo.clone(), hi.clone()))
+                    .map_err(|e| format!("snapshot scan: {e}"))?;
+                let got = collect(it).await.map_err(|e| format!("snapshot scan: {e}"))?;
+                let ctx = format!("scan {} .. {} in snapshot at seq {seq}", show_bound(&lo), show_bound(&hi));
+                check_scan(&got, &then.range(&lo, &hi), &ctx)
+            }
+            _ => {
+                let it = snap
+                    .scan_prefix(&prefix)
+                    .map_err(|e| format!("snapshot scan_prefix: {e}"))?;
+                let got = collect(it).await.map_err(|e| format!("snapshot scan_prefix: {e}"))?;
+                let ctx = format!("scan_prefix {} in snapshot at seq {seq}", show(&prefix));
+                check_scan(&got, &then.prefix(&prefix), &ctx)
+            }
+        };
+        self.note(format!("snapshot read #{what} at seq {seq}"));
+        self.stats.snapshot_reads += 1;
+        result
+    }
+
+    async fn flush(&mut self) -> Check {
+        self.note("flush".into());
+        self.db().flush().await.map_err(|e| format!("flush: {e}"))?;
+        let m = self.db().metrics();
+        if m.frozen_memtables != 0 || m.memtable_bytes != 0 {
+            return Err(format!(
+                "after flush: {} frozen memtables, {} memtable bytes (want 0 and 0)",
+                m.frozen_memtables, m.memtable_bytes
+            ));
+        }
+        self.stats.max_l0_chunks = self.stats.max_l0_chunks.max(m.l0_chunks);
+        self.stats.flushes += 1;
+        Ok(())
+    }
+
+    async fn reopen(&mut self, crash: bool) -> Check {
+        // Snapshots end with the handle they were taken from.
+        self.snapshots.clear();
+        self.account();
+        let db = self.db.take().expect("open");
+        if crash {
+            self.note("crash (drop without close) + reopen".into());
+            drop(db);
+            self.stats.crashes += 1;
+        } else {
+            self.note("close + reopen".into());
+            db.close().await.map_err(|e| format!("close: {e}"))?;
+            self.stats.reopens += 1;
+        }
+        self.open().await?;
+        self.full_check("after reopen").await
+    }
+
+    /// Every key of the key space by point read, and one full scan.
+    async fn full_check(&mut self, when: &str) -> Check {
+        let db = self.db().clone();
+        for id in 0..KEY_SPACE {
+            let key = key_for(id);
+            let got = db.get(&key).await.map_err(|e| format!("{when}: get {}: {e}", show(&key)))?;
+            compare_get(&key, got.as_deref(), self.oracle.get(&key), &format!(" ({when})"))?;
+        }
+        let all = db.scan::<&[u8], _>(..).map_err(|e| format!("{when}: full scan: {e}"))?;
+        let got = collect(all).await.map_err(|e| format!("{when}: full scan: {e}"))?;
+        let want = self.oracle.range(&Bound::Unbounded, &Bound::Unbounded);
+        check_scan(&got, &want, &format!("full scan {when}"))?;
+        let m = db.metrics();
+        self.stats.max_l0_chunks = self.stats.max_l0_chunks.max(m.l0_chunks);
+        Ok(())
+    }
+
+    async fn step_once(&mut self) -> Check {
+        match self.rng.random_range(0..1000) {
+            0..300 => self.put().await,
+            300..400 => self.delete().await,
+            400..520 => self.batch().await,
+            520..700 => self.get().await,
+            700..800 => self.scan().await,
+            800..850 => self.scan_prefix().await,
+            850..885 => {
+                self.take_snapshot();
+                Ok(())
+            }
+            885..950 => self.read_snapshot().await,
+            950..965 => {
+                if !self.snapshots.is_empty() {
+                    let i = self.rng.random_range(0..self.snapshots.len());
+                    self.snapshots.swap_remove(i);
+                    self.note("drop a snapshot".into());
+                }
+                Ok(())
+            }
+            965..980 => self.flush().await,
+            980..986 => self.reopen(false).await,
+            986..992 => self.reopen(true).await,
+            _ => self.full_check("at a random step").await,
+        }
+    }
+
+    async fn execute(&mut self, steps: usize) -> Check {
+        self.open().await?;
+        for step in 0..steps {
+            self.step = step;
+            self.step_once().await?;
+        }
+        self.step = steps;
+        self.full_check("at the end").await?;
+        self.reopen(false).await?;
+        self.snapshots.clear();
+        self.account();
+        let db = self.db.take().expect("open");
+        db.close().await.map_err(|e| format!("final close: {e}"))
+    }
+
+    fn failure(&self, msg: &str) -> String {
+        let history: Vec<&str> = self.history.iter().map(String::as_str).collect();
+        format!(
+            "model test on {} failed with seed {} at step {}: {msg}\n\
+             rerun with FIRN_MODEL_SEED={} cargo test -p firn-tests --test model\n\
+             last operations:\n  {}",
+            self.kind,
+            self.seed,
+            self.step,
+            self.seed,
+            history.join("\n  ")
+        )
+    }
+}
+
+/// Prints the seed if the run panics (an engine panic, not a failed check).
+struct SeedGuard {
+    kind: StoreKind,
+    seed: u64,
+}
+
+impl Drop for SeedGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "model test on {} panicked with seed {} (rerun with FIRN_MODEL_SEED={})",
+                self.kind, self.seed, self.seed
+            );
+        }
+    }
+}
+
+fn compare_get(key: &[u8], got: Option<&[u8]>, want: Option<&[u8]>, ctx: &str) -> Check {
+    if got == want {
+        return Ok(());
+    }
+    let fmt = |v: Option<&[u8]>| v.map(show).unwrap_or_else(|| "none".into());
+    Err(format!("get {}{ctx}: got {}, want {}", show(key), fmt(got), fmt(want)))
+}
+
+fn check_scan(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)], ctx: &str) -> Check {
+    match diff_scans(got, want) {
+        None => Ok(()),
+        Some(diff) => Err(format!("{ctx}: {diff}")),
+    }
+}
+
+fn show_bound(b: &Bound<Vec<u8>>) -> String {
+    match b {
+        Bound::Included(k) => format!("[{}", show(k)),
+        Bound::Excluded(k) => format!("({}", show(k)),
+        Bound::Unbounded => "*".into(),
+    }
+}
+
+async fn take(mut it: firn::DbIterator, limit: usize) -> firn::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    while out.len() < limit {
+        match it.next().await? {
+            Some((k, v)) => out.push((k.to_vec(), v.to_vec())),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    let text = std::env::var(name).ok()?;
+    match text.trim().parse() {
+        Ok(n) => Some(n),
+        Err(_) => panic!("{name}={text:?} is not a number"),
+    }
+}
+
+async fn run_model(kind: StoreKind, default_seeds: &[u64]) {
+    let seeds = match env_number("FIRN_MODEL_SEED") {
+        Some(seed) => vec![seed],
+        None => default_seeds.to_vec(),
+    };
+    let steps = env_number("FIRN_MODEL_STEPS").map_or(DEFAULT_STEPS, |n| n as usize);
+    for seed in seeds {
+        let _guard = SeedGuard { kind, seed };
+        let started = std::time::Instant::now();
+        let mut run = Run::new(kind, seed);
+        if let Err(msg) = run.execute(steps).await {
+            panic!("{}", run.failure(&msg));
+        }
+        eprintln!(
+            "model on {kind}, seed {seed}: {steps} steps in {:.1?}: {:?}",
+            started.elapsed(),
+            run.stats
+        );
+        // Coverage: the run must really have exercised the interesting paths.
+        let s = &run.stats;
+        assert!(s.background_flushes >= 20, "too few flushes for seed {seed}: {s:?}");
+        assert!(s.max_l0_chunks >= 5, "too few chunks for seed {seed}: {s:?}");
+        assert!(s.reopens + s.crashes >= 5, "too few reopens for seed {seed}: {s:?}");
+        assert!(s.snapshot_reads >= 20, "too few snapshot reads for seed {seed}: {s:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_on_file_store() {
+    run_model(StoreKind::File, &[0x5EED_F001, 0x5EED_F002]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_on_memory_store() {
+    run_model(StoreKind::Memory, &[0x5EED_A001, 0x5EED_A002]).await;
+}

@@ -1,0 +1,314 @@
+//! `flush`, `manifest` and `stats`.
+
+use std::collections::BTreeSet;
+
+use firn::{ChunkId, ChunkMeta, Manifest, Metrics};
+use firn_manifest::ManifestStore;
+use serde::Serialize;
+
+use crate::commands::finish;
+use crate::error::{CliError, CliResult};
+use crate::escape::Codec;
+use crate::output::Out;
+use crate::session::{Access, Session};
+
+/// Flushes as the writer and prints the ids of the chunks this process
+/// created, one per line.
+///
+/// Opening as writer replays the WAL left by an earlier process into a
+/// memtable that the background flusher may upload before `Db::flush` is
+/// even called; chunk ids carry the writer epoch, and this process's epoch
+/// is new, so every chunk of that epoch in the manifest is one it created.
+pub async fn flush(session: &mut Session) -> CliResult {
+    let db = session.open_db(Access::Write).await?;
+    let body = async {
+        let flushed = db.flush().await?;
+        let epoch = db.epoch();
+        let mut ids: BTreeSet<ChunkId> = flushed.into_iter().collect();
+        ids.extend(db.manifest().all_chunks().map(|c| c.id).filter(|id| id.epoch == epoch));
+        for id in ids {
+            session.out.line(&id.to_string())?;
+        }
+        Ok(())
+    }
+    .await;
+    finish(db, body).await
+}
+
+/// Loads the newest manifest version (LIST + GET, without opening the
+/// engine, so a damaged chunk does not hide the manifest).
+pub(crate) async fn load_manifest(session: &mut Session) -> CliResult<Manifest> {
+    let store = session.open_store()?;
+    let url = store.url().to_string();
+    ManifestStore::new(store)
+        .load_latest()
+        .await?
+        .ok_or_else(|| CliError::other(format!("no Firn database at {url} (no manifest versions)")))
+}
+
+/// One chunk in `manifest --json`.
+#[derive(Serialize)]
+struct ChunkJson {
+    id: String,
+    object: String,
+    /// The sorted run's id, or "L0".
+    run: serde_json::Value,
+    size: u64,
+    meta_offset: u64,
+    meta_len: u64,
+    entries: u64,
+    tombstones: u64,
+    min_key: String,
+    max_key: String,
+    min_seq: u64,
+    max_seq: u64,
+}
+
+impl ChunkJson {
+    fn new(c: &ChunkMeta, run: Option<u64>, codec: Codec) -> ChunkJson {
+        ChunkJson {
+            id: c.id.to_string(),
+            object: c.id.object_name(),
+            run: run.map_or_else(|| "L0".into(), Into::into),
+            size: c.size,
+            meta_offset: c.meta_offset,
+            meta_len: c.meta_len,
+            entries: c.entries,
+            tombstones: c.tombstones,
+            min_key: codec.show(&c.min_key),
+            max_key: codec.show(&c.max_key),
+            min_seq: c.min_seq,
+            max_seq: c.max_seq,
+        }
+    }
+}
+
+/// A sorted run in `manifest --json`.
+#[derive(Serialize)]
+struct RunJson {
+    id: u64,
+    chunks: usize,
+}
+
+/// `manifest --json`.
+#[derive(Serialize)]
+struct ManifestJson {
+    version: u64,
+    object: String,
+    db_id: String,
+    epoch: u64,
+    wal_watermark: u64,
+    next_chunk_id: u64,
+    next_run_id: u64,
+    published_at_ms: u64,
+    l0_chunks: usize,
+    runs: Vec<RunJson>,
+    chunks: Vec<ChunkJson>,
+}
+
+/// Formats a database id as a UUID string.
+pub fn format_db_id(id: &[u8; 16]) -> String {
+    let hex = crate::escape::hex_encode(id);
+    let part = |r: std::ops::Range<usize>| hex.get(r).unwrap_or_default().to_string();
+    [part(0..8), part(8..12), part(12..16), part(16..20), part(20..32)].join("-")
+}
+
+/// Prints the newest manifest version as text or JSON.
+pub async fn manifest(session: &mut Session, json: bool) -> CliResult {
+    let m = load_manifest(session).await?;
+    let codec = session.codec;
+    if json {
+        let chunks = m
+            .l0
+            .iter()
+            .map(|c| ChunkJson::new(c, None, codec))
+            .chain(m.runs.iter().flat_map(|r| r.chunks.iter().map(move |c| ChunkJson::new(c, Some(r.id), codec))))
+            .collect();
+        let doc = ManifestJson {
+            version: m.version,
+            object: m.object_name(),
+            db_id: format_db_id(&m.db_id),
+            epoch: m.epoch,
+            wal_watermark: m.wal_watermark,
+            next_chunk_id: m.next_chunk_id,
+            next_run_id: m.next_run_id,
+            published_at_ms: m.published_at_ms,
+            l0_chunks: m.l0.len(),
+            runs: m.runs.iter().map(|r| RunJson { id: r.id, chunks: r.chunks.len() }).collect(),
+            chunks,
+        };
+        return session.out.json_line(&doc);
+    }
+    print_manifest(&mut session.out, &m, codec)
+}
+
+fn print_manifest(out: &mut Out, m: &Manifest, codec: Codec) -> CliResult {
+    let summary = Summary::of(m);
+    out.line(&format!("manifest version {} ({})", m.version, m.object_name()))?;
+    out.line(&format!("db_id: {}", format_db_id(&m.db_id)))?;
+    out.line(&format!("epoch: {}", m.epoch))?;
+    out.line(&format!("wal_watermark: {}", m.wal_watermark))?;
+    out.line(&format!("next_chunk_id: {}", m.next_chunk_id))?;
+    out.line(&format!("next_run_id: {}", m.next_run_id))?;
+    out.line(&format!("published_at_ms: {}", m.published_at_ms))?;
+    out.line(&format!(
+        "chunks: {} ({} in L0, {} in {} sorted runs), {} bytes, {} entries, {} tombstones",
+        summary.chunks,
+        summary.l0_chunks,
+        summary.run_chunks,
+        summary.runs,
+        summary.bytes,
+        summary.entries,
+        summary.tombstones
+    ))?;
+    let mut section = |title: String, chunks: &[ChunkMeta]| -> CliResult {
+        out.line(&format!("{title}: {} chunks", chunks.len()))?;
+        for c in chunks {
+            out.line(&format!(
+                "  {}\t{}\tsize={}\tentries={}\ttombstones={}\tkeys=[{} .. {}]\tseqs=[{} .. {}]",
+                c.id,
+                c.id.object_name(),
+                c.size,
+                c.entries,
+                c.tombstones,
+                codec.show(&c.min_key),
+                codec.show(&c.max_key),
+                c.min_seq,
+                c.max_seq
+            ))?;
+        }
+        Ok(())
+    };
+    section("L0".to_string(), &m.l0)?;
+    for run in &m.runs {
+        section(format!("run {}", run.id), &run.chunks)?;
+    }
+    Ok(())
+}
+
+/// Totals over a manifest version.
+#[derive(Serialize)]
+struct Summary {
+    version: u64,
+    epoch: u64,
+    wal_watermark: u64,
+    chunks: u64,
+    bytes: u64,
+    entries: u64,
+    tombstones: u64,
+    l0_chunks: u64,
+    runs: u64,
+    run_chunks: u64,
+}
+
+impl Summary {
+    fn of(m: &Manifest) -> Summary {
+        let all = || m.all_chunks();
+        Summary {
+            version: m.version,
+            epoch: m.epoch,
+            wal_watermark: m.wal_watermark,
+            chunks: all().count() as u64,
+            bytes: all().map(|c| c.size).sum(),
+            entries: all().map(|c| c.entries).sum(),
+            tombstones: all().map(|c| c.tombstones).sum(),
+            l0_chunks: m.l0.len() as u64,
+            runs: m.runs.len() as u64,
+            run_chunks: m.runs.iter().map(|r| r.chunks.len() as u64).sum(),
+        }
+    }
+}
+
+/// `stats --json`.
+#[derive(Serialize)]
+struct StatsJson<'a> {
+    metrics: &'a Metrics,
+    manifest: Summary,
+}
+
+/// Prints the engine metrics of a read-only handle and a manifest summary.
+pub async fn stats(session: &mut Session, json: bool) -> CliResult {
+    let db = session.open_db(Access::Read).await?;
+    let body = async {
+        let metrics = db.metrics();
+        let summary = Summary::of(&db.manifest());
+        if json {
+            return session.out.json_line(&StatsJson {
+                metrics: &metrics,
+                manifest: summary,
+            });
+        }
+        let out = &mut session.out;
+        out.line("metrics:")?;
+        print_fields(out, &metrics)?;
+        out.line("manifest:")?;
+        print_fields(out, &summary)
+    }
+    .await;
+    finish(db, body).await
+}
+
+/// Prints the fields of a flat struct as `  name: value` lines (nested
+/// objects as `  name: a=1 b=2`).
+fn print_fields<T: Serialize>(out: &mut Out, value: &T) -> CliResult {
+    let value = serde_json::to_value(value).map_err(|e| CliError::other(format!("cannot format stats: {e}")))?;
+    let serde_json::Value::Object(fields) = value else {
+        return Ok(());
+    };
+    for (name, v) in fields {
+        let shown = match v {
+            serde_json::Value::Object(inner) => inner
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.to_string(),
+        };
+        out.line(&format!("  {name}: {shown}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_ids_look_like_uuids() {
+        let id = [
+            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+        ];
+        assert_eq!(format_db_id(&id), "12345678-9abc-def0-0123-456789abcdef");
+    }
+
+    #[test]
+    fn summary_counts_levels() {
+        let chunk = |id: u64, size: u64| ChunkMeta {
+            id: ChunkId { epoch: 1, id },
+            size,
+            meta_offset: 0,
+            meta_len: size,
+            entries: 2,
+            tombstones: 1,
+            min_key: b"a".to_vec(),
+            max_key: b"b".to_vec(),
+            min_seq: 1,
+            max_seq: 2,
+        };
+        let mut m = Manifest::new([0; 16]);
+        m.l0 = vec![chunk(1, 10)];
+        m.runs = vec![firn_manifest::SortedRun {
+            id: 7,
+            chunks: vec![chunk(2, 20), chunk(3, 30)],
+        }];
+        let s = Summary::of(&m);
+        assert_eq!((s.chunks, s.bytes, s.entries, s.tombstones), (3, 60, 6, 3));
+        assert_eq!((s.l0_chunks, s.runs, s.run_chunks), (1, 1, 2));
+        let json = serde_json::to_value(ChunkJson::new(&m.runs[0].chunks[0], Some(7), Codec::Text)).expect("json");
+        assert_eq!(json["run"], 7);
+        assert_eq!(json["id"], "1-2");
+        let json = serde_json::to_value(ChunkJson::new(&m.l0[0], None, Codec::Hex)).expect("json");
+        assert_eq!(json["run"], "L0");
+        assert_eq!(json["min_key"], "61");
+    }
+}

@@ -1,0 +1,185 @@
+//! `get`, `put`, `delete` and `scan`.
+
+use std::ops::Bound;
+
+use serde::Serialize;
+
+use crate::cli::ScanArgs;
+use crate::commands::finish;
+use crate::error::{CliError, CliResult, ExitKind};
+use crate::escape::Codec;
+use crate::session::{Access, Session};
+
+/// Prints the value of each key, one line each, in order. Any missing key
+/// makes the command exit 1 (`not found` on stderr, naming the keys when
+/// several were asked for).
+pub async fn get(session: &mut Session, keys: &[Vec<u8>]) -> CliResult {
+    let db = session.open_db(Access::Read).await?;
+    let body = async {
+        let mut missing = Vec::new();
+        for key in keys {
+            match db.get(key).await? {
+                Some(value) => session.out.line(&session.codec.show(&value))?,
+                None => missing.push(session.codec.show(key)),
+            }
+        }
+        match missing.as_slice() {
+            [] => Ok(()),
+            [_] if keys.len() == 1 => Err(not_found("not found".to_string())),
+            many => Err(not_found(format!("not found: {}", many.join(" ")))),
+        }
+    }
+    .await;
+    finish(db, body).await
+}
+
+fn not_found(message: String) -> CliError {
+    CliError {
+        bare: true,
+        ..CliError::new(ExitKind::NotFound, message)
+    }
+}
+
+/// Sets `key` to `value` as the writer; the close flushes it to the object
+/// store.
+pub async fn put(session: &mut Session, key: Vec<u8>, value: Vec<u8>) -> CliResult {
+    let db = session.open_db(Access::Write).await?;
+    let body = db.put(key, value).await.map_err(CliError::from);
+    finish(db, body).await
+}
+
+/// Deletes `key` as the writer.
+pub async fn delete(session: &mut Session, key: Vec<u8>) -> CliResult {
+    let db = session.open_db(Access::Write).await?;
+    let body = db.delete(key).await.map_err(CliError::from);
+    finish(db, body).await
+}
+
+/// The key range of a scan: `--prefix`, `--from` (inclusive) and `--to`
+/// (exclusive) intersected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanRange {
+    /// Lower bound (always inclusive or unbounded).
+    pub start: Bound<Vec<u8>>,
+    /// Upper bound (always exclusive or unbounded).
+    pub end: Bound<Vec<u8>>,
+}
+
+impl ScanRange {
+    /// Builds the range from raw bounds.
+    pub fn new(prefix: Option<&[u8]>, from: Option<&[u8]>, to: Option<&[u8]>) -> ScanRange {
+        let lower = [prefix, from].into_iter().flatten().max();
+        let upper = [prefix.and_then(prefix_successor), to.map(<[u8]>::to_vec)]
+            .into_iter()
+            .flatten()
+            .min();
+        ScanRange {
+            start: lower.map_or(Bound::Unbounded, |k| Bound::Included(k.to_vec())),
+            end: upper.map_or(Bound::Unbounded, Bound::Excluded),
+        }
+    }
+
+    /// Builds the range from `scan`'s arguments.
+    pub fn from_args(args: &ScanArgs, codec: Codec) -> CliResult<ScanRange> {
+        let parse = |arg: &Option<std::ffi::OsString>, what: &str| {
+            arg.as_deref()
+                .map(|a| codec.parse_arg(a, what))
+                .transpose()
+                .map_err(CliError::other)
+        };
+        let prefix = parse(&args.prefix, "--prefix")?;
+        let from = parse(&args.from, "--from")?;
+        let to = parse(&args.to, "--to")?;
+        Ok(ScanRange::new(prefix.as_deref(), from.as_deref(), to.as_deref()))
+    }
+
+    /// True when no key can fall inside the range.
+    pub fn is_empty(&self) -> bool {
+        match (&self.start, &self.end) {
+            (Bound::Included(s), Bound::Excluded(e)) => s >= e,
+            (Bound::Unbounded, Bound::Excluded(e)) => e.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (`None`
+/// when there is none: the prefix is empty or all 0xff).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// One line of `scan --json`.
+#[derive(Serialize)]
+struct JsonEntry<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+/// Prints the entries in `range` in key order: `key<TAB>value` lines, or
+/// one JSON object per line.
+pub async fn scan(session: &mut Session, range: &ScanRange, limit: Option<u64>, json: bool) -> CliResult {
+    let db = session.open_db(Access::Read).await?;
+    let body = async {
+        if range.is_empty() || limit == Some(0) {
+            return Ok(());
+        }
+        let mut it = db.scan((range.start.clone(), range.end.clone()))?;
+        let mut printed = 0u64;
+        while let Some((key, value)) = it.next().await? {
+            let (key, value) = (session.codec.show(&key), session.codec.show(&value));
+            if json {
+                session.out.json_line(&JsonEntry {
+                    key: &key,
+                    value: &value,
+                })?;
+            } else {
+                session.out.line(&format!("{key}\t{value}"))?;
+            }
+            printed += 1;
+            if limit.is_some_and(|l| printed >= l) {
+                break;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    finish(db, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_successors() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+
+    #[test]
+    fn ranges_intersect() {
+        let r = ScanRange::new(Some(b"k"), Some(b"ka"), Some(b"kz"));
+        assert_eq!(r.start, Bound::Included(b"ka".to_vec()));
+        assert_eq!(r.end, Bound::Excluded(b"kz".to_vec()));
+        let r = ScanRange::new(Some(b"k"), Some(b"a"), Some(b"z"));
+        assert_eq!(r.start, Bound::Included(b"k".to_vec()));
+        assert_eq!(r.end, Bound::Excluded(b"l".to_vec()));
+        let r = ScanRange::new(None, None, None);
+        assert_eq!((r.start.clone(), r.end.clone()), (Bound::Unbounded, Bound::Unbounded));
+        assert!(!r.is_empty());
+        assert!(ScanRange::new(None, Some(b"b"), Some(b"a")).is_empty());
+        assert!(ScanRange::new(None, Some(b"b"), Some(b"b")).is_empty());
+        assert!(ScanRange::new(None, None, Some(b"")).is_empty());
+        assert!(ScanRange::new(Some(b"x"), None, Some(b"a")).is_empty());
+    }
+}

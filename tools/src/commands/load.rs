@@ -1,0 +1,205 @@
+//! `load`: apply `put<TAB>key<TAB>value` / `del<TAB>key` lines in atomic
+//! batches.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+
+use bytes::Bytes;
+use firn::{BatchOp, Db, Durability, WriteBatch, WriteOptions};
+
+use crate::cli::LoadArgs;
+use crate::commands::finish;
+use crate::error::{CliError, CliResult};
+use crate::escape::{quote, Codec};
+use crate::session::{Access, Session};
+
+/// Parses one input line (without its line ending). `Ok(None)` for an empty
+/// line.
+pub fn parse_line(line: &[u8], codec: Codec) -> Result<Option<BatchOp>, String> {
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let fields: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+    let field = |i: usize, what: &str| -> Result<Bytes, String> {
+        let raw = fields.get(i).copied().unwrap_or_default();
+        codec
+            .parse_field(raw)
+            .map(Bytes::from)
+            .map_err(|e| format!("{what}: {e}"))
+    };
+    let op = match (fields.first().copied().unwrap_or_default(), fields.len()) {
+        (b"put", 3) => BatchOp::Put {
+            key: field(1, "key")?,
+            value: field(2, "value")?,
+        },
+        (b"del", 2) => BatchOp::Delete { key: field(1, "key")? },
+        (b"put", n) => {
+            return Err(format!(
+                "put needs 3 tab-separated fields (put<TAB>key<TAB>value), found {n}"
+            ))
+        }
+        (b"del", n) => return Err(format!("del needs 2 tab-separated fields (del<TAB>key), found {n}")),
+        (other, _) => {
+            return Err(format!(
+                "unknown operation {} (expected put<TAB>key<TAB>value or del<TAB>key)",
+                quote(other)
+            ))
+        }
+    };
+    if op.key().is_empty() {
+        return Err("empty key".to_string());
+    }
+    Ok(Some(op))
+}
+
+/// A batch being collected: its ops and the input lines they came from.
+struct Pending {
+    batch: WriteBatch,
+    first_line: u64,
+}
+
+/// Runs `load`: reads the input (opened before the database, so a missing
+/// file changes nothing), writes batches, closes (which flushes).
+pub async fn load(session: &mut Session, args: &LoadArgs) -> CliResult {
+    let input: Box<dyn BufRead> = match args.input.as_deref() {
+        None => Box::new(std::io::stdin().lock()),
+        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+        Some(p) => {
+            let file = File::open(p).map_err(|e| {
+                let err = CliError::other(format!("cannot open {}: {e}", p.display()));
+                match e.kind() {
+                    std::io::ErrorKind::NotFound => CliError { kind: crate::error::ExitKind::NotFound, ..err },
+                    _ => err,
+                }
+            })?;
+            Box::new(BufReader::with_capacity(256 << 10, file))
+        }
+    };
+    let db = session.open_db(Access::Write).await?;
+    let body = load_lines(session, &db, input, args).await;
+    finish(db, body).await
+}
+
+async fn load_lines(session: &mut Session, db: &Db, mut input: Box<dyn BufRead>, args: &LoadArgs) -> CliResult {
+    let opts = WriteOptions {
+        durability: Some(if args.sync { Durability::Sync } else { Durability::Buffered }),
+    };
+    let mut line_no = 0u64;
+    let mut line = Vec::new();
+    let mut pending: Option<Pending> = None;
+    loop {
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| CliError::other(format!("cannot read input after line {line_no}: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = strip_line_end(&line);
+        let parsed = parse_line(text, session.codec).map_err(|why| {
+            let discarded = match &pending {
+                Some(p) => format!("lines {}-{line_no}", p.first_line),
+                None => format!("line {line_no}"),
+            };
+            CliError::other(format!(
+                "line {line_no}: {why}; nothing from its batch ({discarded}) was written"
+            ))
+        })?;
+        let Some(op) = parsed else { continue };
+        let p = pending.get_or_insert_with(|| Pending {
+            batch: WriteBatch::new(),
+            first_line: line_no,
+        });
+        match op {
+            BatchOp::Put { key, value } => p.batch.put(key, value),
+            BatchOp::Delete { key } => p.batch.delete(key),
+        };
+        if p.batch.len() as u64 >= args.batch {
+            if let Some(p) = pending.take() {
+                commit(session, db, p, line_no, opts, args.echo_acks).await?;
+            }
+        }
+    }
+    if let Some(p) = pending.take() {
+        commit(session, db, p, line_no, opts, args.echo_acks).await?;
+    }
+    Ok(())
+}
+
+/// Writes one batch; after it is committed, prints its keys if asked to.
+async fn commit(
+    session: &mut Session,
+    db: &Db,
+    p: Pending,
+    last_line: u64,
+    opts: WriteOptions,
+    echo_acks: bool,
+) -> CliResult {
+    let keys: Vec<Bytes> = if echo_acks {
+        p.batch.ops().iter().map(|op| op.key().clone()).collect()
+    } else {
+        Vec::new()
+    };
+    db.write_with(p.batch, opts)
+        .await
+        .map_err(|e| CliError::from(e).context(format!("batch of lines {}-{last_line}", p.first_line)))?;
+    if echo_acks {
+        for key in &keys {
+            session.out.line(&session.codec.show(key))?;
+        }
+        session.out.flush()?;
+    }
+    Ok(())
+}
+
+/// `line` without its trailing `\n` or `\r\n`.
+fn strip_line_end(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_puts_and_deletes() {
+        let op = parse_line(b"put\ta\\tb\tv\\x01", Codec::Text).expect("ok");
+        assert_eq!(
+            op,
+            Some(BatchOp::Put {
+                key: Bytes::from_static(b"a\tb"),
+                value: Bytes::from_static(b"v\x01"),
+            })
+        );
+        let op = parse_line(b"del\t6b", Codec::Hex).expect("ok");
+        assert_eq!(op, Some(BatchOp::Delete { key: Bytes::from_static(b"k") }));
+        assert_eq!(parse_line(b"", Codec::Text), Ok(None));
+        let empty_value = parse_line(b"put\tk\t", Codec::Text).expect("ok");
+        assert!(matches!(empty_value, Some(BatchOp::Put { value, .. }) if value.is_empty()));
+    }
+
+    #[test]
+    fn rejects_malformed_lines() {
+        for (line, needle) in [
+            (&b"put\tk"[..], "found 2"),
+            (b"put\tk\tv\tx", "found 4"),
+            (b"del\tk\tv", "found 3"),
+            (b"pt\tk\tv", "unknown operation \"pt\""),
+            (b"put\t\tv", "empty key"),
+            (b"put\tk\\q\tv", "key: invalid escape"),
+        ] {
+            let err = parse_line(line, Codec::Text).unwrap_err();
+            assert!(err.contains(needle), "{err}");
+        }
+        assert!(parse_line(b"put\tzz\t00", Codec::Hex).unwrap_err().contains("invalid hex"));
+    }
+
+    #[test]
+    fn line_ends() {
+        assert_eq!(strip_line_end(b"a\r\n"), b"a");
+        assert_eq!(strip_line_end(b"a\n"), b"a");
+        assert_eq!(strip_line_end(b"a"), b"a");
+    }
+}

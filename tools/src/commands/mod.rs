@@ -1,0 +1,47 @@
+//! One module per group of commands; [`run`] dispatches.
+
+pub mod chunk_dump;
+pub mod inspect;
+pub mod kv;
+pub mod load;
+pub mod verify;
+
+use crate::cli::Command;
+use crate::error::{CliError, CliResult};
+use crate::session::Session;
+
+/// Runs `command` in `session`.
+pub async fn run(command: Command, session: &mut Session) -> CliResult {
+    match command {
+        Command::Get { key } => {
+            let key = session.codec.parse_arg(&key, "KEY").map_err(CliError::other)?;
+            kv::get(session, &[key]).await
+        }
+        Command::Put { key, value } => {
+            let key = session.codec.parse_arg(&key, "KEY").map_err(CliError::other)?;
+            let value = session.codec.parse_arg(&value, "VALUE").map_err(CliError::other)?;
+            kv::put(session, key, value).await
+        }
+        Command::Delete { key } => {
+            let key = session.codec.parse_arg(&key, "KEY").map_err(CliError::other)?;
+            kv::delete(session, key).await
+        }
+        Command::Scan(args) => {
+            let range = kv::ScanRange::from_args(&args, session.codec)?;
+            kv::scan(session, &range, args.limit, args.json).await
+        }
+        Command::Load(args) => load::load(session, &args).await,
+        Command::Flush => inspect::flush(session).await,
+        Command::Manifest { json } => inspect::manifest(session, json).await,
+        Command::ChunkDump(args) => chunk_dump::chunk_dump(session, &args).await,
+        Command::Verify => verify::verify(session).await,
+        Command::Stats { json } => inspect::stats(session, json).await,
+    }
+}
+
+/// Closes `db` after a command body ran, keeping the body's error if both
+/// failed (the close error is then the less useful one).
+pub(crate) async fn finish(db: firn::Db, body: CliResult) -> CliResult {
+    let closed = db.close().await.map_err(CliError::from);
+    body.and(closed)
+}

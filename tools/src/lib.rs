@@ -1,0 +1,108 @@
+//! The `firn` command line as a library: argument grammar ([`cli`]), the
+//! commands ([`commands`]), key/value escaping ([`escape`]), output and
+//! exit codes ([`output`], [`error`]).
+//!
+//! [`main_with_args`] is the whole program; the binary only calls it.
+//!
+//! Exit codes: 0 ok, 1 not found, 2 corruption, 3 any other error. Errors
+//! print one line on stderr (`error: ...`).
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod escape;
+pub mod output;
+pub mod session;
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::error::ErrorKind as ClapErrorKind;
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::error::{CliError, ExitKind};
+use crate::escape::Codec;
+use crate::output::{diag, Out};
+use crate::session::Session;
+
+/// Parses `args` (the program name first) and runs the command, writing to
+/// the process's stdout and stderr. Returns the exit code.
+pub fn main_with_args<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run(cli, Out::stdout()),
+        Err(e) => usage_error(&e),
+    }
+}
+
+/// Reports a command-line error (or prints help/version). Usage errors
+/// exit 3, like every error that is not "not found" or corruption.
+fn usage_error(e: &clap::Error) -> u8 {
+    match e.kind() {
+        ClapErrorKind::DisplayHelp | ClapErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitKind::Other.code()
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("error: invalid arguments");
+            let line = if first.starts_with("error:") {
+                first.to_string()
+            } else {
+                format!("error: {first}")
+            };
+            diag(&format!("{line} (see --help)"));
+            ExitKind::Other.code()
+        }
+    }
+}
+
+/// Runs a parsed command line with output to `out`. Returns the exit code.
+pub fn run(cli: Cli, out: Out) -> u8 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("firn-cli")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            diag(&format!("error: cannot start the async runtime: {e}"));
+            return ExitKind::Other.code();
+        }
+    };
+    let Cli {
+        db,
+        local,
+        print_requests,
+        hex,
+        command,
+    } = cli;
+    let mut session = Session::new(db, local, Codec::from_hex_flag(hex), out);
+    let result = rt.block_on(commands::run(command, &mut session));
+    let flushed = session.out.flush();
+    let result: Result<(), CliError> = result.and(flushed);
+    let code = match &result {
+        Ok(()) => 0,
+        Err(e) => {
+            if let Some(line) = e.line() {
+                diag(&line);
+            }
+            e.kind.code()
+        }
+    };
+    if print_requests {
+        diag(&format!("requests: {}", session.requests()));
+    }
+    drop(session);
+    rt.shutdown_timeout(Duration::from_secs(10));
+    code
+}

@@ -1,0 +1,206 @@
+//! What one command invocation works with: the resolved database location,
+//! the key codec, stdout, and the object store whose requests
+//! `--print-requests` reports.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use firn::{Db, Options};
+use firn_manifest::{ObjectStore, RequestCounts};
+
+use crate::error::{CliError, CliResult};
+use crate::escape::Codec;
+use crate::output::Out;
+
+/// How a command opens the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only: no writer lock, no epoch bump, nothing written.
+    Read,
+    /// As the writer: claims a new epoch, which fences any other writer.
+    Write,
+}
+
+/// The state of one command invocation.
+pub struct Session {
+    db: Option<String>,
+    local: Option<PathBuf>,
+    /// How keys and values are given and shown.
+    pub codec: Codec,
+    /// Standard output.
+    pub out: Out,
+    store: Option<ObjectStore>,
+    temp_local: Option<PathBuf>,
+}
+
+impl Session {
+    /// A session for `--db`, `--local` and `--hex`, writing to `out`.
+    pub fn new(db: Option<String>, local: Option<PathBuf>, codec: Codec, out: Out) -> Session {
+        Session {
+            db,
+            local,
+            codec,
+            out,
+            store: None,
+            temp_local: None,
+        }
+    }
+
+    /// Resolves `--db`/`--local` into engine options for `access`.
+    ///
+    /// A plain path P is `Options::embedded(P)` (`--local` overrides the
+    /// local directory). A URL needs `--local` to be opened as writer,
+    /// except `memory://`, which gets a temporary local directory. Readers
+    /// without `--local` get a local directory that does not exist (a reader
+    /// creates nothing there), so they see exactly what the object store
+    /// holds. Read access to a database that does not exist fails without
+    /// creating anything.
+    pub fn options(&mut self, access: Access) -> CliResult<Options> {
+        let Some(db) = self.db.clone() else {
+            return Err(CliError::other(
+                "no database given: use --db <PATH|URL> or set FIRN_DB",
+            ));
+        };
+        if db.is_empty() {
+            return Err(CliError::other("--db is empty: give a folder path or a URL"));
+        }
+        let opts = if db.contains("://") {
+            let scheme = db.split("://").next().unwrap_or_default().to_ascii_lowercase();
+            let local = match (&self.local, access) {
+                (Some(dir), _) => dir.clone(),
+                (None, Access::Read) => unused_local_dir(),
+                (None, Access::Write) if scheme == "memory" => {
+                    let dir = unused_local_dir();
+                    self.temp_local = Some(dir.clone());
+                    dir
+                }
+                (None, Access::Write) => {
+                    if scheme != "file" {
+                        // Report a malformed URL before the missing --local.
+                        ObjectStore::from_url(&db)?;
+                    }
+                    return Err(CliError::other(format!(
+                        "--local <DIR> is required to open {db} as writer (it holds the WAL)"
+                    )));
+                }
+            };
+            if access == Access::Read && scheme == "file" {
+                check_exists(&db, file_url_path(&db).as_deref())?;
+            }
+            Options::new(db.clone(), local)
+        } else {
+            let path = Path::new(&db);
+            if access == Access::Read {
+                check_exists(&db, Some(&path.join("objects")))?;
+            }
+            let mut opts = Options::embedded(path)?;
+            if let Some(dir) = &self.local {
+                opts.local_dir = dir.clone();
+            }
+            opts
+        };
+        Ok(opts.read_only(access == Access::Read))
+    }
+
+    /// Opens the database. Its object store is what `--print-requests`
+    /// reports.
+    pub async fn open_db(&mut self, access: Access) -> CliResult<Db> {
+        let opts = self.options(access)?;
+        let db = Db::open(opts).await?;
+        self.store = Some(db.object_store().clone());
+        Ok(db)
+    }
+
+    /// Opens only the object store of the database (read-only use: manifest
+    /// inspection and verification, which must work even when the engine
+    /// could not open the database).
+    pub fn open_store(&mut self) -> CliResult<ObjectStore> {
+        let opts = self.options(Access::Read)?;
+        let store = ObjectStore::from_url(&opts.url)?;
+        self.store = Some(store.clone());
+        Ok(store)
+    }
+
+    /// Records a store opened by a command, for `--print-requests`.
+    pub fn track_store(&mut self, store: &ObjectStore) {
+        self.store = Some(store.clone());
+    }
+
+    /// Requests made through the tracked store (zero if none was opened).
+    pub fn requests(&self) -> RequestCounts {
+        self.store.as_ref().map(ObjectStore::requests).unwrap_or_default()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(dir) = self.temp_local.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A fresh path under the temp folder that nothing has created.
+fn unused_local_dir() -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    std::env::temp_dir().join(format!("firn-cli-{}-{nanos}", std::process::id()))
+}
+
+/// The folder a `file://` URL names, if it is well formed (the store
+/// reports malformed ones itself).
+fn file_url_path(url: &str) -> Option<PathBuf> {
+    let rest = url.split_once("://")?.1;
+    let path = rest.strip_prefix("localhost").unwrap_or(rest);
+    path.starts_with('/').then(|| PathBuf::from(path))
+}
+
+fn check_exists(db: &str, path: Option<&Path>) -> CliResult {
+    match path {
+        Some(p) if !p.is_dir() => Err(CliError::other(format!(
+            "no Firn database at {db} ({} does not exist); write to it first to create one",
+            p.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ExitKind;
+
+    fn session(db: &str, local: Option<&str>) -> Session {
+        Session::new(Some(db.into()), local.map(PathBuf::from), Codec::Text, Out::to(Box::new(std::io::sink())))
+    }
+
+    #[test]
+    fn plain_paths_are_embedded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("db");
+        let opts = session(p.to_str().expect("utf8"), None).options(Access::Write).expect("options");
+        assert_eq!(opts.url, format!("file://{}", p.join("objects").display()));
+        assert_eq!(opts.local_dir, p.join("local"));
+        assert!(!opts.read_only);
+        let err = session(p.to_str().expect("utf8"), None).options(Access::Read).unwrap_err();
+        assert!(err.message.contains("no Firn database"), "{}", err.message);
+        assert!(!p.exists(), "a failed read must not create the database");
+    }
+
+    #[test]
+    fn urls_need_local_to_write() {
+        let err = session("file:///nowhere/db", None).options(Access::Write).unwrap_err();
+        assert!(err.message.contains("--local"), "{}", err.message);
+        let err = session("ftp://x", None).options(Access::Write).unwrap_err();
+        assert_eq!(err.kind, ExitKind::Other);
+        assert!(err.message.contains("ftp"), "{}", err.message);
+        let mut s = session("memory://t", None);
+        let opts = s.options(Access::Write).expect("memory works without --local");
+        assert!(s.temp_local.as_ref() == Some(&opts.local_dir));
+        let opts = session("file:///x", Some("/l")).options(Access::Write).expect("options");
+        assert_eq!(opts.local_dir, PathBuf::from("/l"));
+        assert!(session("", None).options(Access::Read).is_err());
+    }
+}
