@@ -107,7 +107,9 @@ impl WriteBatch {
         for (i, op) in self.ops.iter().enumerate() {
             let key = op.key();
             if key.is_empty() {
-                return Err(Error::InvalidArgument(format!("op {i}: empty keys are not allowed")));
+                return Err(Error::InvalidArgument(format!(
+                    "op {i}: empty keys are not allowed"
+                )));
             }
             if key.len() > max_key {
                 return Err(Error::InvalidArgument(format!(
@@ -154,8 +156,16 @@ impl WriteBatch {
     /// Keys and values are zero-copy slices of `payload`.
     pub(crate) fn decode(payload: &Bytes) -> std::result::Result<(u64, WriteBatch), String> {
         let mut pos = 0usize;
-        let first_seq = u64::from_le_bytes(take(payload, &mut pos, 8)?.try_into().map_err(|_| "short seq")?);
-        let count = u32::from_le_bytes(take(payload, &mut pos, 4)?.try_into().map_err(|_| "short count")?);
+        let first_seq = u64::from_le_bytes(
+            take(payload, &mut pos, 8)?
+                .try_into()
+                .map_err(|_| "short seq")?,
+        );
+        let count = u32::from_le_bytes(
+            take(payload, &mut pos, 4)?
+                .try_into()
+                .map_err(|_| "short count")?,
+        );
         let mut batch = WriteBatch::new();
         for i in 0..count {
             let kind = *take(payload, &mut pos, 1)?.first().ok_or("short kind")?;
@@ -174,7 +184,10 @@ impl WriteBatch {
             }
         }
         if pos != payload.len() {
-            return Err(format!("{} trailing bytes after {count} ops", payload.len() - pos));
+            return Err(format!(
+                "{} trailing bytes after {count} ops",
+                payload.len() - pos
+            ));
         }
         if count == 0 {
             return Err("batch with no ops".into());
@@ -208,9 +221,15 @@ fn get_varint(buf: &[u8], pos: &mut usize) -> std::result::Result<u64, String> {
 }
 
 fn take<'a>(buf: &'a [u8], pos: &mut usize, n: usize) -> std::result::Result<&'a [u8], String> {
-    let end = pos.checked_add(n).filter(|&e| e <= buf.len()).ok_or_else(|| {
-        format!("needs {n} bytes at offset {pos}, only {} remain", buf.len().saturating_sub(*pos))
-    })?;
+    let end = pos
+        .checked_add(n)
+        .filter(|&e| e <= buf.len())
+        .ok_or_else(|| {
+            format!(
+                "needs {n} bytes at offset {pos}, only {} remain",
+                buf.len().saturating_sub(*pos)
+            )
+        })?;
     let s = &buf[*pos..end];
     *pos = end;
     Ok(s)
@@ -230,7 +249,9 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut b = WriteBatch::new();
-        b.put(&b"k1"[..], &b"v1"[..]).delete(&b"k2"[..]).put(&b"k3"[..], Bytes::new());
+        b.put(&b"k1"[..], &b"v1"[..])
+            .delete(&b"k2"[..])
+            .put(&b"k3"[..], Bytes::new());
         let mut out = Vec::new();
         b.encode_into(42, &mut out);
         let (seq, back) = WriteBatch::decode(&Bytes::from(out)).unwrap();
@@ -246,10 +267,18 @@ mod tests {
         assert!(err.contains("key size limit of 10"), "{err}");
         let mut b = WriteBatch::new();
         b.put(&b"k"[..], vec![0u8; 101]);
-        assert!(b.validate(10, 100).unwrap_err().to_string().contains("value size limit of 100"));
+        assert!(b
+            .validate(10, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("value size limit of 100"));
         let mut b = WriteBatch::new();
         b.delete(Bytes::new());
-        assert!(b.validate(10, 100).unwrap_err().to_string().contains("empty keys"));
+        assert!(b
+            .validate(10, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("empty keys"));
         assert!(WriteBatch::new().validate(10, 100).is_err());
     }
 

@@ -52,7 +52,9 @@ impl BlockCache {
     }
 
     fn shard(&self, key: &BlockKey) -> &Mutex<Shard> {
-        let h = key.0.epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ key.0.id.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) ^ u64::from(key.1).wrapping_mul(0x1656_67B1_9E37_79F9);
+        let h = key.0.epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ key.0.id.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            ^ u64::from(key.1).wrapping_mul(0x1656_67B1_9E37_79F9);
         &self.shards[(h >> 59) as usize % SHARDS]
     }
 
@@ -106,7 +108,10 @@ impl BlockCache {
 
     /// (hits, misses) so far.
     pub(crate) fn stats(&self) -> (u64, u64) {
-        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Bytes currently charged.
@@ -122,7 +127,9 @@ impl Shard {
         for _ in 0..2 * n {
             let i = self.hand % n;
             self.hand = (self.hand + 1) % n;
-            let Some(slot) = self.slots[i].as_mut() else { continue };
+            let Some(slot) = self.slots[i].as_mut() else {
+                continue;
+            };
             if slot.referenced {
                 slot.referenced = false;
                 continue;

@@ -41,7 +41,10 @@ impl Db {
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
         let db = rt.block_on(crate::Db::open(opts))?;
-        Ok(Db { rt: Arc::new(rt), db })
+        Ok(Db {
+            rt: Arc::new(rt),
+            db,
+        })
     }
 
     /// The async handle (for use inside [`Db::runtime`]).

@@ -152,7 +152,10 @@ fn write_group(inner: &DbInner, log: &mut LogState, group: &[Pending]) -> Result
         any_sync |= p.sync;
     }
     wal.append(buf)?;
-    inner.metrics.wal_bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+    inner
+        .metrics
+        .wal_bytes
+        .fetch_add(buf.len() as u64, Ordering::Relaxed);
     if buf.capacity() > (4 << 20) {
         *buf = Vec::with_capacity(64 << 10);
     }
@@ -161,8 +164,10 @@ fn write_group(inner: &DbInner, log: &mut LogState, group: &[Pending]) -> Result
         wal.sync()?;
         let m = &inner.metrics;
         m.wal_syncs.fetch_add(1, Ordering::Relaxed);
-        m.wal_synced_batches.fetch_add(group.len() as u64, Ordering::Relaxed);
-        m.wal_sync_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        m.wal_synced_batches
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        m.wal_sync_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
     let active = inner.state().active.clone();
     let mut seq = *next_seq;
@@ -171,7 +176,10 @@ fn write_group(inner: &DbInner, log: &mut LogState, group: &[Pending]) -> Result
     }
     *next_seq = seq;
     inner.visible_seq.store(seq - 1, Ordering::Release);
-    inner.metrics.batches.fetch_add(group.len() as u64, Ordering::Relaxed);
+    inner
+        .metrics
+        .batches
+        .fetch_add(group.len() as u64, Ordering::Relaxed);
     Ok(lasts)
 }
 
@@ -179,7 +187,9 @@ fn write_group(inner: &DbInner, log: &mut LogState, group: &[Pending]) -> Result
 pub(crate) fn apply_batch(mem: &Memtable, batch: &WriteBatch, mut seq: u64) -> u64 {
     for op in batch.ops() {
         match op {
-            BatchOp::Put { key, value } => mem.insert(key.clone(), seq, MemValue::Put(value.clone())),
+            BatchOp::Put { key, value } => {
+                mem.insert(key.clone(), seq, MemValue::Put(value.clone()))
+            }
             BatchOp::Delete { key } => mem.insert(key.clone(), seq, MemValue::Delete),
         }
         seq += 1;

@@ -158,7 +158,9 @@ impl DbInner {
         if let Some(t) = stalled {
             self.metrics.write_stalls.fetch_add(1, Ordering::Relaxed);
             let nanos = t.elapsed().as_nanos() as u64;
-            self.metrics.write_stall_nanos.fetch_add(nanos, Ordering::Relaxed);
+            self.metrics
+                .write_stall_nanos
+                .fetch_add(nanos, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -251,7 +253,9 @@ impl Db {
                 });
             }
         }
-        let visible = |hit: Option<(u64, Kind, Bytes)>| hit.map(|(_, kind, v)| (kind == Kind::Put).then_some(v));
+        let visible = |hit: Option<(u64, Kind, Bytes)>| {
+            hit.map(|(_, kind, v)| (kind == Kind::Put).then_some(v))
+        };
         for table in &state.tables.l0 {
             if let Some(found) = visible(inner.chunks.get(table, key, seq).await?) {
                 return Ok(found);
@@ -299,7 +303,11 @@ impl Db {
         self.scan_prefix_at(prefix.as_ref(), seq)
     }
 
-    pub(crate) fn scan_at<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R, seq: u64) -> Result<DbIterator> {
+    pub(crate) fn scan_at<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        seq: u64,
+    ) -> Result<DbIterator> {
         let own = |b: Bound<&K>| match b {
             Bound::Included(k) => Bound::Included(Bytes::copy_from_slice(k.as_ref())),
             Bound::Excluded(k) => Bound::Excluded(Bytes::copy_from_slice(k.as_ref())),
@@ -319,7 +327,14 @@ impl Db {
 
     fn iter_between(&self, start: Bound<Bytes>, end: Bound<Bytes>, seq: u64) -> DbIterator {
         let pin = self.inner.snapshots.pin(seq);
-        DbIterator::new(self.inner.state(), self.inner.chunks.clone(), seq, start, end, Some(pin))
+        DbIterator::new(
+            self.inner.state(),
+            self.inner.chunks.clone(),
+            seq,
+            start,
+            end,
+            Some(pin),
+        )
     }
 
     /// Freezes the active memtable and waits until every frozen memtable is

@@ -114,7 +114,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn corruption(object: impl Into<String>, offset: Option<u64>, detail: impl Into<String>) -> Error {
+    pub(crate) fn corruption(
+        object: impl Into<String>,
+        offset: Option<u64>,
+        detail: impl Into<String>,
+    ) -> Error {
         Error::Corruption {
             object: object.into(),
             offset,

@@ -50,7 +50,10 @@ async fn flush_memtable(inner: &Arc<DbInner>, mem: &Arc<Memtable>) -> Result<()>
         id: inner.next_chunk_id.fetch_add(1, Ordering::Relaxed),
     };
     let object = id.object_name();
-    with_retry(inner, "chunk upload", || upload(inner, &object, bytes.clone())).await?;
+    with_retry(inner, "chunk upload", || {
+        upload(inner, &object, bytes.clone())
+    })
+    .await?;
 
     let props = &summary.properties;
     let meta = ChunkMeta {
@@ -71,14 +74,24 @@ async fn flush_memtable(inner: &Arc<DbInner>, mem: &Arc<Memtable>) -> Result<()>
         next_chunk_id: Some(id.id + 1),
         ..ManifestEdit::default()
     };
-    let meta_start = usize::try_from(summary.meta_offset).unwrap_or(usize::MAX).min(bytes.len());
-    let index = ChunkIndex::decode(&bytes[meta_start..], summary.meta_offset, summary.size).map_err(|e| Error::chunk(&object, e))?;
-    let table = Arc::new(ChunkTable { meta, object, index });
+    let meta_start = usize::try_from(summary.meta_offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let index = ChunkIndex::decode(&bytes[meta_start..], summary.meta_offset, summary.size)
+        .map_err(|e| Error::chunk(&object, e))?;
+    let table = Arc::new(ChunkTable {
+        meta,
+        object,
+        index,
+    });
 
     let _publishing = inner.publish_lock.lock().await;
     let manifest = with_retry(inner, "manifest publish", || async {
         let current = inner.state().tables.manifest.clone();
-        Ok(inner.manifests.publish(&current, &edit, inner.epoch).await?)
+        Ok(inner
+            .manifests
+            .publish(&current, &edit, inner.epoch)
+            .await?)
     })
     .await?;
     let previous = inner.state().tables.clone();
@@ -87,11 +100,22 @@ async fn flush_memtable(inner: &Arc<DbInner>, mem: &Arc<Memtable>) -> Result<()>
         .table_set_with(Arc::new(manifest), Some(&previous), Some(table))
         .await?;
     inner.metrics.flushes.fetch_add(1, Ordering::Relaxed);
-    inner.metrics.flush_bytes.fetch_add(summary.size, Ordering::Relaxed);
-    inner.metrics.flush_entries.fetch_add(props.entries, Ordering::Relaxed);
+    inner
+        .metrics
+        .flush_bytes
+        .fetch_add(summary.size, Ordering::Relaxed);
+    inner
+        .metrics
+        .flush_entries
+        .fetch_add(props.entries, Ordering::Relaxed);
     inner.update_state(|s| ReadState {
         active: s.active.clone(),
-        frozen: s.frozen.iter().filter(|m| m.id != mem.id).cloned().collect(),
+        frozen: s
+            .frozen
+            .iter()
+            .filter(|m| m.id != mem.id)
+            .cloned()
+            .collect(),
         tables: Arc::new(tables),
     });
     finish(inner, mem, Some(id)).await;
@@ -104,7 +128,12 @@ async fn finish(inner: &Arc<DbInner>, mem: &Memtable, chunk: Option<ChunkId>) {
     if chunk.is_none() {
         inner.update_state(|s| ReadState {
             active: s.active.clone(),
-            frozen: s.frozen.iter().filter(|m| m.id != mem.id).cloned().collect(),
+            frozen: s
+                .frozen
+                .iter()
+                .filter(|m| m.id != mem.id)
+                .cloned()
+                .collect(),
             tables: s.tables.clone(),
         });
     }
@@ -157,11 +186,14 @@ pub(crate) fn build_chunk(mem: &Memtable, opts: ChunkOptions) -> Result<(Bytes, 
         }
     });
     if let Some(e) = failed {
-        return Err(Error::Background(format!("building a chunk from memtable {}: {e}", mem.id)));
+        return Err(Error::Background(format!(
+            "building a chunk from memtable {}: {e}",
+            mem.id
+        )));
     }
-    let (bytes, summary) = builder
-        .finish()
-        .map_err(|e| Error::Background(format!("finishing a chunk from memtable {}: {e}", mem.id)))?;
+    let (bytes, summary) = builder.finish().map_err(|e| {
+        Error::Background(format!("finishing a chunk from memtable {}: {e}", mem.id))
+    })?;
     Ok((Bytes::from(bytes), summary))
 }
 

@@ -70,7 +70,8 @@ impl MemSource {
     fn next(&mut self) -> Option<InternalEntry> {
         if self.buf.is_empty() && !self.done {
             let mut out = Vec::with_capacity(MEM_REFILL);
-            self.mem.read_from(&self.resume, self.exclusive, MEM_REFILL, &mut out);
+            self.mem
+                .read_from(&self.resume, self.exclusive, MEM_REFILL, &mut out);
             self.done = out.len() < MEM_REFILL;
             if let Some(last) = out.last() {
                 self.resume = MemKey {
@@ -108,7 +109,11 @@ pub(crate) struct ChunkSource {
 }
 
 impl ChunkSource {
-    pub(crate) fn new(store: Arc<ChunkStore>, tables: Vec<Arc<ChunkTable>>, start: &[u8]) -> ChunkSource {
+    pub(crate) fn new(
+        store: Arc<ChunkStore>,
+        tables: Vec<Arc<ChunkTable>>,
+        start: &[u8],
+    ) -> ChunkSource {
         ChunkSource {
             store,
             tables,
@@ -150,7 +155,8 @@ impl ChunkSource {
                 }
                 let block = self.store.block(&table, self.block).await?;
                 let mut it = block.iter();
-                it.seek(&start, MAX_SEQ).map_err(|e| Error::chunk(&table.object, e))?;
+                it.seek(&start, MAX_SEQ)
+                    .map_err(|e| Error::chunk(&table.object, e))?;
                 self.iter = Some(it);
                 continue;
             }
@@ -161,7 +167,8 @@ impl ChunkSource {
             }
             let block = self.store.block(&table, self.block).await?;
             let mut it = block.iter();
-            it.seek_to_first().map_err(|e| Error::chunk(&table.object, e))?;
+            it.seek_to_first()
+                .map_err(|e| Error::chunk(&table.object, e))?;
             self.iter = Some(it);
         }
     }
@@ -278,13 +285,21 @@ impl DbIterator {
         }
         for t in &state.tables.l0 {
             if in_range(t) {
-                sources.push(Source::Chunks(ChunkSource::new(store.clone(), vec![t.clone()], &from)));
+                sources.push(Source::Chunks(ChunkSource::new(
+                    store.clone(),
+                    vec![t.clone()],
+                    &from,
+                )));
             }
         }
         for run in &state.tables.runs {
             let tables: Vec<_> = run.iter().filter(|t| in_range(t)).cloned().collect();
             if !tables.is_empty() {
-                sources.push(Source::Chunks(ChunkSource::new(store.clone(), tables, &from)));
+                sources.push(Source::Chunks(ChunkSource::new(
+                    store.clone(),
+                    tables,
+                    &from,
+                )));
             }
         }
         DbIterator {

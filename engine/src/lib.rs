@@ -44,7 +44,9 @@ pub use db::Db;
 pub use error::{Error, Result};
 pub use iter::DbIterator;
 pub use metrics::Metrics;
-pub use options::{Durability, Options, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE};
+pub use options::{
+    Durability, Options, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
+};
 pub use snapshot::Snapshot;
 
 pub use bytes::Bytes;

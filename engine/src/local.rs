@@ -39,7 +39,9 @@ impl LocalDir {
             .map_err(|e| Error::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(root.to_path_buf())),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked(root.to_path_buf()))
+            }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
         Ok(LocalDir {
@@ -60,7 +62,13 @@ impl LocalDir {
                 let id = text
                     .trim_end()
                     .strip_prefix(IDENTITY_PREFIX)
-                    .ok_or_else(|| Error::corruption(path.display().to_string(), Some(0), "not a Firn IDENTITY file"))?;
+                    .ok_or_else(|| {
+                        Error::corruption(
+                            path.display().to_string(),
+                            Some(0),
+                            "not a Firn IDENTITY file",
+                        )
+                    })?;
                 Ok(Some(id.to_string()))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -74,7 +82,9 @@ impl LocalDir {
         let tmp = self.root.join("IDENTITY.tmp");
         let io = |p: &Path, e| Error::io(p, e);
         std::fs::write(&tmp, format!("{IDENTITY_PREFIX}{id}\n")).map_err(|e| io(&tmp, e))?;
-        File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| io(&tmp, e))?;
+        File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
         crate::wal::sync_dir(&self.root).map_err(|e| io(&self.root, e))
     }

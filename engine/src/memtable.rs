@@ -17,7 +17,9 @@ pub(crate) struct MemKey {
 
 impl Ord for MemKey {
     fn cmp(&self, other: &MemKey) -> Ordering {
-        self.key.cmp(&other.key).then_with(|| other.seq.cmp(&self.seq))
+        self.key
+            .cmp(&other.key)
+            .then_with(|| other.seq.cmp(&self.seq))
     }
 }
 
@@ -115,7 +117,13 @@ impl Memtable {
 
     /// Up to `limit` entries at or after `from` (or after it, when
     /// `exclusive`), in internal order. Used by iterators to refill.
-    pub(crate) fn read_from(&self, from: &MemKey, exclusive: bool, limit: usize, out: &mut Vec<MemEntry>) {
+    pub(crate) fn read_from(
+        &self,
+        from: &MemKey,
+        exclusive: bool,
+        limit: usize,
+        out: &mut Vec<MemEntry>,
+    ) {
         let lower = if exclusive {
             Bound::Excluded(from)
         } else {
@@ -151,7 +159,10 @@ mod tests {
         m.insert(Bytes::from("a"), 5, MemValue::Delete);
         m.insert(Bytes::from("a"), 9, MemValue::Put(Bytes::from("a9")));
         m.insert(Bytes::from("b"), 2, MemValue::Put(Bytes::from("b2")));
-        assert_eq!(m.get(b"a", 100), Some((9, MemValue::Put(Bytes::from("a9")))));
+        assert_eq!(
+            m.get(b"a", 100),
+            Some((9, MemValue::Put(Bytes::from("a9"))))
+        );
         assert_eq!(m.get(b"a", 8), Some((5, MemValue::Delete)));
         assert_eq!(m.get(b"a", 4), Some((1, MemValue::Put(Bytes::from("a1")))));
         assert_eq!(m.get(b"a", 0), None);
@@ -159,7 +170,15 @@ mod tests {
         assert_eq!(m.get(b"b", 1), None);
         assert_eq!(m.seq_range(), Some((1, 9)));
         let mut out = Vec::new();
-        m.read_from(&MemKey { key: Bytes::from("a"), seq: 5 }, true, 10, &mut out);
+        m.read_from(
+            &MemKey {
+                key: Bytes::from("a"),
+                seq: 5,
+            },
+            true,
+            10,
+            &mut out,
+        );
         let got: Vec<_> = out.iter().map(|e| (e.key.clone(), e.seq)).collect();
         assert_eq!(got, vec![(Bytes::from("a"), 1), (Bytes::from("b"), 2)]);
     }

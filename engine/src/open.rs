@@ -23,6 +23,17 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     opts.validate()?;
     let writer = !opts.read_only;
     let local = LocalDir::open(&opts.local_dir, writer)?;
+    if !writer {
+        // A read-only open writes nothing, not even an empty bucket folder.
+        if let Some(path) = opts.url.strip_prefix("file://") {
+            if !std::path::Path::new(path).is_dir() {
+                return Err(Error::InvalidArgument(format!(
+                    "no Firn database at {} (the folder does not exist); open it as writer to create one",
+                    opts.url
+                )));
+            }
+        }
+    }
     let store = ObjectStore::from_url(&opts.url).map_err(|e| match e {
         StoreError::InvalidUrl { .. } => Error::InvalidArgument(e.to_string()),
         other => Error::Store(other),
@@ -31,21 +42,21 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     let local_id = local.identity()?;
     let manifest = match manifests.load_latest().await? {
         Some(m) => m,
-        None if writer && local_id.is_none() => manifests.create(*uuid::Uuid::new_v4().as_bytes()).await?,
-        None => {
-            return Err(match local_id {
-                Some(id) => Error::DatabaseMismatch {
-                    local: opts.local_dir.display().to_string(),
-                    local_id: id,
-                    url: opts.url.clone(),
-                    store_id: "none (the object store holds no manifest)".into(),
-                },
-                None => Error::InvalidArgument(format!(
-                    "no Firn database at {} (no manifest/ objects); open it as writer to create one",
-                    opts.url
-                )),
-            })
+        None if writer && local_id.is_none() => {
+            manifests.create(*uuid::Uuid::new_v4().as_bytes()).await?
         }
+        None => return Err(match local_id {
+            Some(id) => Error::DatabaseMismatch {
+                local: opts.local_dir.display().to_string(),
+                local_id: id,
+                url: opts.url.clone(),
+                store_id: "none (the object store holds no manifest)".into(),
+            },
+            None => Error::InvalidArgument(format!(
+                "no Firn database at {} (no manifest/ objects); open it as writer to create one",
+                opts.url
+            )),
+        }),
     };
     let db_id = format_db_id(&manifest.db_id);
     match &local_id {
@@ -167,8 +178,13 @@ fn replay_wal(dir: &std::path::Path, watermark: u64, writer: bool) -> Result<Rec
         let newest = i + 1 == count;
         let replay = replay_segment(path, newest)?;
         for payload in &replay.records {
-            let (first, batch) = WriteBatch::decode(payload)
-                .map_err(|why| Error::corruption(path.display().to_string(), None, format!("bad batch in WAL: {why}")))?;
+            let (first, batch) = WriteBatch::decode(payload).map_err(|why| {
+                Error::corruption(
+                    path.display().to_string(),
+                    None,
+                    format!("bad batch in WAL: {why}"),
+                )
+            })?;
             let end = first + batch.len() as u64 - 1;
             if first <= last_seq {
                 return Err(Error::corruption(
@@ -201,6 +217,9 @@ fn truncate(path: &std::path::Path, len: u64) -> Result<()> {
         .map_err(|e| Error::io(path, e))?;
     file.set_len(len).map_err(|e| Error::io(path, e))?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
-    tracing::warn!("truncated a torn WAL tail: {} cut to {len} bytes", path.display());
+    tracing::warn!(
+        "truncated a torn WAL tail: {} cut to {len} bytes",
+        path.display()
+    );
     Ok(())
 }

@@ -76,7 +76,10 @@ impl Snapshot {
     }
 
     /// Scans `range` as of this snapshot.
-    pub fn scan<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(&self, range: R) -> Result<DbIterator> {
+    pub fn scan<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(
+        &self,
+        range: R,
+    ) -> Result<DbIterator> {
         self.db.scan_at(range, self.pin.seq)
     }
 

@@ -62,7 +62,8 @@ impl ChunkStore {
             .store
             .get_range(&object, meta.meta_offset, meta.meta_len)
             .await?;
-        let index = ChunkIndex::decode(&region, meta.meta_offset, meta.size).map_err(|e| Error::chunk(&object, e))?;
+        let index = ChunkIndex::decode(&region, meta.meta_offset, meta.size)
+            .map_err(|e| Error::chunk(&object, e))?;
         Ok(ChunkTable {
             meta: meta.clone(),
             object,
@@ -135,7 +136,12 @@ impl ChunkStore {
 
     /// Newest version of `key` with seq <= `max_seq` in `table`: bloom, block
     /// index, then one block.
-    pub(crate) async fn get(&self, table: &ChunkTable, key: &[u8], max_seq: u64) -> Result<Option<(u64, Kind, Bytes)>> {
+    pub(crate) async fn get(
+        &self,
+        table: &ChunkTable,
+        key: &[u8],
+        max_seq: u64,
+    ) -> Result<Option<(u64, Kind, Bytes)>> {
         if !table.covers(key) || !table.index.may_contain(key) {
             return Ok(None);
         }
@@ -149,7 +155,8 @@ impl ChunkStore {
         while i < table.index.block_count() {
             let block = self.block(table, i).await?;
             let mut it = block.iter();
-            it.seek(key, max_seq).map_err(|e| Error::chunk(&table.object, e))?;
+            it.seek(key, max_seq)
+                .map_err(|e| Error::chunk(&table.object, e))?;
             if it.valid() {
                 if it.key() == key {
                     return Ok(Some((it.seq(), it.kind(), it.value())));
@@ -163,7 +170,10 @@ impl ChunkStore {
 }
 
 /// Tables of a sorted run that may hold `key` (binary search by key range).
-pub(crate) fn run_table_for<'a>(run: &'a [Arc<ChunkTable>], key: &[u8]) -> Option<&'a Arc<ChunkTable>> {
+pub(crate) fn run_table_for<'a>(
+    run: &'a [Arc<ChunkTable>],
+    key: &[u8],
+) -> Option<&'a Arc<ChunkTable>> {
     let i = run.partition_point(|t| t.meta.max_key.as_slice() < key);
     run.get(i).filter(|t| t.covers(key))
 }

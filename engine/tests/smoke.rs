@@ -13,7 +13,9 @@ async fn exercise(url: String) {
     let local = tempfile::tempdir().unwrap();
     let db = Db::open(opts(url.clone(), local.path())).await.unwrap();
     for i in 0..2000u32 {
-        db.put(format!("key{i:05}"), format!("value{i}")).await.unwrap();
+        db.put(format!("key{i:05}"), format!("value{i}"))
+            .await
+            .unwrap();
     }
     let mut b = WriteBatch::new();
     b.delete("key00007").put("key00008", "eight");
@@ -21,30 +23,65 @@ async fn exercise(url: String) {
     let flushed = db.flush().await.unwrap();
     assert!(!flushed.is_empty(), "flush produced no chunk");
     assert!(db.metrics().l0_chunks >= 1);
-    assert_eq!(db.get("key00001").await.unwrap().as_deref(), Some(&b"value1"[..]));
+    assert_eq!(
+        db.get("key00001").await.unwrap().as_deref(),
+        Some(&b"value1"[..])
+    );
     assert_eq!(db.get("key00007").await.unwrap(), None);
-    assert_eq!(db.get("key00008").await.unwrap().as_deref(), Some(&b"eight"[..]));
+    assert_eq!(
+        db.get("key00008").await.unwrap().as_deref(),
+        Some(&b"eight"[..])
+    );
     let snap = db.snapshot();
     db.put("key00001", "changed").await.unwrap();
-    assert_eq!(snap.get("key00001").await.unwrap().as_deref(), Some(&b"value1"[..]));
-    let all = db.scan::<&[u8], _>(..).unwrap().collect_all().await.unwrap();
+    assert_eq!(
+        snap.get("key00001").await.unwrap().as_deref(),
+        Some(&b"value1"[..])
+    );
+    let all = db
+        .scan::<&[u8], _>(..)
+        .unwrap()
+        .collect_all()
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1999);
-    let some = db.scan_prefix("key0001").unwrap().collect_all().await.unwrap();
+    let some = db
+        .scan_prefix("key0001")
+        .unwrap()
+        .collect_all()
+        .await
+        .unwrap();
     assert_eq!(some.len(), 10);
     assert_eq!(some[0].0.as_ref(), b"key00010");
     drop(snap);
     db.close().await.unwrap();
 
-    let db = Db::open(opts(url.clone(), local.path()).durability(Durability::Sync)).await.unwrap();
-    assert_eq!(db.get("key00001").await.unwrap().as_deref(), Some(&b"changed"[..]));
-    assert_eq!(db.get("key01999").await.unwrap().as_deref(), Some(&b"value1999"[..]));
+    let db = Db::open(opts(url.clone(), local.path()).durability(Durability::Sync))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.get("key00001").await.unwrap().as_deref(),
+        Some(&b"changed"[..])
+    );
+    assert_eq!(
+        db.get("key01999").await.unwrap().as_deref(),
+        Some(&b"value1999"[..])
+    );
     db.put("after", "reopen").await.unwrap();
     drop(db); // a crash: the WAL replays on the next open
-    let ro = Db::open(opts(url.clone(), local.path()).read_only(true)).await.unwrap();
-    assert_eq!(ro.get("after").await.unwrap().as_deref(), Some(&b"reopen"[..]));
+    let ro = Db::open(opts(url.clone(), local.path()).read_only(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        ro.get("after").await.unwrap().as_deref(),
+        Some(&b"reopen"[..])
+    );
     drop(ro);
     let db = Db::open(opts(url, local.path())).await.unwrap();
-    assert_eq!(db.get("after").await.unwrap().as_deref(), Some(&b"reopen"[..]));
+    assert_eq!(
+        db.get("after").await.unwrap().as_deref(),
+        Some(&b"reopen"[..])
+    );
     db.close().await.unwrap();
 }
 

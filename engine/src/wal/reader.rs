@@ -30,7 +30,9 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(stem) = name.strip_suffix(".wal") else { continue };
+        let Some(stem) = name.strip_suffix(".wal") else {
+            continue;
+        };
         if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
             if let Ok(n) = stem.parse::<u64>() {
                 out.push((n, entry.path()));
@@ -55,7 +57,11 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
                 torn: !data.is_empty(),
             });
         }
-        return Err(Error::corruption(object, Some(0), "WAL segment shorter than its header"));
+        return Err(Error::corruption(
+            object,
+            Some(0),
+            "WAL segment shorter than its header",
+        ));
     }
     check_header(&data, &object)?;
     let mut records = Vec::new();
@@ -74,7 +80,11 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
                         torn: true,
                     });
                 }
-                return Err(Error::corruption(object, Some(pos as u64), format!("bad WAL record: {why}")));
+                return Err(Error::corruption(
+                    object,
+                    Some(pos as u64),
+                    format!("bad WAL record: {why}"),
+                ));
             }
         }
     }
@@ -88,11 +98,19 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
 fn check_header(data: &[u8], object: &str) -> Result<()> {
     let header = &data[..SEGMENT_HEADER_LEN];
     if &header[..8] != SEGMENT_MAGIC {
-        return Err(Error::corruption(object, Some(0), "not a Firn WAL segment (bad magic)"));
+        return Err(Error::corruption(
+            object,
+            Some(0),
+            "not a Firn WAL segment (bad magic)",
+        ));
     }
     let crc = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
     if crc32fast::hash(&header[..12]) != crc {
-        return Err(Error::corruption(object, Some(0), "WAL segment header checksum mismatch"));
+        return Err(Error::corruption(
+            object,
+            Some(0),
+            "WAL segment header checksum mismatch",
+        ));
     }
     let version = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
     if version > WAL_FORMAT_VERSION {
@@ -110,7 +128,8 @@ fn parse_record(data: &Bytes, pos: usize) -> std::result::Result<(Bytes, usize),
     let header = data
         .get(pos..pos + RECORD_HEADER_LEN)
         .ok_or("record header cut short")?;
-    let word = |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+    let word =
+        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
     let (len, payload_crc, header_crc) = (word(0) as usize, word(4), word(8));
     if crc32fast::hash(&header[..8]) != header_crc {
         return Err("record header checksum mismatch");
@@ -119,7 +138,9 @@ fn parse_record(data: &Bytes, pos: usize) -> std::result::Result<(Bytes, usize),
         return Err("record length out of range");
     }
     let start = pos + RECORD_HEADER_LEN;
-    let payload = data.get(start..start + len).ok_or("record payload cut short")?;
+    let payload = data
+        .get(start..start + len)
+        .ok_or("record payload cut short")?;
     if crc32fast::hash(payload) != payload_crc {
         return Err("record payload checksum mismatch");
     }
@@ -129,7 +150,8 @@ fn parse_record(data: &Bytes, pos: usize) -> std::result::Result<(Bytes, usize),
 /// True when any complete, checksum-valid record starts after `pos`: then the
 /// bad record at `pos` is not a torn tail but damage in the middle.
 fn valid_record_after(data: &Bytes, pos: usize) -> bool {
-    (pos + 1..data.len().saturating_sub(RECORD_HEADER_LEN - 1)).any(|p| parse_record(data, p).is_ok_and(|(payload, _)| !payload.is_empty()))
+    (pos + 1..data.len().saturating_sub(RECORD_HEADER_LEN - 1))
+        .any(|p| parse_record(data, p).is_ok_and(|(payload, _)| !payload.is_empty()))
 }
 
 #[cfg(test)]
@@ -153,7 +175,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write_segment(dir.path(), &[b"one", b"two", b"three"]);
         let r = replay_segment(&path, true).unwrap();
-        assert_eq!(r.records, vec![Bytes::from("one"), Bytes::from("two"), Bytes::from("three")]);
+        assert_eq!(
+            r.records,
+            vec![Bytes::from("one"), Bytes::from("two"), Bytes::from("three")]
+        );
         assert!(!r.torn);
         let full = std::fs::read(&path).unwrap();
         // Every cut inside the last record is a torn tail keeping the first two.
@@ -170,16 +195,24 @@ mod tests {
     #[test]
     fn damage_before_the_tail_is_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_segment(dir.path(), &[b"first record", b"second record", b"third record"]);
+        let path = write_segment(
+            dir.path(),
+            &[b"first record", b"second record", b"third record"],
+        );
         let full = std::fs::read(&path).unwrap();
         // Flip every byte of the first record in turn (header and payload).
         for i in SEGMENT_HEADER_LEN..SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 12 {
             let mut bad = full.clone();
             bad[i] ^= 0x40;
             std::fs::write(&path, &bad).unwrap();
-            let err = replay_segment(&path, true).err().unwrap_or_else(|| panic!("flip at {i} not detected"));
+            let err = replay_segment(&path, true)
+                .err()
+                .unwrap_or_else(|| panic!("flip at {i} not detected"));
             assert!(err.is_corruption());
-            assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+            assert!(
+                err.to_string().contains(&path.display().to_string()),
+                "{err}"
+            );
         }
     }
 

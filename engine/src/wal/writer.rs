@@ -54,7 +54,9 @@ impl WalWriter {
         if self.synced == self.written {
             return Ok(());
         }
-        self.file.sync_data().map_err(|e| Error::io(&self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(&self.path, e))?;
         self.synced = self.written;
         Ok(())
     }
