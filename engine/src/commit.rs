@@ -214,7 +214,7 @@ fn rotate_locked(inner: &DbInner, log: &mut LogState) -> Result<Option<u64>> {
     // recovery can treat damage in any but the newest as corruption.
     wal.sync()?;
     let next_id = current.active.id + 1;
-    let new_wal = WalWriter::create(&inner.wal_dir, next_id)?;
+    let new_wal = WalWriter::create(&inner.wal_dir, next_id, wal.epoch())?;
     *wal = new_wal;
     let frozen_id = current.active.id;
     inner.update_state(|s| {

@@ -14,6 +14,28 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// message alone tells the user what broke and where.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The local directory holds acknowledged writes of a writer that was
+    /// fenced before they reached the bucket. The open refuses to drop them.
+    #[error(
+        "fenced: local directory {local} holds acknowledged writes with sequence numbers \
+         {first_seq}..={last_seq} from writer epoch {epoch} that never reached the bucket; \
+         writer epoch {their_epoch} has taken over the database since. Export them with \
+         `firn wal-export --local {local}` and re-apply them with `firn load`, or discard them \
+         by deleting {local}/wal; then open again"
+    )]
+    FencedWrites {
+        /// The local directory.
+        local: String,
+        /// The epoch the writes were made under.
+        epoch: u64,
+        /// The epoch that fenced it.
+        their_epoch: u64,
+        /// First sequence number that never reached the bucket.
+        first_seq: u64,
+        /// Last one.
+        last_seq: u64,
+    },
+
     /// The caller asked for something invalid (oversized key, empty key, a
     /// malformed URL, ...). Nothing was written.
     #[error("invalid argument: {0}")]
@@ -147,7 +169,7 @@ impl Error {
 
     /// True when this handle was fenced by a newer writer.
     pub fn is_fenced(&self) -> bool {
-        matches!(self, Error::Fenced { .. })
+        matches!(self, Error::Fenced { .. } | Error::FencedWrites { .. })
     }
 }
 

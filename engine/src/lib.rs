@@ -48,6 +48,7 @@ pub use options::{
     Durability, Options, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
 };
 pub use snapshot::Snapshot;
+pub use wal::{read_local_wal, WalBatch};
 
 pub use bytes::Bytes;
 pub use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore, RequestCounts};
@@ -60,7 +61,7 @@ pub mod fuzzing {
     pub fn decode_wal_segment(data: &[u8]) {
         let Ok(dir) = tempfile_dir() else { return };
         let path = crate::wal::segment_path(&dir, 1);
-        let mut with_header = crate::wal::segment_header().to_vec();
+        let mut with_header = crate::wal::segment_header(1).to_vec();
         with_header.extend_from_slice(data);
         for bytes in [data, &with_header[..]] {
             if std::fs::write(&path, bytes).is_err() {

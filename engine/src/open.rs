@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 
-use firn_manifest::{ManifestStore, ObjectStore, StoreError};
+use std::path::Path;
+
+use firn_manifest::{Manifest, ManifestStore, ObjectStore, StoreError};
 use tokio::sync::{watch, Notify};
 
 use crate::batch::WriteBatch;
@@ -45,18 +47,20 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
         None if writer && local_id.is_none() => {
             manifests.create(*uuid::Uuid::new_v4().as_bytes()).await?
         }
-        None => return Err(match local_id {
-            Some(id) => Error::DatabaseMismatch {
-                local: opts.local_dir.display().to_string(),
-                local_id: id,
-                url: opts.url.clone(),
-                store_id: "none (the object store holds no manifest)".into(),
-            },
-            None => Error::InvalidArgument(format!(
+        None => {
+            return Err(match local_id {
+                Some(id) => Error::DatabaseMismatch {
+                    local: opts.local_dir.display().to_string(),
+                    local_id: id,
+                    url: opts.url.clone(),
+                    store_id: "none (the object store holds no manifest)".into(),
+                },
+                None => Error::InvalidArgument(format!(
                 "no Firn database at {} (no manifest/ objects); open it as writer to create one",
                 opts.url
             )),
-        }),
+            })
+        }
     };
     let db_id = format_db_id(&manifest.db_id);
     match &local_id {
@@ -72,6 +76,10 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
         None if writer => local.write_identity(&db_id)?,
         None => {}
     }
+    // Replay before claiming: a WAL left behind by a writer that was fenced
+    // must not fence the writer that took over.
+    let wal_dir = local.wal_dir();
+    let recovered = replay_wal(&wal_dir, &manifest, writer, &opts.local_dir)?;
     let manifest = if writer {
         manifests.claim_writer(&manifest).await?
     } else {
@@ -79,14 +87,12 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     };
     let epoch = if writer { manifest.epoch } else { 0 };
 
-    // WAL replay: everything above the watermark goes into one memtable that
-    // is frozen at once (a writer flushes it; a reader keeps it in memory).
-    let wal_dir = local.wal_dir();
-    let recovered = replay_wal(&wal_dir, manifest.wal_watermark, writer)?;
+    // Everything above the watermark goes into one memtable that is frozen at
+    // once (a writer flushes it; a reader keeps it in memory).
     let last_seq = recovered.last_seq.max(manifest.wal_watermark);
     let next_segment = recovered.last_segment + 1;
     let wal = if writer {
-        Some(WalWriter::create(&wal_dir, next_segment)?)
+        Some(WalWriter::create(&wal_dir, next_segment, epoch)?)
     } else {
         None
     };
@@ -168,15 +174,32 @@ struct Recovered {
 
 /// Replays every WAL segment into one memtable, skipping what the manifest
 /// says is already in chunks. A writer truncates a torn tail.
-fn replay_wal(dir: &std::path::Path, watermark: u64, writer: bool) -> Result<Recovered> {
+///
+/// Segments written under an epoch older than the manifest's were left by a
+/// writer that another one has since fenced. Their writes at or below the
+/// fencing claim's watermark reached the bucket; any above it never did, and
+/// a writer refuses to open over them ([`Error::FencedWrites`]) rather than
+/// drop them silently. A reader skips them.
+fn replay_wal(dir: &Path, manifest: &Manifest, writer: bool, local: &Path) -> Result<Recovered> {
     let segments = list_segments(dir)?;
     let last_segment = segments.last().map(|(n, _)| *n).unwrap_or(0);
     let mem = Memtable::new(last_segment);
     let mut last_seq = 0u64;
+    let mut orphans: Option<(u64, u64, u64)> = None; // (epoch, first, last) never in the bucket
     let count = segments.len();
     for (i, (_, path)) in segments.iter().enumerate() {
         let newest = i + 1 == count;
         let replay = replay_segment(path, newest)?;
+        let stale = replay.epoch != 0 && replay.epoch < manifest.epoch;
+        let watermark = if stale {
+            // No remembered claim: assume nothing of this epoch past the
+            // current watermark is safe.
+            manifest
+                .claim_after(replay.epoch)
+                .map_or(manifest.wal_watermark, |c| c.wal_watermark)
+        } else {
+            manifest.wal_watermark
+        };
         for payload in &replay.records {
             let (first, batch) = WriteBatch::decode(payload).map_err(|why| {
                 Error::corruption(
@@ -197,11 +220,29 @@ fn replay_wal(dir: &std::path::Path, watermark: u64, writer: bool) -> Result<Rec
             if end <= watermark {
                 continue;
             }
+            if stale {
+                let o = orphans.get_or_insert((replay.epoch, first.max(watermark + 1), end));
+                o.2 = end;
+                continue;
+            }
             commit::apply_batch(&mem, &batch, first);
         }
         if replay.torn && writer {
             truncate(path, replay.valid_len)?;
         }
+    }
+    if let (Some((epoch, first_seq, last_seq)), true) = (orphans, writer) {
+        return Err(Error::FencedWrites {
+            local: local.display().to_string(),
+            epoch,
+            their_epoch: manifest.epoch,
+            first_seq,
+            last_seq,
+        });
+    }
+    if orphans.is_some() {
+        // A reader skipped the orphaned writes: it sees up to what it loaded.
+        last_seq = mem.seq_range().map_or(0, |(_, max)| max);
     }
     Ok(Recovered {
         mem,
@@ -210,7 +251,7 @@ fn replay_wal(dir: &std::path::Path, watermark: u64, writer: bool) -> Result<Rec
     })
 }
 
-fn truncate(path: &std::path::Path, len: u64) -> Result<()> {
+fn truncate(path: &Path, len: u64) -> Result<()> {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(path)

@@ -18,6 +18,6 @@ pub mod store;
 pub use crate::error::{BoxedSource, ManifestError, StoreError};
 pub use crate::manifest::{
     decode, encode, manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest,
-    ManifestEdit, ManifestStore, SortedRun,
+    ManifestEdit, ManifestStore, SortedRun, WriterClaim, MAX_CLAIMS,
 };
 pub use crate::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts};

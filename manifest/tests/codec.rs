@@ -1,7 +1,9 @@
 //! The manifest byte format: round trips, and errors (never panics) on damaged input.
 
 use firn_manifest::manifest::{FORMAT_VERSION, HEADER_LEN};
-use firn_manifest::{decode, encode, ChunkId, ChunkMeta, Manifest, ManifestError, SortedRun};
+use firn_manifest::{
+    decode, encode, ChunkId, ChunkMeta, Manifest, ManifestError, SortedRun, WriterClaim,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -55,6 +57,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
         (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
         vec(chunk_meta(), 0..6),
         vec((any::<u64>(), vec(chunk_meta(), 0..5)), 0..4),
+        vec(any::<(u64, u64, u64, u64)>(), 0..4),
     )
         .prop_map(
             |(
@@ -62,6 +65,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                 (wal_watermark, next_chunk_id, next_run_id, published_at_ms),
                 l0,
                 runs,
+                claims,
             )| Manifest {
                 version,
                 db_id,
@@ -76,6 +80,17 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                     .map(|(id, chunks)| SortedRun { id, chunks })
                     .collect(),
                 published_at_ms,
+                claims: claims
+                    .into_iter()
+                    .map(
+                        |(epoch, version, wal_watermark, claimed_at_ms)| WriterClaim {
+                            epoch,
+                            version,
+                            wal_watermark,
+                            claimed_at_ms,
+                        },
+                    )
+                    .collect(),
             },
         )
 }

@@ -92,6 +92,18 @@ async fn sequencing(url: &str) -> TestResult {
     );
     assert_eq!(compacted.version, 8);
 
+    // A second claim records the watermark the first writer reached.
+    let claimed = ms.claim_writer(&compacted).await?;
+    let claims: Vec<(u64, u64, u64)> = claimed
+        .claims
+        .iter()
+        .map(|c| (c.epoch, c.version, c.wal_watermark))
+        .collect();
+    assert_eq!(claims, vec![(1, 2, 0), (2, 9, 59)]);
+    assert_eq!(claimed.claim_after(1).map(|c| c.wal_watermark), Some(59));
+    assert_eq!(claimed.claim_after(2), None);
+    let compacted = claimed;
+
     // Another handle on the same URL sees it all.
     let other = open(url)?;
     let before = other.store().requests();
@@ -102,12 +114,12 @@ async fn sequencing(url: &str) -> TestResult {
         (1, 1),
         "load_latest is one LIST and one GET"
     );
-    assert_eq!(other.list_versions().await?, (1..=8).collect::<Vec<_>>());
+    assert_eq!(other.list_versions().await?, (1..=9).collect::<Vec<_>>());
 
     let before = other.store().requests();
     assert_eq!(other.refresh(&v1).await?, compacted);
     let spent = other.store().requests().since(&before);
-    assert_eq!((spent.list, spent.get), (0, 8), "refresh never lists");
+    assert_eq!((spent.list, spent.get), (0, 9), "refresh never lists");
     assert_eq!(other.refresh(&compacted).await?, compacted);
     assert_eq!(other.load_version(3).await?.map(|m| m.version), Some(3));
     assert_eq!(other.load_version(99).await?, None);
@@ -123,7 +135,7 @@ async fn publish_sequencing_on_memory() -> TestResult {
 async fn publish_sequencing_on_file() -> TestResult {
     let dir = tempfile::tempdir()?;
     sequencing(&format!("file://{}", dir.path().display())).await?;
-    assert!(dir.path().join(manifest_object(8)).is_file());
+    assert!(dir.path().join(manifest_object(9)).is_file());
     Ok(())
 }
 

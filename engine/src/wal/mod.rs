@@ -3,8 +3,8 @@
 //! The layout is documented byte by byte in `wal/FORMAT.md`:
 //!
 //! ```text
-//! segment = header(16) record*
-//! header  = "FIRNWAL\0" | version u32 | crc32(header[0..12]) u32
+//! segment = header(24) record*
+//! header  = "FIRNWAL\0" | version u32 | epoch u64 | crc32(header[0..20]) u32
 //! record  = len u32 | crc32(payload) u32 | crc32(record[0..8]) u32 | payload[len]
 //! ```
 
@@ -21,7 +21,7 @@ pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"FIRNWAL\0";
 /// Current WAL format version.
 pub(crate) const WAL_FORMAT_VERSION: u32 = 1;
 /// Bytes in a segment header.
-pub(crate) const SEGMENT_HEADER_LEN: usize = 16;
+pub(crate) const SEGMENT_HEADER_LEN: usize = 24;
 /// Bytes in a record header.
 pub(crate) const RECORD_HEADER_LEN: usize = 12;
 /// Largest payload a record may carry.
@@ -32,13 +32,14 @@ pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{n:020}.wal"))
 }
 
-/// The 16-byte segment header.
-pub(crate) fn segment_header() -> [u8; SEGMENT_HEADER_LEN] {
+/// The segment header of a segment written by a writer of `epoch`.
+pub(crate) fn segment_header(epoch: u64) -> [u8; SEGMENT_HEADER_LEN] {
     let mut h = [0u8; SEGMENT_HEADER_LEN];
     h[..8].copy_from_slice(SEGMENT_MAGIC);
     h[8..12].copy_from_slice(&WAL_FORMAT_VERSION.to_le_bytes());
-    let crc = crc32fast::hash(&h[..12]);
-    h[12..16].copy_from_slice(&crc.to_le_bytes());
+    h[12..20].copy_from_slice(&epoch.to_le_bytes());
+    let crc = crc32fast::hash(&h[..20]);
+    h[20..24].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
@@ -59,4 +60,44 @@ pub(crate) fn frame_record(buf: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
 /// fsyncs a directory so created or deleted names in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// One batch read back from a local WAL by [`read_local_wal`].
+#[derive(Clone, Debug)]
+pub struct WalBatch {
+    /// The epoch of the writer that logged it.
+    pub epoch: u64,
+    /// Sequence number of the batch's first op.
+    pub first_seq: u64,
+    /// The batch.
+    pub batch: crate::WriteBatch,
+}
+
+/// Reads every batch in the WAL of the local directory `local_dir`, oldest
+/// first, without opening the database or changing anything (a torn tail is
+/// skipped). For inspecting or re-applying writes a fenced writer left
+/// behind.
+pub fn read_local_wal(local_dir: &Path) -> crate::Result<Vec<WalBatch>> {
+    let dir = local_dir.join("wal");
+    let segments = list_segments(&dir)?;
+    let mut out = Vec::new();
+    let count = segments.len();
+    for (i, (_, path)) in segments.iter().enumerate() {
+        let replay = replay_segment(path, i + 1 == count)?;
+        for payload in &replay.records {
+            let (first_seq, batch) = crate::WriteBatch::decode(payload).map_err(|why| {
+                crate::Error::corruption(
+                    path.display().to_string(),
+                    None,
+                    format!("bad batch in WAL: {why}"),
+                )
+            })?;
+            out.push(WalBatch {
+                epoch: replay.epoch,
+                first_seq,
+                batch,
+            });
+        }
+    }
+    Ok(out)
 }

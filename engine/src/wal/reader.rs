@@ -16,6 +16,8 @@ pub(crate) struct SegmentReplay {
     pub valid_len: u64,
     /// True when a torn tail follows `valid_len` (only in the newest segment).
     pub torn: bool,
+    /// The epoch of the writer that wrote the segment (0 when the header is torn).
+    pub epoch: u64,
 }
 
 /// Segment numbers in `dir`, ascending. Other files are ignored.
@@ -55,6 +57,7 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
                 records: Vec::new(),
                 valid_len: 0,
                 torn: !data.is_empty(),
+                epoch: 0,
             });
         }
         return Err(Error::corruption(
@@ -63,7 +66,7 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
             "WAL segment shorter than its header",
         ));
     }
-    check_header(&data, &object)?;
+    let epoch = check_header(&data, &object)?;
     let mut records = Vec::new();
     let mut pos = SEGMENT_HEADER_LEN;
     while pos < data.len() {
@@ -78,6 +81,7 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
                         records,
                         valid_len: pos as u64,
                         torn: true,
+                        epoch,
                     });
                 }
                 return Err(Error::corruption(
@@ -92,10 +96,12 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
         records,
         valid_len: pos as u64,
         torn: false,
+        epoch,
     })
 }
 
-fn check_header(data: &[u8], object: &str) -> Result<()> {
+/// Checks a segment header; returns the writer epoch it records.
+fn check_header(data: &[u8], object: &str) -> Result<u64> {
     let header = &data[..SEGMENT_HEADER_LEN];
     if &header[..8] != SEGMENT_MAGIC {
         return Err(Error::corruption(
@@ -104,8 +110,8 @@ fn check_header(data: &[u8], object: &str) -> Result<()> {
             "not a Firn WAL segment (bad magic)",
         ));
     }
-    let crc = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-    if crc32fast::hash(&header[..12]) != crc {
+    let crc = u32::from_le_bytes([header[20], header[21], header[22], header[23]]);
+    if crc32fast::hash(&header[..20]) != crc {
         return Err(Error::corruption(
             object,
             Some(0),
@@ -120,7 +126,9 @@ fn check_header(data: &[u8], object: &str) -> Result<()> {
             format!("WAL format version {version} is newer than this build supports ({WAL_FORMAT_VERSION}); upgrade Firn"),
         ));
     }
-    Ok(())
+    let mut epoch = [0u8; 8];
+    epoch.copy_from_slice(&header[12..20]);
+    Ok(u64::from_le_bytes(epoch))
 }
 
 /// Parses the record at `pos`: its payload and the offset after it.
@@ -160,7 +168,7 @@ mod tests {
     use super::*;
 
     fn write_segment(dir: &Path, payloads: &[&[u8]]) -> PathBuf {
-        let mut w = WalWriter::create(dir, 1).unwrap();
+        let mut w = WalWriter::create(dir, 1, 7).unwrap();
         let mut buf = Vec::new();
         for p in payloads {
             frame_record(&mut buf, |b| b.extend_from_slice(p));
@@ -180,6 +188,7 @@ mod tests {
             vec![Bytes::from("one"), Bytes::from("two"), Bytes::from("three")]
         );
         assert!(!r.torn);
+        assert_eq!(r.epoch, 7);
         let full = std::fs::read(&path).unwrap();
         // Every cut inside the last record is a torn tail keeping the first two.
         for cut in (full.len() - 16)..full.len() {
@@ -233,7 +242,7 @@ mod tests {
         fn random_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300), newest: bool) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("00000000000000000001.wal");
-            let mut bytes = super::super::segment_header().to_vec();
+            let mut bytes = super::super::segment_header(1).to_vec();
             bytes.extend_from_slice(&data);
             std::fs::write(&path, &bytes).unwrap();
             let _ = replay_segment(&path, newest);

@@ -13,20 +13,22 @@ pub(crate) struct WalWriter {
     path: PathBuf,
     file: File,
     segment: u64,
+    epoch: u64,
     written: u64,
     synced: u64,
 }
 
 impl WalWriter {
-    /// Creates segment `n` in `dir` (header written and synced, directory synced).
-    pub(crate) fn create(dir: &Path, segment: u64) -> Result<WalWriter> {
+    /// Creates segment `n` in `dir` for a writer of `epoch` (header written
+    /// and synced, directory synced).
+    pub(crate) fn create(dir: &Path, segment: u64, epoch: u64) -> Result<WalWriter> {
         let path = segment_path(dir, segment);
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
-        let header = segment_header();
+        let header = segment_header(epoch);
         file.write_all(&header).map_err(|e| Error::io(&path, e))?;
         file.sync_data().map_err(|e| Error::io(&path, e))?;
         sync_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -35,6 +37,7 @@ impl WalWriter {
             path,
             file,
             segment,
+            epoch,
             written: len,
             synced: len,
         })
@@ -64,6 +67,11 @@ impl WalWriter {
     /// True when appended bytes await a sync.
     pub(crate) fn needs_sync(&self) -> bool {
         self.synced != self.written
+    }
+
+    /// The epoch of the writer that owns the segment.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The segment number.

@@ -19,7 +19,8 @@ use bytes::Bytes;
 use super::codec::{decode, encode, HEADER_LEN};
 use super::edit::ManifestEdit;
 use super::model::{
-    format_db_id, manifest_object, parse_manifest_object, Manifest, MANIFEST_PREFIX,
+    format_db_id, manifest_object, parse_manifest_object, Manifest, WriterClaim, MANIFEST_PREFIX,
+    MAX_CLAIMS,
 };
 use crate::error::{ManifestError, StoreError};
 use crate::store::{ObjectStore, PutOutcome};
@@ -227,6 +228,16 @@ impl ManifestStore {
             next.epoch = epoch;
             next.nonce = nonce;
             next.published_at_ms = now_ms();
+            if edit.new_epoch.is_some() {
+                next.claims.push(WriterClaim {
+                    epoch,
+                    version: next.version,
+                    wal_watermark: next.wal_watermark,
+                    claimed_at_ms: next.published_at_ms,
+                });
+                let excess = next.claims.len().saturating_sub(MAX_CLAIMS);
+                next.claims.drain(..excess);
+            }
 
             let Some(winner) = self.create_version(&next).await? else {
                 return Ok(next);

@@ -134,6 +134,27 @@ pub struct Manifest {
     pub runs: Vec<SortedRun>,
     /// Wall-clock time of publication, milliseconds since the Unix epoch.
     pub published_at_ms: u64,
+    /// The most recent writer claims, oldest first (at most [`MAX_CLAIMS`]). A writer whose
+    /// local WAL was written under an older epoch learns from this which of its writes reached
+    /// the bucket before it was fenced: those at or below the next claim's `wal_watermark`.
+    pub claims: Vec<WriterClaim>,
+}
+
+/// How many writer claims a manifest remembers.
+pub const MAX_CLAIMS: usize = 64;
+
+/// A writer taking over the database: recorded in the manifest version that bumped the epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriterClaim {
+    /// The epoch claimed.
+    pub epoch: u64,
+    /// The manifest version that claimed it.
+    pub version: u64,
+    /// The WAL watermark at the claim: every write of older epochs that reached the bucket is at
+    /// or below it.
+    pub wal_watermark: u64,
+    /// Wall-clock time of the claim, milliseconds since the Unix epoch.
+    pub claimed_at_ms: u64,
 }
 
 impl Manifest {
@@ -151,7 +172,14 @@ impl Manifest {
             l0: Vec::new(),
             runs: Vec::new(),
             published_at_ms: 0,
+            claims: Vec::new(),
         }
+    }
+
+    /// The first claim of an epoch newer than `epoch`, if the manifest still remembers one: the
+    /// writer that fenced `epoch`.
+    pub fn claim_after(&self, epoch: u64) -> Option<&WriterClaim> {
+        self.claims.iter().find(|c| c.epoch > epoch)
     }
 
     /// The object name of this version.
