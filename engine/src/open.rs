@@ -24,7 +24,6 @@ use crate::wal::{list_segments, replay_segment, WalWriter};
 pub(crate) async fn open(opts: Options) -> Result<Db> {
     opts.validate()?;
     let writer = !opts.read_only;
-    let local = LocalDir::open(&opts.local_dir, writer)?;
     if !writer {
         // A read-only open writes nothing, not even an empty bucket folder.
         if let Some(path) = opts.url.strip_prefix("file://") {
@@ -40,6 +39,7 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
         StoreError::InvalidUrl { .. } => Error::InvalidArgument(e.to_string()),
         other => Error::Store(other),
     })?;
+    let local = LocalDir::open(&opts.local_dir, writer)?;
     let manifests = ManifestStore::new(store.clone());
     let local_id = local.identity()?;
     let manifest = match manifests.load_latest().await? {

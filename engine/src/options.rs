@@ -126,6 +126,10 @@ impl Options {
                 .map_err(|e| Error::io(path, e))?
                 .join(path)
         };
+        let abs: PathBuf = abs
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
         let objects = abs.join("objects");
         let url = format!("file://{}", objects.display());
         Ok(Options::new(url, abs.join("local")))

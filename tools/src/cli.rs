@@ -141,6 +141,38 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+
+    /// The main job on the embedded default: write keys into the folder
+    /// given by --db (its objects/ subfolder acts as the bucket), flush them
+    /// into chunks, read every key back, and show where the chunks are with
+    /// a chunk-dump of one. Opens the database as writer.
+    Demo(DemoArgs),
+
+    /// Print the writes held in the local directory's WAL (--local DIR, or
+    /// the local/ folder of --db PATH) as `load` lines, without opening the
+    /// database. Re-applies a fenced writer's unflushed writes with
+    /// `firn wal-export --local OLD | firn --db D load`.
+    #[command(name = "wal-export")]
+    WalExport {
+        /// Only ops with sequence numbers from N on (e.g. the first
+        /// sequence number a fencing error names).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        from_seq: u64,
+    },
+}
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many keys to write.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub keys: u64,
+    /// Bytes per value.
+    #[arg(long, value_name = "BYTES", default_value_t = 100)]
+    pub value_size: usize,
+    /// Memtable size in MiB (a full memtable becomes one chunk).
+    #[arg(long, value_name = "MIB", default_value_t = 8)]
+    pub memtable_mib: usize,
 }
 
 const LOAD_ABOUT: &str = "\
@@ -260,8 +292,16 @@ mod tests {
 
     #[test]
     fn global_flags_go_anywhere() {
-        let cli = Cli::try_parse_from(["firn", "get", "--hex", "6b", "--db", "/x", "--print-requests"])
-            .expect("parses");
+        let cli = Cli::try_parse_from([
+            "firn",
+            "get",
+            "--hex",
+            "6b",
+            "--db",
+            "/x",
+            "--print-requests",
+        ])
+        .expect("parses");
         assert!(cli.hex && cli.print_requests);
         assert_eq!(cli.db.as_deref(), Some("/x"));
         assert!(matches!(cli.command, Command::Get { .. }));

@@ -138,7 +138,9 @@ impl From<StoreError> for CliError {
 /// (as opposed to an I/O failure or a newer format version).
 pub fn chunk_error_is_corruption(err: &ChunkError) -> bool {
     match err {
-        ChunkError::Corrupt { .. } | ChunkError::Truncated { .. } | ChunkError::NotAChunk { .. } => true,
+        ChunkError::Corrupt { .. }
+        | ChunkError::Truncated { .. }
+        | ChunkError::NotAChunk { .. } => true,
         ChunkError::Io(e) => e.kind() == std::io::ErrorKind::UnexpectedEof,
         _ => false,
     }
@@ -172,13 +174,19 @@ mod tests {
         assert_eq!(CliError::not_found("x").kind.code(), 1);
         assert_eq!(CliError::corruption("x").kind.code(), 2);
         assert_eq!(CliError::other("x").kind.code(), 3);
-        assert_eq!(CliError::other("a\nb\n").line().as_deref(), Some("error: a; b"));
+        assert_eq!(
+            CliError::other("a\nb\n").line().as_deref(),
+            Some("error: a; b")
+        );
         let bare = CliError {
             bare: true,
             ..CliError::not_found("not found")
         };
         assert_eq!(bare.line().as_deref(), Some("not found"));
-        assert_eq!(output_error(std::io::ErrorKind::BrokenPipe.into()).line(), None);
+        assert_eq!(
+            output_error(std::io::ErrorKind::BrokenPipe.into()).line(),
+            None
+        );
     }
 
     #[test]
@@ -190,12 +198,21 @@ mod tests {
         }
         .into();
         assert_eq!(e.kind, ExitKind::Corruption);
-        assert!(e.message.contains("chunks/x.chunk at offset 7"), "{}", e.message);
+        assert!(
+            e.message.contains("chunks/x.chunk at offset 7"),
+            "{}",
+            e.message
+        );
         let e: CliError = Error::InvalidArgument("nope".into()).into();
         assert_eq!(e.kind, ExitKind::Other);
-        let text = ChunkError::NotAChunk { detail: "bad magic".into() };
+        let text = ChunkError::NotAChunk {
+            detail: "bad magic".into(),
+        };
         assert_eq!(chunk_error("f", &text).kind, ExitKind::Corruption);
-        let version = ChunkError::UnsupportedVersion { found: 9, supported: 1 };
+        let version = ChunkError::UnsupportedVersion {
+            found: 9,
+            supported: 1,
+        };
         assert_eq!(chunk_error("f", &version).kind, ExitKind::Other);
     }
 }

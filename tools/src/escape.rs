@@ -204,7 +204,10 @@ mod tests {
     fn escapes_the_documented_bytes() {
         assert_eq!(escape(b"plain text ~!"), "plain text ~!");
         assert_eq!(escape(b"a\tb\nc\\d"), "a\\tb\\nc\\\\d");
-        assert_eq!(escape(&[0x01, 0x7f, 0xff, b'\r', 0]), "\\x01\\x7f\\xff\\x0d\\x00");
+        assert_eq!(
+            escape(&[0x01, 0x7f, 0xff, b'\r', 0]),
+            "\\x01\\x7f\\xff\\x0d\\x00"
+        );
         assert_eq!(escape("é".as_bytes()), "\\xc3\\xa9");
     }
 
@@ -214,7 +217,10 @@ mod tests {
         let text = escape(&all);
         assert!(text.bytes().all(|b| (0x20..=0x7e).contains(&b)));
         assert_eq!(unescape(text.as_bytes()), Ok(all));
-        assert_eq!(unescape(b"\\X"), Err("invalid escape \"\\\\X\" at byte 0 (accepted: \\t \\n \\r \\\\ \\xNN)".into()));
+        assert_eq!(
+            unescape(b"\\X"),
+            Err("invalid escape \"\\\\X\" at byte 0 (accepted: \\t \\n \\r \\\\ \\xNN)".into())
+        );
         assert!(unescape(b"ab\\").unwrap_err().contains("at byte 2"));
         assert!(unescape(b"\\x4").is_err());
         assert!(unescape(b"\\xzz").is_err());
@@ -227,7 +233,9 @@ mod tests {
         assert_eq!(hex_decode(b"00AB10"), Ok(vec![0x00, 0xab, 0x10]));
         assert_eq!(hex_decode(b""), Ok(vec![]));
         assert!(hex_decode(b"abc").unwrap_err().contains("odd number"));
-        assert!(hex_decode(b"zz").unwrap_err().contains("bad digit at position 0"));
+        assert!(hex_decode(b"zz")
+            .unwrap_err()
+            .contains("bad digit at position 0"));
     }
 
     #[test]
@@ -238,7 +246,10 @@ mod tests {
         assert_eq!(Codec::Hex.parse_field(b"6b"), Ok(b"k".to_vec()));
         let arg = OsStr::new("a\\tb");
         assert_eq!(Codec::Text.parse_arg(arg, "key"), Ok(b"a\\tb".to_vec()));
-        assert!(Codec::Hex.parse_arg(arg, "key").unwrap_err().starts_with("key: invalid hex"));
+        assert!(Codec::Hex
+            .parse_arg(arg, "key")
+            .unwrap_err()
+            .starts_with("key: invalid hex"));
     }
 
     #[test]

@@ -52,10 +52,18 @@ fn usage_error(e: &clap::Error) -> u8 {
             ExitKind::Other.code()
         }
         _ => {
+            // clap's message is a paragraph, then usage; keep the paragraph
+            // on one line.
             let text = e.to_string();
-            let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("error: invalid arguments");
+            let paragraph: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let first = paragraph.join(" ");
             let line = if first.starts_with("error:") {
-                first.to_string()
+                first
             } else {
                 format!("error: {first}")
             };

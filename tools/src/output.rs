@@ -54,7 +54,8 @@ impl Out {
 
 /// Compact JSON text of `value`.
 pub fn to_json<T: Serialize + ?Sized>(value: &T) -> CliResult<String> {
-    serde_json::to_string(value).map_err(|e| CliError::other(format!("cannot encode JSON output: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| CliError::other(format!("cannot encode JSON output: {e}")))
 }
 
 /// Writes one diagnostic line to stderr (errors writing it are ignored:

@@ -62,10 +62,16 @@ impl Session {
             ));
         };
         if db.is_empty() {
-            return Err(CliError::other("--db is empty: give a folder path or a URL"));
+            return Err(CliError::other(
+                "--db is empty: give a folder path or a URL",
+            ));
         }
         let opts = if db.contains("://") {
-            let scheme = db.split("://").next().unwrap_or_default().to_ascii_lowercase();
+            let scheme = db
+                .split("://")
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             let local = match (&self.local, access) {
                 (Some(dir), _) => dir.clone(),
                 (None, Access::Read) => unused_local_dir(),
@@ -102,6 +108,27 @@ impl Session {
         Ok(opts.read_only(access == Access::Read))
     }
 
+    /// The `--local` directory, if given.
+    pub fn local_flag(&self) -> Option<PathBuf> {
+        self.local.clone()
+    }
+
+    /// The local directory named by `--local`, or the `local/` folder of a
+    /// plain `--db` path, without opening anything.
+    pub fn local_dir(&self) -> CliResult<PathBuf> {
+        if let Some(dir) = &self.local {
+            return Ok(dir.clone());
+        }
+        match &self.db {
+            Some(db) if !db.is_empty() && !db.contains("://") => {
+                Ok(Options::embedded(Path::new(db))?.local_dir)
+            }
+            _ => Err(CliError::other(
+                "give the local directory with --local DIR (or a folder path with --db)",
+            )),
+        }
+    }
+
     /// Opens the database. Its object store is what `--print-requests`
     /// reports.
     pub async fn open_db(&mut self, access: Access) -> CliResult<Db> {
@@ -128,7 +155,10 @@ impl Session {
 
     /// Requests made through the tracked store (zero if none was opened).
     pub fn requests(&self) -> RequestCounts {
-        self.store.as_ref().map(ObjectStore::requests).unwrap_or_default()
+        self.store
+            .as_ref()
+            .map(ObjectStore::requests)
+            .unwrap_or_default()
     }
 }
 
@@ -173,33 +203,48 @@ mod tests {
     use crate::error::ExitKind;
 
     fn session(db: &str, local: Option<&str>) -> Session {
-        Session::new(Some(db.into()), local.map(PathBuf::from), Codec::Text, Out::to(Box::new(std::io::sink())))
+        Session::new(
+            Some(db.into()),
+            local.map(PathBuf::from),
+            Codec::Text,
+            Out::to(Box::new(std::io::sink())),
+        )
     }
 
     #[test]
     fn plain_paths_are_embedded() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("db");
-        let opts = session(p.to_str().expect("utf8"), None).options(Access::Write).expect("options");
+        let opts = session(p.to_str().expect("utf8"), None)
+            .options(Access::Write)
+            .expect("options");
         assert_eq!(opts.url, format!("file://{}", p.join("objects").display()));
         assert_eq!(opts.local_dir, p.join("local"));
         assert!(!opts.read_only);
-        let err = session(p.to_str().expect("utf8"), None).options(Access::Read).unwrap_err();
+        let err = session(p.to_str().expect("utf8"), None)
+            .options(Access::Read)
+            .unwrap_err();
         assert!(err.message.contains("no Firn database"), "{}", err.message);
         assert!(!p.exists(), "a failed read must not create the database");
     }
 
     #[test]
     fn urls_need_local_to_write() {
-        let err = session("file:///nowhere/db", None).options(Access::Write).unwrap_err();
+        let err = session("file:///nowhere/db", None)
+            .options(Access::Write)
+            .unwrap_err();
         assert!(err.message.contains("--local"), "{}", err.message);
         let err = session("ftp://x", None).options(Access::Write).unwrap_err();
         assert_eq!(err.kind, ExitKind::Other);
         assert!(err.message.contains("ftp"), "{}", err.message);
         let mut s = session("memory://t", None);
-        let opts = s.options(Access::Write).expect("memory works without --local");
+        let opts = s
+            .options(Access::Write)
+            .expect("memory works without --local");
         assert!(s.temp_local.as_ref() == Some(&opts.local_dir));
-        let opts = session("file:///x", Some("/l")).options(Access::Write).expect("options");
+        let opts = session("file:///x", Some("/l"))
+            .options(Access::Write)
+            .expect("options");
         assert_eq!(opts.local_dir, PathBuf::from("/l"));
         assert!(session("", None).options(Access::Read).is_err());
     }

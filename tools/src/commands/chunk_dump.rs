@@ -79,7 +79,8 @@ pub async fn chunk_dump(session: &mut Session, args: &ChunkDumpArgs) -> CliResul
             if !meta.is_file() {
                 return Err(CliError::other(format!("{name} is not a regular file")));
             }
-            let file = std::fs::File::open(&path).map_err(|e| CliError::other(format!("cannot open {name}: {e}")))?;
+            let file = std::fs::File::open(&path)
+                .map_err(|e| CliError::other(format!("cannot open {name}: {e}")))?;
             dump(session, &name, file, args)
         }
         Target::Object { store_url, object } => {
@@ -196,7 +197,12 @@ fn kind_name(kind: Kind) -> &'static str {
 /// Opens the chunk in `source` and prints what `args` asks for. With
 /// `--verify` the whole chunk is checked before anything is printed, so a
 /// damaged chunk prints nothing on stdout.
-fn dump<R: RangeRead>(session: &mut Session, name: &str, source: R, args: &ChunkDumpArgs) -> CliResult {
+fn dump<R: RangeRead>(
+    session: &mut Session,
+    name: &str,
+    source: R,
+    args: &ChunkDumpArgs,
+) -> CliResult {
     let reader = ChunkReader::open(source).map_err(|e| chunk_error(name, &e))?;
     if args.verify {
         reader.verify().map_err(|e| chunk_error(name, &e))?;
@@ -283,7 +289,10 @@ fn dump<R: RangeRead>(session: &mut Session, name: &str, source: R, args: &Chunk
     if args.blocks {
         out.line(&format!("blocks: {}", index.block_count()))?;
         for (i, handle) in handles() {
-            out.line(&format!("  {i}\toffset={}\tlen={}", handle.offset, handle.len))?;
+            out.line(&format!(
+                "  {i}\toffset={}\tlen={}",
+                handle.offset, handle.len
+            ))?;
         }
     }
     if args.entries {

@@ -25,7 +25,12 @@ pub async fn flush(session: &mut Session) -> CliResult {
         let flushed = db.flush().await?;
         let epoch = db.epoch();
         let mut ids: BTreeSet<ChunkId> = flushed.into_iter().collect();
-        ids.extend(db.manifest().all_chunks().map(|c| c.id).filter(|id| id.epoch == epoch));
+        ids.extend(
+            db.manifest()
+                .all_chunks()
+                .map(|c| c.id)
+                .filter(|id| id.epoch == epoch),
+        );
         for id in ids {
             session.out.line(&id.to_string())?;
         }
@@ -110,7 +115,14 @@ struct ManifestJson {
 pub fn format_db_id(id: &[u8; 16]) -> String {
     let hex = crate::escape::hex_encode(id);
     let part = |r: std::ops::Range<usize>| hex.get(r).unwrap_or_default().to_string();
-    [part(0..8), part(8..12), part(12..16), part(16..20), part(20..32)].join("-")
+    [
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32),
+    ]
+    .join("-")
 }
 
 /// Prints the newest manifest version as text or JSON.
@@ -118,12 +130,15 @@ pub async fn manifest(session: &mut Session, json: bool) -> CliResult {
     let m = load_manifest(session).await?;
     let codec = session.codec;
     if json {
-        let chunks = m
-            .l0
-            .iter()
-            .map(|c| ChunkJson::new(c, None, codec))
-            .chain(m.runs.iter().flat_map(|r| r.chunks.iter().map(move |c| ChunkJson::new(c, Some(r.id), codec))))
-            .collect();
+        let chunks =
+            m.l0.iter()
+                .map(|c| ChunkJson::new(c, None, codec))
+                .chain(m.runs.iter().flat_map(|r| {
+                    r.chunks
+                        .iter()
+                        .map(move |c| ChunkJson::new(c, Some(r.id), codec))
+                }))
+                .collect();
         let doc = ManifestJson {
             version: m.version,
             object: m.object_name(),
@@ -134,7 +149,14 @@ pub async fn manifest(session: &mut Session, json: bool) -> CliResult {
             next_run_id: m.next_run_id,
             published_at_ms: m.published_at_ms,
             l0_chunks: m.l0.len(),
-            runs: m.runs.iter().map(|r| RunJson { id: r.id, chunks: r.chunks.len() }).collect(),
+            runs: m
+                .runs
+                .iter()
+                .map(|r| RunJson {
+                    id: r.id,
+                    chunks: r.chunks.len(),
+                })
+                .collect(),
             chunks,
         };
         return session.out.json_line(&doc);
@@ -144,7 +166,11 @@ pub async fn manifest(session: &mut Session, json: bool) -> CliResult {
 
 fn print_manifest(out: &mut Out, m: &Manifest, codec: Codec) -> CliResult {
     let summary = Summary::of(m);
-    out.line(&format!("manifest version {} ({})", m.version, m.object_name()))?;
+    out.line(&format!(
+        "manifest version {} ({})",
+        m.version,
+        m.object_name()
+    ))?;
     out.line(&format!("db_id: {}", format_db_id(&m.db_id)))?;
     out.line(&format!("epoch: {}", m.epoch))?;
     out.line(&format!("wal_watermark: {}", m.wal_watermark))?;
@@ -240,6 +266,7 @@ pub async fn stats(session: &mut Session, json: bool) -> CliResult {
         }
         let out = &mut session.out;
         out.line("metrics:")?;
+        out.line(&format!("  requests: {}", metrics.requests))?;
         print_fields(out, &metrics)?;
         out.line("manifest:")?;
         print_fields(out, &summary)
@@ -248,23 +275,18 @@ pub async fn stats(session: &mut Session, json: bool) -> CliResult {
     finish(db, body).await
 }
 
-/// Prints the fields of a flat struct as `  name: value` lines (nested
-/// objects as `  name: a=1 b=2`).
+/// Prints the scalar fields of a struct as `  name: value` lines, in name
+/// order (nested objects are left to the caller).
 fn print_fields<T: Serialize>(out: &mut Out, value: &T) -> CliResult {
-    let value = serde_json::to_value(value).map_err(|e| CliError::other(format!("cannot format stats: {e}")))?;
+    let value = serde_json::to_value(value)
+        .map_err(|e| CliError::other(format!("cannot format stats: {e}")))?;
     let serde_json::Value::Object(fields) = value else {
         return Ok(());
     };
     for (name, v) in fields {
-        let shown = match v {
-            serde_json::Value::Object(inner) => inner
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            other => other.to_string(),
-        };
-        out.line(&format!("  {name}: {shown}"))?;
+        if !v.is_object() {
+            out.line(&format!("  {name}: {v}"))?;
+        }
     }
     Ok(())
 }
@@ -276,7 +298,8 @@ mod tests {
     #[test]
     fn db_ids_look_like_uuids() {
         let id = [
-            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+            0xcd, 0xef,
         ];
         assert_eq!(format_db_id(&id), "12345678-9abc-def0-0123-456789abcdef");
     }
@@ -304,7 +327,8 @@ mod tests {
         let s = Summary::of(&m);
         assert_eq!((s.chunks, s.bytes, s.entries, s.tombstones), (3, 60, 6, 3));
         assert_eq!((s.l0_chunks, s.runs, s.run_chunks), (1, 1, 2));
-        let json = serde_json::to_value(ChunkJson::new(&m.runs[0].chunks[0], Some(7), Codec::Text)).expect("json");
+        let json = serde_json::to_value(ChunkJson::new(&m.runs[0].chunks[0], Some(7), Codec::Text))
+            .expect("json");
         assert_eq!(json["run"], 7);
         assert_eq!(json["id"], "1-2");
         let json = serde_json::to_value(ChunkJson::new(&m.l0[0], None, Codec::Hex)).expect("json");

@@ -90,7 +90,11 @@ impl ScanRange {
         let prefix = parse(&args.prefix, "--prefix")?;
         let from = parse(&args.from, "--from")?;
         let to = parse(&args.to, "--to")?;
-        Ok(ScanRange::new(prefix.as_deref(), from.as_deref(), to.as_deref()))
+        Ok(ScanRange::new(
+            prefix.as_deref(),
+            from.as_deref(),
+            to.as_deref(),
+        ))
     }
 
     /// True when no key can fall inside the range.
@@ -125,7 +129,12 @@ struct JsonEntry<'a> {
 
 /// Prints the entries in `range` in key order: `key<TAB>value` lines, or
 /// one JSON object per line.
-pub async fn scan(session: &mut Session, range: &ScanRange, limit: Option<u64>, json: bool) -> CliResult {
+pub async fn scan(
+    session: &mut Session,
+    range: &ScanRange,
+    limit: Option<u64>,
+    json: bool,
+) -> CliResult {
     let db = session.open_db(Access::Read).await?;
     let body = async {
         if range.is_empty() || limit == Some(0) {
@@ -175,7 +184,10 @@ mod tests {
         assert_eq!(r.start, Bound::Included(b"k".to_vec()));
         assert_eq!(r.end, Bound::Excluded(b"l".to_vec()));
         let r = ScanRange::new(None, None, None);
-        assert_eq!((r.start.clone(), r.end.clone()), (Bound::Unbounded, Bound::Unbounded));
+        assert_eq!(
+            (r.start.clone(), r.end.clone()),
+            (Bound::Unbounded, Bound::Unbounded)
+        );
         assert!(!r.is_empty());
         assert!(ScanRange::new(None, Some(b"b"), Some(b"a")).is_empty());
         assert!(ScanRange::new(None, Some(b"b"), Some(b"b")).is_empty());

@@ -32,13 +32,19 @@ pub fn parse_line(line: &[u8], codec: Codec) -> Result<Option<BatchOp>, String> 
             key: field(1, "key")?,
             value: field(2, "value")?,
         },
-        (b"del", 2) => BatchOp::Delete { key: field(1, "key")? },
+        (b"del", 2) => BatchOp::Delete {
+            key: field(1, "key")?,
+        },
         (b"put", n) => {
             return Err(format!(
                 "put needs 3 tab-separated fields (put<TAB>key<TAB>value), found {n}"
             ))
         }
-        (b"del", n) => return Err(format!("del needs 2 tab-separated fields (del<TAB>key), found {n}")),
+        (b"del", n) => {
+            return Err(format!(
+                "del needs 2 tab-separated fields (del<TAB>key), found {n}"
+            ))
+        }
         (other, _) => {
             return Err(format!(
                 "unknown operation {} (expected put<TAB>key<TAB>value or del<TAB>key)",
@@ -68,7 +74,10 @@ pub async fn load(session: &mut Session, args: &LoadArgs) -> CliResult {
             let file = File::open(p).map_err(|e| {
                 let err = CliError::other(format!("cannot open {}: {e}", p.display()));
                 match e.kind() {
-                    std::io::ErrorKind::NotFound => CliError { kind: crate::error::ExitKind::NotFound, ..err },
+                    std::io::ErrorKind::NotFound => CliError {
+                        kind: crate::error::ExitKind::NotFound,
+                        ..err
+                    },
                     _ => err,
                 }
             })?;
@@ -80,9 +89,18 @@ pub async fn load(session: &mut Session, args: &LoadArgs) -> CliResult {
     finish(db, body).await
 }
 
-async fn load_lines(session: &mut Session, db: &Db, mut input: Box<dyn BufRead>, args: &LoadArgs) -> CliResult {
+async fn load_lines(
+    session: &mut Session,
+    db: &Db,
+    mut input: Box<dyn BufRead>,
+    args: &LoadArgs,
+) -> CliResult {
     let opts = WriteOptions {
-        durability: Some(if args.sync { Durability::Sync } else { Durability::Buffered }),
+        durability: Some(if args.sync {
+            Durability::Sync
+        } else {
+            Durability::Buffered
+        }),
     };
     let mut line_no = 0u64;
     let mut line = Vec::new();
@@ -141,9 +159,9 @@ async fn commit(
     } else {
         Vec::new()
     };
-    db.write_with(p.batch, opts)
-        .await
-        .map_err(|e| CliError::from(e).context(format!("batch of lines {}-{last_line}", p.first_line)))?;
+    db.write_with(p.batch, opts).await.map_err(|e| {
+        CliError::from(e).context(format!("batch of lines {}-{last_line}", p.first_line))
+    })?;
     if echo_acks {
         for key in &keys {
             session.out.line(&session.codec.show(key))?;
@@ -174,7 +192,12 @@ mod tests {
             })
         );
         let op = parse_line(b"del\t6b", Codec::Hex).expect("ok");
-        assert_eq!(op, Some(BatchOp::Delete { key: Bytes::from_static(b"k") }));
+        assert_eq!(
+            op,
+            Some(BatchOp::Delete {
+                key: Bytes::from_static(b"k")
+            })
+        );
         assert_eq!(parse_line(b"", Codec::Text), Ok(None));
         let empty_value = parse_line(b"put\tk\t", Codec::Text).expect("ok");
         assert!(matches!(empty_value, Some(BatchOp::Put { value, .. }) if value.is_empty()));
@@ -193,7 +216,9 @@ mod tests {
             let err = parse_line(line, Codec::Text).unwrap_err();
             assert!(err.contains(needle), "{err}");
         }
-        assert!(parse_line(b"put\tzz\t00", Codec::Hex).unwrap_err().contains("invalid hex"));
+        assert!(parse_line(b"put\tzz\t00", Codec::Hex)
+            .unwrap_err()
+            .contains("invalid hex"));
     }
 
     #[test]

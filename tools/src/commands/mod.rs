@@ -1,10 +1,12 @@
 //! One module per group of commands; [`run`] dispatches.
 
 pub mod chunk_dump;
+pub mod demo;
 pub mod inspect;
 pub mod kv;
 pub mod load;
 pub mod verify;
+pub mod wal_export;
 
 use crate::cli::Command;
 use crate::error::{CliError, CliResult};
@@ -14,16 +16,28 @@ use crate::session::Session;
 pub async fn run(command: Command, session: &mut Session) -> CliResult {
     match command {
         Command::Get { key } => {
-            let key = session.codec.parse_arg(&key, "KEY").map_err(CliError::other)?;
+            let key = session
+                .codec
+                .parse_arg(&key, "KEY")
+                .map_err(CliError::other)?;
             kv::get(session, &[key]).await
         }
         Command::Put { key, value } => {
-            let key = session.codec.parse_arg(&key, "KEY").map_err(CliError::other)?;
-            let value = session.codec.parse_arg(&value, "VALUE").map_err(CliError::other)?;
+            let key = session
+                .codec
+                .parse_arg(&key, "KEY")
+                .map_err(CliError::other)?;
+            let value = session
+                .codec
+                .parse_arg(&value, "VALUE")
+                .map_err(CliError::other)?;
             kv::put(session, key, value).await
         }
         Command::Delete { key } => {
-            let key = session.codec.parse_arg(&key, "KEY").map_err(CliError::other)?;
+            let key = session
+                .codec
+                .parse_arg(&key, "KEY")
+                .map_err(CliError::other)?;
             kv::delete(session, key).await
         }
         Command::Scan(args) => {
@@ -36,6 +50,11 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
         Command::ChunkDump(args) => chunk_dump::chunk_dump(session, &args).await,
         Command::Verify => verify::verify(session).await,
         Command::Stats { json } => inspect::stats(session, json).await,
+        Command::Demo(args) => demo::demo(session, &args).await,
+        Command::WalExport { from_seq } => {
+            let local = session.local_flag();
+            wal_export::wal_export(session, local, from_seq).await
+        }
     }
 }
 

@@ -36,7 +36,9 @@ pub async fn verify(session: &mut Session) -> CliResult {
     let m = ManifestStore::new(store.clone())
         .load_latest()
         .await?
-        .ok_or_else(|| CliError::other(format!("no Firn database at {url} (no manifest versions)")))?;
+        .ok_or_else(|| {
+            CliError::other(format!("no Firn database at {url} (no manifest versions)"))
+        })?;
     let mut totals = Totals::default();
     let mut problems = Vec::new();
     for meta in m.all_chunks() {
@@ -105,12 +107,17 @@ async fn check_chunk(store: &ObjectStore, meta: &ChunkMeta, version: u64) -> Cli
     if size != meta.size {
         return Err(corrupt(
             Some(size.min(meta.size)),
-            format!("the object is {size} bytes, manifest version {version} says {}", meta.size),
+            format!(
+                "the object is {size} bytes, manifest version {version} says {}",
+                meta.size
+            ),
         ));
     }
     let reader = ChunkReader::open(bytes).map_err(|e| chunk_problem(&object, e))?;
     let index = reader.index();
-    if index.meta_offset() != meta.meta_offset || meta.meta_len != size.saturating_sub(meta.meta_offset) {
+    if index.meta_offset() != meta.meta_offset
+        || meta.meta_len != size.saturating_sub(meta.meta_offset)
+    {
         return Err(corrupt(
             Some(index.meta_offset()),
             format!(
@@ -123,17 +130,42 @@ async fn check_chunk(store: &ObjectStore, meta: &ChunkMeta, version: u64) -> Cli
     }
     let p = index.properties();
     let mismatch = [
-        ("entries", p.entries != meta.entries, p.entries.to_string(), meta.entries.to_string()),
+        (
+            "entries",
+            p.entries != meta.entries,
+            p.entries.to_string(),
+            meta.entries.to_string(),
+        ),
         (
             "tombstones",
             p.tombstones != meta.tombstones,
             p.tombstones.to_string(),
             meta.tombstones.to_string(),
         ),
-        ("min_key", p.min_key != meta.min_key, quote(&p.min_key), quote(&meta.min_key)),
-        ("max_key", p.max_key != meta.max_key, quote(&p.max_key), quote(&meta.max_key)),
-        ("min_seq", p.min_seq != meta.min_seq, p.min_seq.to_string(), meta.min_seq.to_string()),
-        ("max_seq", p.max_seq != meta.max_seq, p.max_seq.to_string(), meta.max_seq.to_string()),
+        (
+            "min_key",
+            p.min_key != meta.min_key,
+            quote(&p.min_key),
+            quote(&meta.min_key),
+        ),
+        (
+            "max_key",
+            p.max_key != meta.max_key,
+            quote(&p.max_key),
+            quote(&meta.max_key),
+        ),
+        (
+            "min_seq",
+            p.min_seq != meta.min_seq,
+            p.min_seq.to_string(),
+            meta.min_seq.to_string(),
+        ),
+        (
+            "max_seq",
+            p.max_seq != meta.max_seq,
+            p.max_seq.to_string(),
+            meta.max_seq.to_string(),
+        ),
     ]
     .into_iter()
     .find(|(_, differs, _, _)| *differs);
@@ -184,7 +216,13 @@ mod tests {
             e.line().as_deref(),
             Some("error: corruption in chunks/a.chunk at offset 42: block checksum mismatch")
         );
-        let e = chunk_problem("c", ChunkError::UnsupportedVersion { found: 2, supported: 1 });
+        let e = chunk_problem(
+            "c",
+            ChunkError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+            },
+        );
         assert_eq!(e.kind, ExitKind::Other);
     }
 }

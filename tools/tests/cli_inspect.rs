@@ -1,0 +1,290 @@
+//! End-to-end tests of the `firn` binary's inspection commands: manifest,
+//! chunk-dump, verify, stats and `--print-requests`.
+
+mod common;
+
+use std::ffi::OsStr;
+
+use common::*;
+
+#[test]
+fn manifest_json_has_the_documented_fields() {
+    let (_dir, db) = temp_db();
+    firn_in(&db, &["load"], "put\tapple\t1\nput\tpear\t2\ndel\tplum\n").ok();
+    let m = json(&firn(&db, &["manifest", "--json"]).ok().stdout);
+    assert!(m["version"].as_u64().expect("version") >= 2);
+    assert!(m["epoch"].as_u64().expect("epoch") >= 1);
+    assert!(m["wal_watermark"].as_u64().expect("wal_watermark") >= 3);
+    let chunks = m["chunks"].as_array().expect("chunks");
+    assert_eq!(chunks.len(), 1);
+    let c = &chunks[0];
+    for field in [
+        "id",
+        "object",
+        "run",
+        "size",
+        "entries",
+        "tombstones",
+        "min_key",
+        "max_key",
+        "min_seq",
+        "max_seq",
+    ] {
+        assert!(c.get(field).is_some(), "chunk lacks {field}: {c}");
+    }
+    assert_eq!(c["run"], "L0");
+    assert_eq!(
+        (c["entries"].as_u64(), c["tombstones"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(
+        (c["min_key"].as_str(), c["max_key"].as_str()),
+        (Some("apple"), Some("plum"))
+    );
+    let object = c["object"].as_str().expect("object");
+    assert!(db.join("objects").join(object).is_file(), "{object}");
+    assert_eq!(
+        c["size"].as_u64(),
+        std::fs::metadata(db.join("objects").join(object))
+            .ok()
+            .map(|m| m.len())
+    );
+
+    let text = firn(&db, &["manifest"]).ok().stdout;
+    assert!(text.starts_with("manifest version "), "{text}");
+    assert!(text.contains(object), "{text}");
+}
+
+#[test]
+fn chunk_dump_json_describes_a_real_chunk() {
+    let (_dir, db) = temp_db();
+    firn_in(&db, &["load"], "put\tk\\x01\tv1\nput\tk2\tv2\ndel\tk3\n").ok();
+    let chunk = chunk_files(&db).pop().expect("a chunk");
+    let run = firn(
+        &db,
+        &[
+            OsStr::new("chunk-dump"),
+            chunk.as_os_str(),
+            OsStr::new("--json"),
+            OsStr::new("--entries"),
+            OsStr::new("--blocks"),
+            OsStr::new("--verify"),
+        ],
+    )
+    .ok();
+    let d = json(&run.stdout);
+    let p = &d["properties"];
+    assert_eq!(p["entries"], 3);
+    assert_eq!(p["tombstones"], 1);
+    assert_eq!(p["format_version"], 1);
+    assert!(p["blocks"].as_u64().expect("blocks") >= 1);
+    assert_eq!(
+        d["blocks"].as_array().map(Vec::len),
+        p["blocks"].as_u64().map(|b| b as usize)
+    );
+    assert_eq!(d["verified"], true);
+    let entries = d["entries"].as_array().expect("entries");
+    let simple: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            assert!(e["seq"].as_u64().is_some(), "{e}");
+            let s = |f: &str| e[f].as_str().expect("string").to_string();
+            (s("key"), s("kind"), s("value"))
+        })
+        .collect();
+    let expect = |k: &str, kind: &str, v: &str| (k.to_string(), kind.to_string(), v.to_string());
+    assert_eq!(
+        simple,
+        [
+            expect("k\\x01", "put", "v1"),
+            expect("k2", "put", "v2"),
+            expect("k3", "delete", "")
+        ]
+    );
+
+    let url = format!("file://{}", chunk.display());
+    let text = firn(&db, &["chunk-dump", &url, "--entries", "--blocks"])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains("entries: 3") && text.contains("k3\t"),
+        "{text}"
+    );
+    let props_only = json(
+        &firn(
+            &db,
+            &[
+                OsStr::new("chunk-dump"),
+                chunk.as_os_str(),
+                OsStr::new("--json"),
+            ],
+        )
+        .ok()
+        .stdout,
+    );
+    assert!(props_only.get("entries").is_none() && props_only.get("blocks").is_none());
+}
+
+#[test]
+fn chunk_dump_of_a_text_file_or_truncated_chunk_exits_2() {
+    let (dir, db) = temp_db();
+    firn_in(
+        &db,
+        &["load"],
+        &(0..200)
+            .map(|i| format!("put\tkey{i:04}\tvalue {i}\n"))
+            .collect::<String>(),
+    )
+    .ok();
+    let chunk = chunk_files(&db).pop().expect("a chunk");
+    let bytes = std::fs::read(&chunk).expect("read chunk");
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "this is not a chunk\n".repeat(20)).expect("write");
+    let tiny = dir.path().join("tiny");
+    std::fs::write(&tiny, b"hi").expect("write");
+    let half = dir.path().join("half.chunk");
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).expect("write");
+    let short = dir.path().join("short.chunk");
+    std::fs::write(&short, &bytes[..bytes.len() - 1]).expect("write");
+    let empty = dir.path().join("empty.chunk");
+    std::fs::write(&empty, b"").expect("write");
+
+    for file in [&text, &tiny, &half, &short, &empty] {
+        for json in [false, true] {
+            let mut args = vec![
+                OsStr::new("chunk-dump"),
+                file.as_os_str(),
+                OsStr::new("--entries"),
+            ];
+            if json {
+                args.push(OsStr::new("--json"));
+            }
+            let run = firn(&db, &args);
+            assert_eq!(run.code, 2, "{}: {}", file.display(), run.stderr);
+            assert_one_error_line(&run);
+            assert!(
+                run.stderr.contains(&file.display().to_string()),
+                "{}",
+                run.stderr
+            );
+            assert_eq!(run.stdout, "");
+        }
+    }
+    let missing = firn(&db, &["chunk-dump", "/no/such/file.chunk"]);
+    assert_eq!(missing.code, 1);
+    assert_one_error_line(&missing);
+}
+
+#[test]
+fn verify_passes_then_names_the_object_with_a_flipped_byte() {
+    let (_dir, db) = temp_db();
+    let input: String = (0..500)
+        .map(|i| format!("put\tkey{i:05}\tvalue number {i}\n"))
+        .collect();
+    firn_in(&db, &["load"], &input).ok();
+    let ok = firn(&db, &["verify"]).ok();
+    assert!(
+        ok.stdout.starts_with("ok: ") && ok.stdout.contains("1 chunks"),
+        "{}",
+        ok.stdout
+    );
+    assert!(ok.stdout.contains("500 entries"), "{}", ok.stdout);
+
+    let chunk = chunk_files(&db).pop().expect("a chunk");
+    let dump = json(
+        &firn(
+            &db,
+            &[
+                OsStr::new("chunk-dump"),
+                chunk.as_os_str(),
+                OsStr::new("--json"),
+                OsStr::new("--blocks"),
+            ],
+        )
+        .ok()
+        .stdout,
+    );
+    let block0 = &dump["blocks"][0];
+    assert_eq!(block0["offset"], 0);
+    let at = block0["len"].as_u64().expect("len") / 2;
+    let mut bytes = std::fs::read(&chunk).expect("read");
+    bytes[at as usize] ^= 0x40;
+    std::fs::write(&chunk, &bytes).expect("write");
+
+    let bad = firn(&db, &["verify"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert_one_error_line(&bad);
+    let name = chunk.file_name().and_then(OsStr::to_str).expect("name");
+    assert!(
+        bad.stderr.contains(&format!("chunks/{name}")),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("at offset 0"), "{}", bad.stderr);
+    let dump = firn(
+        &db,
+        &[
+            OsStr::new("chunk-dump"),
+            chunk.as_os_str(),
+            OsStr::new("--verify"),
+        ],
+    );
+    assert_eq!(dump.code, 2);
+    assert_one_error_line(&dump);
+}
+
+#[test]
+fn print_requests_prints_one_line_in_the_documented_format() {
+    let (_dir, db) = temp_db();
+    firn(&db, &["put", "k", "v"]).ok();
+    let run = firn(&db, &["--print-requests", "get", "k"]).ok();
+    assert_eq!(run.stdout, "v\n");
+    let line = run.stderr.lines().last().expect("a stderr line");
+    let rest = line.strip_prefix("requests: ").expect("prefix");
+    let fields: Vec<(&str, u64)> = rest
+        .split(' ')
+        .map(|f| {
+            let (name, n) = f.split_once('=').expect("name=N");
+            (name, n.parse().expect("a number"))
+        })
+        .collect();
+    let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "get",
+            "put",
+            "list",
+            "delete",
+            "head",
+            "bytes_read",
+            "bytes_written"
+        ]
+    );
+    assert!(fields[0].1 >= 1 && fields[2].1 >= 1, "{line}");
+    assert_eq!(fields[1].1, 0, "a read-only get writes nothing: {line}");
+
+    let writer = firn(&db, &["put", "k2", "v2", "--print-requests"]).ok();
+    let line = writer.stderr.lines().last().expect("line");
+    assert!(
+        !line.contains(" put=0 "),
+        "a writer publishes a manifest: {line}"
+    );
+}
+
+#[test]
+fn stats_prints_metrics_and_a_manifest_summary() {
+    let (_dir, db) = temp_db();
+    firn(&db, &["put", "k", "v"]).ok();
+    let stats = json(&firn(&db, &["stats", "--json"]).ok().stdout);
+    assert_eq!(stats["manifest"]["chunks"], 1);
+    assert_eq!(stats["manifest"]["l0_chunks"], 1);
+    assert!(stats["metrics"]["requests"]["get"].as_u64().is_some());
+    let text = firn(&db, &["stats"]).ok().stdout;
+    assert!(
+        text.contains("metrics:") && text.contains("l0_chunks: 1"),
+        "{text}"
+    );
+    assert!(text.contains("  requests: get="), "{text}");
+}
