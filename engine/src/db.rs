@@ -49,6 +49,25 @@ pub(crate) struct DbInner {
     pub produced: Mutex<std::collections::BTreeMap<u64, ChunkId>>,
     /// Serialises manifest publishes and table-set swaps.
     pub publish_lock: tokio::sync::Mutex<()>,
+    /// Wakes the compactor (after flushes and finished compactions).
+    pub compaction_wakeup: Notify,
+    /// Wakes waiters when a compaction finishes.
+    pub compaction_done: Notify,
+    /// Set while a full compaction waits for or runs alone.
+    pub compaction_paused: AtomicBool,
+    /// Plans being carried out.
+    pub running_compactions: Mutex<Vec<firn_compaction::CompactionPlan>>,
+    /// Serialises full compactions.
+    pub full_compaction: tokio::sync::Mutex<()>,
+    /// Serialises GC passes and remembers what they learned.
+    pub gc_state: tokio::sync::Mutex<crate::gc::GcState>,
+    /// Wakes the collector after manifest changes.
+    pub gc_wakeup: Notify,
+    /// GC work not yet recorded in the manifest's totals: it rides along
+    /// with the next flush or compaction publish (GC publishes nothing).
+    pub pending_totals: Mutex<firn_manifest::Totals>,
+    /// Chunk ids allocated whose upload or publish is still under way.
+    pub inflight_chunks: Mutex<std::collections::HashSet<ChunkId>>,
     pub closing: AtomicBool,
     pub fatal: Mutex<Option<Error>>,
     pub store_error: Mutex<Option<String>>,
@@ -130,6 +149,32 @@ impl DbInner {
         }
     }
 
+    /// A new chunk id of this writer's epoch, registered as in flight so
+    /// GC leaves its object alone until [`DbInner::settle_chunks`].
+    pub(crate) fn allocate_chunk_id(&self) -> ChunkId {
+        let id = ChunkId {
+            epoch: self.epoch,
+            id: self.next_chunk_id.fetch_add(1, Ordering::Relaxed),
+        };
+        lock(&self.inflight_chunks).insert(id);
+        id
+    }
+
+    /// Ends the in-flight state of chunks (published, or abandoned to GC).
+    pub(crate) fn settle_chunks(&self, ids: impl IntoIterator<Item = ChunkId>) {
+        let mut inflight = lock(&self.inflight_chunks);
+        for id in ids {
+            inflight.remove(&id);
+        }
+    }
+
+    /// `own` plus the GC totals waiting to be recorded.
+    pub(crate) fn totals_with_pending(&self, own: firn_manifest::Totals) -> firn_manifest::Totals {
+        let mut totals = std::mem::take(&mut *lock(&self.pending_totals));
+        totals.add(&own);
+        totals
+    }
+
     fn check_writable(&self) -> Result<()> {
         if self.read_only {
             return Err(Error::ReadOnly);
@@ -148,7 +193,10 @@ impl DbInner {
         let mut stalled: Option<Instant> = None;
         loop {
             let notified = self.backpressure.notified();
-            if self.state().frozen.len() < self.opts.max_frozen_memtables {
+            let state = self.state();
+            let l0_full = self.opts.compaction.auto_compaction
+                && state.tables.l0.len() >= self.opts.l0_stop_writes;
+            if state.frozen.len() < self.opts.max_frozen_memtables && !l0_full {
                 break;
             }
             self.check_writable()?;
@@ -366,6 +414,72 @@ impl Db {
                 return Err(Error::Closed(None));
             }
         }
+    }
+
+    /// Flushes the memtables, then merges every chunk into one sorted run,
+    /// dropping overwritten versions and tombstones that no live snapshot
+    /// needs, and waits for it. Background compaction pauses meanwhile.
+    pub async fn compact(&self) -> Result<()> {
+        self.inner.check_writable()?;
+        self.flush().await?;
+        crate::compact::compact_all(&self.inner).await?;
+        Ok(())
+    }
+
+    /// Runs one garbage-collection pass with the given grace period (see
+    /// [`Options::gc_grace`]): deletes chunks and manifest versions that
+    /// dropped out of the database longer ago than `grace`, and orphaned
+    /// uploads. Only the writer collects.
+    pub async fn gc(&self, grace: std::time::Duration) -> Result<crate::GcReport> {
+        self.inner.check_writable()?;
+        crate::gc::collect(&self.inner, grace).await
+    }
+
+    /// Flushes the memtables and pins the resulting manifest version as the
+    /// checkpoint `name` (an object under `checkpoints/`). GC keeps
+    /// everything it references until it is deleted; open it read-only with
+    /// [`Options::checkpoint`].
+    pub async fn checkpoint(&self, name: &str) -> Result<crate::Checkpoint> {
+        crate::checkpoint::validate_name(name)?;
+        self.inner.check_writable()?;
+        self.flush().await?;
+        let _publishing = self.inner.publish_lock.lock().await;
+        let manifest = self.manifest();
+        let checkpoint = crate::Checkpoint {
+            name: name.to_string(),
+            db_id: manifest.db_id,
+            manifest_version: manifest.version,
+            created_at_ms: crate::gc::now_ms(),
+        };
+        let object = crate::checkpoint::checkpoint_object(name);
+        let bytes = Bytes::from(crate::checkpoint::encode(&checkpoint));
+        match self.inner.chunks.store.put_if_absent(&object, bytes).await? {
+            firn_manifest::PutOutcome::Created => Ok(checkpoint),
+            firn_manifest::PutOutcome::AlreadyExists => Err(Error::InvalidArgument(format!(
+                "checkpoint {name:?} already exists ({object}); delete it first or pick another name"
+            ))),
+        }
+    }
+
+    /// Every checkpoint of the database, by name.
+    pub async fn list_checkpoints(&self) -> Result<Vec<crate::Checkpoint>> {
+        crate::gc::list_checkpoints(&self.inner).await
+    }
+
+    /// Deletes the checkpoint `name`; what only it kept alive becomes
+    /// garbage after the grace period.
+    pub async fn delete_checkpoint(&self, name: &str) -> Result<()> {
+        crate::checkpoint::validate_name(name)?;
+        self.inner.check_writable()?;
+        let object = crate::checkpoint::checkpoint_object(name);
+        if self.inner.chunks.store.stat(&object).await?.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "no checkpoint named {name:?}"
+            )));
+        }
+        self.inner.chunks.store.delete(&object).await?;
+        self.inner.gc_wakeup.notify_one();
+        Ok(())
     }
 
     /// Flushes memtables (unless `Options::flush_on_close` is off), stops

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use firn_chunk::{ChunkBuilder, ChunkIndex, ChunkOptions, ChunkSummary, Kind};
-use firn_manifest::{ChunkId, ChunkMeta, ManifestEdit, PutOutcome};
+use firn_chunk::{ChunkBuilder, ChunkOptions, ChunkSummary, Kind};
+use firn_manifest::{ChunkId, ManifestEdit, PutOutcome};
 use rand::Rng;
 
 use crate::db::DbInner;
@@ -45,45 +45,38 @@ async fn flush_memtable(inner: &Arc<DbInner>, mem: &Arc<Memtable>) -> Result<()>
     let (bytes, summary) = tokio::task::spawn_blocking(move || build_chunk(&source, opts))
         .await
         .map_err(|e| Error::Background(format!("building a chunk: {e}")))??;
-    let id = ChunkId {
-        epoch: inner.epoch,
-        id: inner.next_chunk_id.fetch_add(1, Ordering::Relaxed),
-    };
+    let id = inner.allocate_chunk_id();
+    let result = upload_and_publish(inner, mem, id, bytes, summary, max_seq).await;
+    inner.settle_chunks([id]);
+    result
+}
+
+async fn upload_and_publish(
+    inner: &Arc<DbInner>,
+    mem: &Arc<Memtable>,
+    id: ChunkId,
+    bytes: Bytes,
+    summary: ChunkSummary,
+    max_seq: u64,
+) -> Result<()> {
     let object = id.object_name();
     with_retry(inner, "chunk upload", || {
         upload(inner, &object, bytes.clone())
     })
     .await?;
 
-    let props = &summary.properties;
-    let meta = ChunkMeta {
-        id,
-        size: summary.size,
-        meta_offset: summary.meta_offset,
-        meta_len: summary.meta_len,
-        entries: props.entries,
-        tombstones: props.tombstones,
-        min_key: props.min_key.clone(),
-        max_key: props.max_key.clone(),
-        min_seq: props.min_seq,
-        max_seq: props.max_seq,
-    };
+    let table = Arc::new(ChunkTable::from_built(id, &bytes, &summary)?);
     let edit = ManifestEdit {
-        add_l0: vec![meta.clone()],
+        add_l0: vec![table.meta.clone()],
         wal_watermark: Some(max_seq),
         next_chunk_id: Some(id.id + 1),
+        add_totals: inner.totals_with_pending(firn_manifest::Totals {
+            flushes: 1,
+            flush_bytes: summary.size,
+            ..Default::default()
+        }),
         ..ManifestEdit::default()
     };
-    let meta_start = usize::try_from(summary.meta_offset)
-        .unwrap_or(usize::MAX)
-        .min(bytes.len());
-    let index = ChunkIndex::decode(&bytes[meta_start..], summary.meta_offset, summary.size)
-        .map_err(|e| Error::chunk(&object, e))?;
-    let table = Arc::new(ChunkTable {
-        meta,
-        object,
-        index,
-    });
 
     let _publishing = inner.publish_lock.lock().await;
     let manifest = with_retry(inner, "manifest publish", || async {
@@ -97,7 +90,7 @@ async fn flush_memtable(inner: &Arc<DbInner>, mem: &Arc<Memtable>) -> Result<()>
     let previous = inner.state().tables.clone();
     let tables = inner
         .chunks
-        .table_set_with(Arc::new(manifest), Some(&previous), Some(table))
+        .table_set_with(Arc::new(manifest), Some(&previous), vec![table])
         .await?;
     inner.metrics.flushes.fetch_add(1, Ordering::Relaxed);
     inner
@@ -107,7 +100,7 @@ async fn flush_memtable(inner: &Arc<DbInner>, mem: &Arc<Memtable>) -> Result<()>
     inner
         .metrics
         .flush_entries
-        .fetch_add(props.entries, Ordering::Relaxed);
+        .fetch_add(summary.properties.entries, Ordering::Relaxed);
     inner.update_state(|s| ReadState {
         active: s.active.clone(),
         frozen: s
@@ -149,6 +142,10 @@ async fn finish(inner: &Arc<DbInner>, mem: &Memtable, chunk: Option<ChunkId>) {
         inner.record_flushed_chunk(mem.id, id);
     }
     inner.flushed.send_modify(|v| *v = (*v).max(mem.id));
+    inner.compaction_wakeup.notify_one();
+    if chunk.is_some() {
+        inner.gc_wakeup.notify_one();
+    }
     inner.backpressure.notify_waiters();
 }
 
@@ -199,7 +196,7 @@ pub(crate) fn build_chunk(mem: &Memtable, opts: ChunkOptions) -> Result<(Bytes, 
 
 /// Conditional create of a chunk object. If it exists already, it must be
 /// our own earlier attempt (same bytes); anything else is refused.
-async fn upload(inner: &DbInner, object: &str, bytes: Bytes) -> Result<()> {
+pub(crate) async fn upload(inner: &DbInner, object: &str, bytes: Bytes) -> Result<()> {
     let store = &inner.chunks.store;
     match store.put_if_absent(object, bytes.clone()).await? {
         PutOutcome::Created => Ok(()),

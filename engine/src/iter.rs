@@ -11,7 +11,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use firn_chunk::{BlockIter, Kind, MAX_SEQ};
+use firn_chunk::{Block, BlockIter, Kind, MAX_SEQ};
 
 use crate::error::{Error, Result};
 use crate::memtable::{MemKey, MemValue, Memtable};
@@ -106,6 +106,11 @@ pub(crate) struct ChunkSource {
     block: usize,
     iter: Option<BlockIter>,
     start: Option<Bytes>,
+    /// Blocks after `block` fetched by the same GET.
+    ahead: VecDeque<Block>,
+    /// Bytes of adjacent blocks one GET may fetch (0: one block per GET).
+    readahead: u64,
+    fill_cache: bool,
 }
 
 impl ChunkSource {
@@ -121,7 +126,35 @@ impl ChunkSource {
             block: 0,
             iter: None,
             start: Some(Bytes::copy_from_slice(start)),
+            ahead: VecDeque::new(),
+            readahead: 0,
+            fill_cache: true,
         }
+    }
+
+    /// A source that fetches up to `readahead` bytes of adjacent blocks per
+    /// GET and fills the block cache only when `fill_cache` is set.
+    pub(crate) fn with_readahead(mut self, readahead: u64, fill_cache: bool) -> ChunkSource {
+        self.readahead = readahead;
+        self.fill_cache = fill_cache;
+        self
+    }
+
+    /// Block `self.block` of `table`: from the read-ahead buffer or a GET.
+    async fn load(&mut self, table: &ChunkTable) -> Result<Block> {
+        if let Some(block) = self.ahead.pop_front() {
+            return Ok(block);
+        }
+        let mut blocks = self
+            .store
+            .blocks(table, self.block, self.readahead, self.fill_cache)
+            .await?
+            .into_iter();
+        let first = blocks
+            .next()
+            .ok_or_else(|| Error::Background("empty block read".into()))?;
+        self.ahead.extend(blocks);
+        Ok(first)
     }
 
     async fn next(&mut self) -> Result<Option<InternalEntry>> {
@@ -153,7 +186,7 @@ impl ChunkSource {
                         continue;
                     }
                 }
-                let block = self.store.block(&table, self.block).await?;
+                let block = self.load(&table).await?;
                 let mut it = block.iter();
                 it.seek(&start, MAX_SEQ)
                     .map_err(|e| Error::chunk(&table.object, e))?;
@@ -163,9 +196,10 @@ impl ChunkSource {
             if self.block >= table.index.block_count() {
                 self.table += 1;
                 self.block = 0;
+                self.ahead.clear();
                 continue;
             }
-            let block = self.store.block(&table, self.block).await?;
+            let block = self.load(&table).await?;
             let mut it = block.iter();
             it.seek_to_first()
                 .map_err(|e| Error::chunk(&table.object, e))?;

@@ -24,10 +24,13 @@
 mod batch;
 mod block_cache;
 pub mod blocking;
+mod checkpoint;
 mod commit;
+mod compact;
 mod db;
 mod error;
 mod flush;
+mod gc;
 mod iter;
 mod local;
 mod memtable;
@@ -40,8 +43,10 @@ mod table;
 mod wal;
 
 pub use batch::{BatchOp, WriteBatch, MAX_BATCH_BYTES};
+pub use checkpoint::Checkpoint;
 pub use db::Db;
 pub use error::{Error, Result};
+pub use gc::GcReport;
 pub use iter::DbIterator;
 pub use metrics::Metrics;
 pub use options::{
@@ -51,6 +56,7 @@ pub use snapshot::Snapshot;
 pub use wal::{read_local_wal, WalBatch};
 
 pub use bytes::Bytes;
+pub use firn_compaction::{CompactionConfig, Policy as CompactionPolicy};
 pub use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore, RequestCounts};
 
 /// Entry points for the fuzz targets under `fuzz/` (not a stable API).
@@ -76,6 +82,11 @@ pub mod fuzzing {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Decodes `data` as a checkpoint object.
+    pub fn decode_checkpoint(data: &[u8]) {
+        let _ = crate::checkpoint::decode(data, "checkpoints/fuzz");
     }
 
     fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {

@@ -3,6 +3,7 @@
 //! ```text
 //! <local_dir>/LOCK       flock'ed by the writer process
 //! <local_dir>/IDENTITY   "firn-db <uuid>\n": the database this folder serves
+//! <local_dir>/WRITER_ID  "firn-writer <uuid>\n": this folder's id in writer claims
 //! <local_dir>/wal/       WAL segments (see wal/FORMAT.md)
 //! ```
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 const IDENTITY_PREFIX: &str = "firn-db ";
+const WRITER_PREFIX: &str = "firn-writer ";
 
 /// An opened local directory. The writer's lock is held while this lives.
 pub(crate) struct LocalDir {
@@ -78,10 +80,48 @@ impl LocalDir {
 
     /// Records the database id (durably: temp file, fsync, rename, dir fsync).
     pub(crate) fn write_identity(&self, id: &str) -> Result<()> {
-        let path = self.root.join("IDENTITY");
-        let tmp = self.root.join("IDENTITY.tmp");
+        self.write_durably("IDENTITY", &format!("{IDENTITY_PREFIX}{id}\n"))
+    }
+
+    /// This folder's writer id, recorded in the manifest's writer claims so
+    /// the folder can tell its own claims from another writer's. A writer
+    /// creates it on first use; a reader gets zeros when there is none.
+    pub(crate) fn writer_id(&self, create: bool) -> Result<[u8; 16]> {
+        let path = self.root.join("WRITER_ID");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .trim_end()
+                .strip_prefix(WRITER_PREFIX)
+                .and_then(|s| uuid::Uuid::parse_str(s).ok())
+                .map(|u| *u.as_bytes())
+                .ok_or_else(|| {
+                    Error::corruption(
+                        path.display().to_string(),
+                        Some(0),
+                        "not a Firn WRITER_ID file",
+                    )
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !create {
+                    return Ok([0; 16]);
+                }
+                let id = uuid::Uuid::new_v4();
+                self.write_durably(
+                    "WRITER_ID",
+                    &format!("{WRITER_PREFIX}{}\n", id.hyphenated()),
+                )?;
+                Ok(*id.as_bytes())
+            }
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Writes `name` durably: temp file, fsync, rename, directory fsync.
+    fn write_durably(&self, name: &str, text: &str) -> Result<()> {
+        let path = self.root.join(name);
+        let tmp = self.root.join(format!("{name}.tmp"));
         let io = |p: &Path, e| Error::io(p, e);
-        std::fs::write(&tmp, format!("{IDENTITY_PREFIX}{id}\n")).map_err(|e| io(&tmp, e))?;
+        std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
         File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(|e| io(&tmp, e))?;

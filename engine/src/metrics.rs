@@ -20,6 +20,14 @@ pub(crate) struct EngineMetrics {
     pub flush_entries: AtomicU64,
     pub upload_retries: AtomicU64,
     pub gets: AtomicU64,
+    pub compactions: AtomicU64,
+    pub compaction_bytes_read: AtomicU64,
+    pub compaction_bytes_written: AtomicU64,
+    pub compaction_failures: AtomicU64,
+    pub gc_passes: AtomicU64,
+    pub gc_chunks_deleted: AtomicU64,
+    pub gc_bytes_reclaimed: AtomicU64,
+    pub gc_manifests_deleted: AtomicU64,
 }
 
 /// A point-in-time copy of a database's counters.
@@ -54,6 +62,23 @@ pub struct Metrics {
     pub upload_retries: u64,
     /// Point reads served.
     pub gets: u64,
+    /// Compactions completed.
+    pub compactions: u64,
+    /// Bytes of input chunks merged by compactions.
+    pub compaction_bytes_read: u64,
+    /// Bytes of chunks written by compactions. Write amplification is
+    /// `(flush_bytes + compaction_bytes_written) / flush_bytes`.
+    pub compaction_bytes_written: u64,
+    /// Compactions that failed (and were retried later).
+    pub compaction_failures: u64,
+    /// Garbage-collection passes run.
+    pub gc_passes: u64,
+    /// Chunk objects deleted by GC.
+    pub gc_chunks_deleted: u64,
+    /// Bytes reclaimed by GC.
+    pub gc_bytes_reclaimed: u64,
+    /// Superseded manifest versions deleted by GC.
+    pub gc_manifests_deleted: u64,
     /// Decoded-block cache hits.
     pub block_cache_hits: u64,
     /// Decoded-block cache misses.
@@ -87,5 +112,13 @@ impl EngineMetrics {
         m.flush_entries = get(&self.flush_entries);
         m.upload_retries = get(&self.upload_retries);
         m.gets = get(&self.gets);
+        m.compactions = get(&self.compactions);
+        m.compaction_bytes_read = get(&self.compaction_bytes_read);
+        m.compaction_bytes_written = get(&self.compaction_bytes_written);
+        m.compaction_failures = get(&self.compaction_failures);
+        m.gc_passes = get(&self.gc_passes);
+        m.gc_chunks_deleted = get(&self.gc_chunks_deleted);
+        m.gc_bytes_reclaimed = get(&self.gc_bytes_reclaimed);
+        m.gc_manifests_deleted = get(&self.gc_manifests_deleted);
     }
 }

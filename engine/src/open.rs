@@ -23,7 +23,8 @@ use crate::wal::{list_segments, replay_segment, WalWriter};
 
 pub(crate) async fn open(opts: Options) -> Result<Db> {
     opts.validate()?;
-    let writer = !opts.read_only;
+    // A checkpoint is always opened read-only, without the local WAL.
+    let writer = !opts.read_only && opts.checkpoint.is_none();
     if !writer {
         // A read-only open writes nothing, not even an empty bucket folder.
         if let Some(path) = opts.url.strip_prefix("file://") {
@@ -35,13 +36,29 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
             }
         }
     }
-    let store = ObjectStore::from_url(&opts.url).map_err(|e| match e {
-        StoreError::InvalidUrl { .. } => Error::InvalidArgument(e.to_string()),
-        other => Error::Store(other),
-    })?;
+    let store = match &opts.object_store {
+        Some(store) => store.clone(),
+        None => ObjectStore::from_url_with(&opts.url, &opts.store).map_err(|e| match e {
+            StoreError::InvalidUrl { .. } | StoreError::InvalidConfig { .. } => {
+                Error::InvalidArgument(e.to_string())
+            }
+            other => Error::Store(other),
+        })?,
+    };
+    // One clear error at open for a missing bucket or bad credentials, and
+    // refuse to write where conditional creates are not honoured: fencing
+    // and manifest safety depend on them.
+    store.check_access().await?;
+    if writer && !opts.store.allow_unconditional_writes {
+        store.verify_conditional_writes().await?;
+    }
     let local = LocalDir::open(&opts.local_dir, writer)?;
     let manifests = ManifestStore::new(store.clone());
     let local_id = local.identity()?;
+    if let Some(name) = &opts.checkpoint {
+        let manifest = load_checkpointed(&manifests, name).await?;
+        return assemble(opts, manifests, manifest, Recovered::empty(), local, false).await;
+    }
     let manifest = match manifests.load_latest().await? {
         Some(m) => m,
         None if writer && local_id.is_none() => {
@@ -78,17 +95,37 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     }
     // Replay before claiming: a WAL left behind by a writer that was fenced
     // must not fence the writer that took over.
-    let wal_dir = local.wal_dir();
-    let recovered = replay_wal(&wal_dir, &manifest, writer, &opts.local_dir)?;
+    let writer_id = local.writer_id(writer)?;
+    let recovered = replay_wal(
+        &local.wal_dir(),
+        &manifest,
+        writer,
+        &opts.local_dir,
+        writer_id,
+    )?;
     let manifest = if writer {
-        manifests.claim_writer(&manifest).await?
+        manifests.claim_writer_as(&manifest, writer_id).await?
     } else {
         manifest
     };
-    let epoch = if writer { manifest.epoch } else { 0 };
-
-    // Everything above the watermark goes into one memtable that is frozen at
+    // Everything above the watermark is in one memtable that is frozen at
     // once (a writer flushes it; a reader keeps it in memory).
+    assemble(opts, manifests, manifest, recovered, local, writer).await
+}
+
+/// Builds the database from its loaded parts and starts a writer's
+/// background work.
+async fn assemble(
+    opts: Options,
+    manifests: ManifestStore,
+    manifest: Manifest,
+    recovered: Recovered,
+    local: LocalDir,
+    writer: bool,
+) -> Result<Db> {
+    let epoch = if writer { manifest.epoch } else { 0 };
+    let db_id = format_db_id(&manifest.db_id);
+    let wal_dir = local.wal_dir();
     let last_seq = recovered.last_seq.max(manifest.wal_watermark);
     let next_segment = recovered.last_segment + 1;
     let wal = if writer {
@@ -101,9 +138,14 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
         frozen.push(Arc::new(recovered.mem));
     }
 
-    let chunks = Arc::new(ChunkStore::new(store, opts.block_cache_bytes));
+    let chunks = Arc::new(ChunkStore::new(
+        manifests.store().clone(),
+        opts.block_cache_bytes,
+    ));
     let manifest = Arc::new(manifest);
-    let tables = chunks.table_set_with(manifest.clone(), None, None).await?;
+    let tables = chunks
+        .table_set_with(manifest.clone(), None, Vec::new())
+        .await?;
     let next_chunk_id = manifest.next_chunk_id;
     let inner = Arc::new(DbInner {
         read_only: !writer,
@@ -126,6 +168,15 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
         flushed: watch::channel(0).0,
         produced: Mutex::new(Default::default()),
         publish_lock: tokio::sync::Mutex::new(()),
+        compaction_wakeup: Notify::new(),
+        compaction_done: Notify::new(),
+        compaction_paused: AtomicBool::new(false),
+        running_compactions: Mutex::new(Vec::new()),
+        full_compaction: tokio::sync::Mutex::new(()),
+        gc_state: tokio::sync::Mutex::new(Default::default()),
+        gc_wakeup: Notify::new(),
+        inflight_chunks: Mutex::new(Default::default()),
+        pending_totals: Mutex::new(Default::default()),
         closing: AtomicBool::new(false),
         fatal: Mutex::new(None),
         store_error: Mutex::new(None),
@@ -146,8 +197,42 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     })
 }
 
+/// The manifest version the checkpoint `name` pins.
+async fn load_checkpointed(manifests: &ManifestStore, name: &str) -> Result<Manifest> {
+    crate::checkpoint::validate_name(name)?;
+    let object = crate::checkpoint::checkpoint_object(name);
+    let bytes = match manifests.store().get(&object).await {
+        Ok(b) => b,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(Error::InvalidArgument(format!(
+                "no checkpoint named {name:?} in {}",
+                manifests.store().url()
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let checkpoint = crate::checkpoint::decode(&bytes, &object)?;
+    manifests
+        .load_version(checkpoint.manifest_version)
+        .await?
+        .ok_or_else(|| {
+            Error::corruption(
+                &object,
+                None,
+                format!(
+                    "checkpoint pins manifest version {} which no longer exists",
+                    checkpoint.manifest_version
+                ),
+            )
+        })
+}
+
 fn start_background(inner: &Arc<DbInner>) {
     let flusher = tokio::spawn(crate::flush::run_flusher(inner.clone()));
+    let compactor = tokio::spawn(crate::compact::run_compactor(inner.clone()));
+    let collector = tokio::spawn(crate::gc::run_collector(inner.clone()));
+    inner.gc_wakeup.notify_one();
+    inner.compaction_wakeup.notify_one();
     let weak = Arc::downgrade(inner);
     let interval = inner.opts.wal_sync_interval;
     let syncer = tokio::spawn(async move {
@@ -163,7 +248,7 @@ fn start_background(inner: &Arc<DbInner>) {
     if !inner.state().frozen.is_empty() {
         inner.flush_wakeup.notify_one();
     }
-    lock(&inner.tasks).extend([flusher, syncer]);
+    lock(&inner.tasks).extend([flusher, compactor, collector, syncer]);
 }
 
 struct Recovered {
@@ -172,15 +257,33 @@ struct Recovered {
     last_segment: u64,
 }
 
+impl Recovered {
+    fn empty() -> Recovered {
+        Recovered {
+            mem: Memtable::new(0),
+            last_seq: 0,
+            last_segment: 0,
+        }
+    }
+}
+
 /// Replays every WAL segment into one memtable, skipping what the manifest
 /// says is already in chunks. A writer truncates a torn tail.
 ///
-/// Segments written under an epoch older than the manifest's were left by a
-/// writer that another one has since fenced. Their writes at or below the
-/// fencing claim's watermark reached the bucket; any above it never did, and
-/// a writer refuses to open over them ([`Error::FencedWrites`]) rather than
-/// drop them silently. A reader skips them.
-fn replay_wal(dir: &Path, manifest: &Manifest, writer: bool, local: &Path) -> Result<Recovered> {
+/// Segments written under an epoch older than the manifest's whose writer was
+/// since fenced by *another* writer's claim (claims record the claiming
+/// folder's writer id): their writes at or below that claim's watermark
+/// reached the bucket; any above it never did, and a writer refuses to open
+/// over them ([`Error::FencedWrites`]) rather than drop them silently. A
+/// reader skips them. Segments of this folder's own earlier epochs replay
+/// normally.
+fn replay_wal(
+    dir: &Path,
+    manifest: &Manifest,
+    writer: bool,
+    local: &Path,
+    writer_id: [u8; 16],
+) -> Result<Recovered> {
     let segments = list_segments(dir)?;
     let last_segment = segments.last().map(|(n, _)| *n).unwrap_or(0);
     let mem = Memtable::new(last_segment);
@@ -190,16 +293,21 @@ fn replay_wal(dir: &Path, manifest: &Manifest, writer: bool, local: &Path) -> Re
     for (i, (_, path)) in segments.iter().enumerate() {
         let newest = i + 1 == count;
         let replay = replay_segment(path, newest)?;
-        let stale = replay.epoch != 0 && replay.epoch < manifest.epoch;
-        let watermark = if stale {
-            // No remembered claim: assume nothing of this epoch past the
-            // current watermark is safe.
-            manifest
-                .claim_after(replay.epoch)
-                .map_or(manifest.wal_watermark, |c| c.wal_watermark)
-        } else {
-            manifest.wal_watermark
+        // Our own later claims (a reopen of this folder) do not fence these
+        // writes; another writer's claim does, above its claim watermark.
+        let fencing = match manifest.foreign_claim_after(replay.epoch, writer_id) {
+            _ if replay.epoch == 0 || replay.epoch >= manifest.epoch => None,
+            Ok(claim) => claim.map(|c| c.wal_watermark),
+            // The manifest no longer remembers every claim since: assume the
+            // worst, nothing above the oldest remembered claim is safe.
+            Err(()) => Some(
+                manifest
+                    .claim_after(replay.epoch)
+                    .map_or(manifest.wal_watermark, |c| c.wal_watermark),
+            ),
         };
+        let stale = fencing.is_some();
+        let watermark = fencing.unwrap_or(manifest.wal_watermark);
         for payload in &replay.records {
             let (first, batch) = WriteBatch::decode(payload).map_err(|why| {
                 Error::corruption(

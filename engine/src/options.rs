@@ -83,6 +83,34 @@ pub struct Options {
     pub retry_delay: Duration,
     /// Upper bound of the upload retry delay.
     pub max_retry_delay: Duration,
+    /// The compaction planner's settings (policy, level-0 trigger, fanout,
+    /// output chunk size). `compaction.auto_compaction = false` turns
+    /// background compaction off; [`Db::compact`](crate::Db::compact) still works.
+    pub compaction: firn_compaction::CompactionConfig,
+    /// Compactions that may run at once in the background.
+    pub max_concurrent_compactions: usize,
+    /// Writers wait while level 0 holds this many chunks (compaction is
+    /// behind); ignored when background compaction is off.
+    pub l0_stop_writes: usize,
+    /// How long a chunk or manifest version that dropped out of the database
+    /// is kept before garbage collection deletes it. Readers in other
+    /// processes must refresh their manifest well within this.
+    pub gc_grace: Duration,
+    /// Least time between two background GC passes (a pass runs at open and
+    /// after manifest changes; an idle database makes no requests).
+    pub gc_interval: Duration,
+    /// Open the named checkpoint instead of the latest state: read-only, the
+    /// database exactly as it was when the checkpoint was created.
+    pub checkpoint: Option<String>,
+    /// Object-store settings: S3 endpoint, region, credentials (by default
+    /// from the usual `AWS_*` variables), timeouts, retries, multipart sizes,
+    /// and `allow_unconditional_writes` — the unfenced single-writer mode for
+    /// servers that ignore `If-None-Match` (see the README before using it).
+    pub store: firn_manifest::StoreOptions,
+    /// Use this object store instead of building one from `url` (custom
+    /// OpenDAL layers: fault injection, tracing, throttling). `url` still
+    /// names the database in messages.
+    pub object_store: Option<firn_manifest::ObjectStore>,
 }
 
 /// Default key limit: 64 KiB.
@@ -112,6 +140,14 @@ impl Options {
             close_timeout: Duration::from_secs(60),
             retry_delay: Duration::from_millis(50),
             max_retry_delay: Duration::from_secs(5),
+            compaction: firn_compaction::CompactionConfig::default(),
+            max_concurrent_compactions: 1,
+            l0_stop_writes: 36,
+            gc_grace: Duration::from_secs(600),
+            gc_interval: Duration::from_secs(30),
+            checkpoint: None,
+            store: firn_manifest::StoreOptions::default(),
+            object_store: None,
         }
     }
 
@@ -177,6 +213,15 @@ impl Options {
         }
         if self.max_value_size > (1 << 30) {
             return bad("max_value_size must be at most 1 GiB");
+        }
+        if let Err(e) = self.compaction.validate() {
+            return Err(Error::InvalidArgument(e.to_string()));
+        }
+        if self.max_concurrent_compactions == 0 {
+            return bad("max_concurrent_compactions must be at least 1");
+        }
+        if self.l0_stop_writes <= self.compaction.l0_trigger {
+            return bad("l0_stop_writes must be larger than compaction.l0_trigger");
         }
         if self.local_dir.as_os_str().is_empty() {
             return bad("local_dir must be set");

@@ -25,10 +25,9 @@ impl SnapshotRegistry {
         }
     }
 
-    /// The oldest live snapshot, if any.
-    #[allow(dead_code)]
-    pub(crate) fn oldest(&self) -> Option<u64> {
-        lock(&self.live).keys().next().copied()
+    /// Every live snapshot sequence number, ascending.
+    pub(crate) fn live(&self) -> Vec<u64> {
+        lock(&self.live).keys().copied().collect()
     }
 }
 

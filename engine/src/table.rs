@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use firn_chunk::{decode_block, Block, ChunkIndex, Kind};
+use firn_chunk::{decode_block, Block, ChunkIndex, ChunkSummary, Kind};
 use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore};
 
 use crate::block_cache::BlockCache;
@@ -20,6 +20,39 @@ pub(crate) struct ChunkTable {
 }
 
 impl ChunkTable {
+    /// A table for a chunk this process just built: its manifest entry from
+    /// the builder's summary, its index decoded from the bytes in hand (no GET).
+    pub(crate) fn from_built(
+        id: ChunkId,
+        bytes: &[u8],
+        summary: &ChunkSummary,
+    ) -> Result<ChunkTable> {
+        let props = &summary.properties;
+        let meta = ChunkMeta {
+            id,
+            size: summary.size,
+            meta_offset: summary.meta_offset,
+            meta_len: summary.meta_len,
+            entries: props.entries,
+            tombstones: props.tombstones,
+            min_key: props.min_key.clone(),
+            max_key: props.max_key.clone(),
+            min_seq: props.min_seq,
+            max_seq: props.max_seq,
+        };
+        let object = id.object_name();
+        let start = usize::try_from(summary.meta_offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let index = ChunkIndex::decode(&bytes[start..], summary.meta_offset, summary.size)
+            .map_err(|e| Error::chunk(&object, e))?;
+        Ok(ChunkTable {
+            meta,
+            object,
+            index,
+        })
+    }
+
     /// True when `key` falls inside the chunk's key range.
     pub(crate) fn covers(&self, key: &[u8]) -> bool {
         key >= self.meta.min_key.as_slice() && key <= self.meta.max_key.as_slice()
@@ -45,6 +78,9 @@ impl TableSet {
 pub(crate) struct ChunkStore {
     pub store: ObjectStore,
     pub cache: BlockCache,
+    /// Every table handed out, weakly: a chunk whose table is still alive
+    /// (an iterator pins an older table set) must not be deleted by GC.
+    opened: std::sync::Mutex<HashMap<ChunkId, std::sync::Weak<ChunkTable>>>,
 }
 
 impl ChunkStore {
@@ -52,6 +88,7 @@ impl ChunkStore {
         ChunkStore {
             store,
             cache: BlockCache::new(cache_bytes),
+            opened: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -72,13 +109,13 @@ impl ChunkStore {
     }
 
     /// Builds the table set for `manifest`, reusing already opened tables
-    /// from `previous` (and `extra`, a chunk just written) and opening the
+    /// from `previous` (and `extra`, chunks just written) and opening the
     /// rest (in parallel).
     pub(crate) async fn table_set_with(
         self: &Arc<Self>,
         manifest: Arc<Manifest>,
         previous: Option<&TableSet>,
-        extra: Option<Arc<ChunkTable>>,
+        extra: Vec<Arc<ChunkTable>>,
     ) -> Result<TableSet> {
         let mut known: HashMap<ChunkId, Arc<ChunkTable>> = HashMap::new();
         if let Some(prev) = previous {
@@ -86,7 +123,7 @@ impl ChunkStore {
                 known.insert(t.meta.id, t.clone());
             }
         }
-        if let Some(t) = extra {
+        for t in extra {
             known.insert(t.meta.id, t);
         }
         let missing: Vec<ChunkMeta> = manifest
@@ -108,6 +145,13 @@ impl ChunkStore {
                 known.insert(table.meta.id, Arc::new(table));
             }
         }
+        {
+            let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+            opened.retain(|_, t| t.strong_count() > 0);
+            for (id, t) in &known {
+                opened.insert(*id, Arc::downgrade(t));
+            }
+        }
         let pick = |m: &ChunkMeta| known.get(&m.id).cloned();
         let l0 = manifest.l0.iter().filter_map(pick).collect();
         let runs = manifest
@@ -116,6 +160,16 @@ impl ChunkStore {
             .map(|r| r.chunks.iter().filter_map(pick).collect())
             .collect();
         Ok(TableSet { manifest, l0, runs })
+    }
+
+    /// Chunks whose opened table is still held by some reader.
+    pub(crate) fn tables_in_use(&self) -> Vec<ChunkId> {
+        let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        opened
+            .iter()
+            .filter(|(_, t)| t.strong_count() > 0)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Data block `i` of `table`: from the cache, else one ranged GET.
@@ -132,6 +186,53 @@ impl ChunkStore {
         let block = decode_block(&raw, handle).map_err(|e| Error::chunk(&table.object, e))?;
         self.cache.insert(key, block.clone());
         Ok(block)
+    }
+
+    /// Data blocks `first..` of `table` with one ranged GET covering as many
+    /// adjacent blocks as fit in `max_bytes` (at least one). Cached blocks are
+    /// used when the first one is cached; fetched blocks fill the cache only
+    /// when `fill_cache` is set (compaction reads once and leaves it alone).
+    pub(crate) async fn blocks(
+        &self,
+        table: &ChunkTable,
+        first: usize,
+        max_bytes: u64,
+        fill_cache: bool,
+    ) -> Result<Vec<Block>> {
+        if let Some(block) = self.cache.get(&(table.meta.id, first as u32)) {
+            return Ok(vec![block]);
+        }
+        let count = table.index.block_count();
+        let start = table.index.block_handle(first);
+        let mut last = first;
+        while last + 1 < count {
+            let next = table.index.block_handle(last + 1);
+            if next.offset + next.len - start.offset > max_bytes {
+                break;
+            }
+            last += 1;
+        }
+        let end = table.index.block_handle(last);
+        let len = end.offset + end.len - start.offset;
+        let raw = self
+            .store
+            .get_range(&table.object, start.offset, len)
+            .await?;
+        let mut out = Vec::with_capacity(last - first + 1);
+        for i in first..=last {
+            let handle = table.index.block_handle(i);
+            let from = usize::try_from(handle.offset - start.offset).unwrap_or(usize::MAX);
+            let to = from.saturating_add(usize::try_from(handle.len).unwrap_or(usize::MAX));
+            let bytes = raw.get(from..to).ok_or_else(|| {
+                Error::corruption(&table.object, Some(handle.offset), "short ranged read")
+            })?;
+            let block = decode_block(bytes, handle).map_err(|e| Error::chunk(&table.object, e))?;
+            if fill_cache {
+                self.cache.insert((table.meta.id, i as u32), block.clone());
+            }
+            out.push(block);
+        }
+        Ok(out)
     }
 
     /// Newest version of `key` with seq <= `max_seq` in `table`: bloom, block

@@ -22,7 +22,8 @@ async fn exercise(url: String) {
     db.write(b).await.unwrap();
     let flushed = db.flush().await.unwrap();
     assert!(!flushed.is_empty(), "flush produced no chunk");
-    assert!(db.metrics().l0_chunks >= 1);
+    let m = db.metrics();
+    assert!(m.l0_chunks + m.run_chunks >= 1, "no chunk after a flush");
     assert_eq!(
         db.get("key00001").await.unwrap().as_deref(),
         Some(&b"value1"[..])
@@ -94,4 +95,30 @@ async fn memory_store() {
 async fn file_store() {
     let bucket = tempfile::tempdir().unwrap();
     exercise(format!("file://{}", bucket.path().display())).await;
+}
+
+/// The same on the S3 server named by `FIRN_TEST_S3_ENDPOINT` (skipped
+/// without one, unless `FIRN_REQUIRE_S3=1`, which the test script sets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store() {
+    let (Ok(_), Ok(bucket)) = (
+        std::env::var("FIRN_TEST_S3_ENDPOINT"),
+        std::env::var("FIRN_TEST_S3_BUCKET"),
+    ) else {
+        assert!(
+            std::env::var("FIRN_REQUIRE_S3").is_err(),
+            "FIRN_REQUIRE_S3 is set but FIRN_TEST_S3_ENDPOINT/FIRN_TEST_S3_BUCKET are not"
+        );
+        eprintln!("skipped: FIRN_TEST_S3_ENDPOINT is not set (run scripts/test.sh)");
+        return;
+    };
+    exercise(format!("s3://{bucket}/smoke-{}", uuid_like())).await;
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}-{nanos}", std::process::id())
 }

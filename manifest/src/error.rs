@@ -23,6 +23,45 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// The store settings cannot work: an invalid endpoint or region, missing or half-set
+    /// credentials, multipart sizes S3 does not accept. Found before any request is made.
+    #[error("cannot set up object store {url}: {reason}")]
+    InvalidConfig {
+        /// The store URL.
+        url: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// The store answered [`crate::store::ObjectStore::check_access`] with a refusal or not
+    /// at all: the bucket does not exist, the credentials are wrong, the server is down.
+    #[error("cannot access object store {url}: {detail}")]
+    Access {
+        /// The store URL.
+        url: String,
+        /// What failed (bucket, endpoint, region) and what to check.
+        detail: String,
+        /// The OpenDAL error underneath.
+        source: BoxedSource,
+    },
+
+    /// The store does not refuse a second conditional create (`If-None-Match: *`) of an
+    /// object, found by [`crate::store::ObjectStore::verify_conditional_writes`].
+    #[error(
+        "object store {url} cannot be trusted with conditional creates: {reason}. Writer \
+         fencing and the safety of manifest publication depend on the store refusing to \
+         create an object that already exists (If-None-Match: *), so Firn will not write to \
+         it. Use a server that honours conditional writes (AWS S3, MinIO, ...), or, if no two \
+         writers will ever open this database at the same time, opt into the unfenced \
+         single-writer mode with StoreOptions::allow_unconditional_writes"
+    )]
+    UnsafeConditionalWrites {
+        /// The store URL.
+        url: String,
+        /// What the check saw.
+        reason: String,
+    },
+
     /// A request failed (network, disk, permissions, a short read, an invalid object name, ...).
     #[error("{op} of object {path:?} in {url} failed: {source}")]
     Io {
@@ -38,8 +77,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether retrying the same request may succeed (network or disk trouble). `NotFound` and
-    /// `InvalidUrl` are final answers.
+    /// Whether retrying the same request may succeed (network or disk trouble). The other
+    /// variants are final answers (requests to S3 have been retried with backoff already).
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Io { .. })
     }

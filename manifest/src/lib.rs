@@ -1,8 +1,9 @@
 //! Firn's durable catalogue and object-store access.
 //!
 //! - [`store`]: [`ObjectStore`], the object-store wrapper every Firn crate uses — URL setup
-//!   (`file:///path`, `memory://NAME`), request counting, and a conditional create that is
-//!   crash-safe on local folders.
+//!   (`file:///path`, `s3://bucket/prefix`, `memory://NAME`) with [`StoreOptions`], request
+//!   counting, retries and multipart uploads on S3, access and conditional-write checks, and
+//!   a conditional create that is crash-safe on local folders.
 //! - [`manifest`]: [`Manifest`] versions (chunk metadata, sorted runs, WAL watermark, writer
 //!   epoch), their checksummed byte format ([`encode`], [`decode`]) and [`ManifestStore`], which
 //!   publishes new versions by conditional create with writer fencing.
@@ -18,6 +19,6 @@ pub mod store;
 pub use crate::error::{BoxedSource, ManifestError, StoreError};
 pub use crate::manifest::{
     decode, encode, manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest,
-    ManifestEdit, ManifestStore, SortedRun, WriterClaim, MAX_CLAIMS,
+    ManifestEdit, ManifestStore, SortedRun, Totals, WriterClaim, MAX_CLAIMS,
 };
-pub use crate::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts};
+pub use crate::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreOptions};

@@ -80,11 +80,21 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                     .map(|(id, chunks)| SortedRun { id, chunks })
                     .collect(),
                 published_at_ms,
+                totals: firn_manifest::Totals {
+                    flushes: wal_watermark ^ 1,
+                    flush_bytes: next_chunk_id,
+                    compactions: next_run_id,
+                    compaction_bytes_read: epoch,
+                    compaction_bytes_written: nonce,
+                    gc_chunks_deleted: version,
+                    gc_bytes_reclaimed: published_at_ms ^ 7,
+                },
                 claims: claims
                     .into_iter()
                     .map(
                         |(epoch, version, wal_watermark, claimed_at_ms)| WriterClaim {
                             epoch,
+                            writer_id: [epoch as u8; 16],
                             version,
                             wal_watermark,
                             claimed_at_ms,

@@ -93,7 +93,7 @@ async fn sequencing(url: &str) -> TestResult {
     assert_eq!(compacted.version, 8);
 
     // A second claim records the watermark the first writer reached.
-    let claimed = ms.claim_writer(&compacted).await?;
+    let claimed = ms.claim_writer_as(&compacted, [9; 16]).await?;
     let claims: Vec<(u64, u64, u64)> = claimed
         .claims
         .iter()
@@ -102,6 +102,15 @@ async fn sequencing(url: &str) -> TestResult {
     assert_eq!(claims, vec![(1, 2, 0), (2, 9, 59)]);
     assert_eq!(claimed.claim_after(1).map(|c| c.wal_watermark), Some(59));
     assert_eq!(claimed.claim_after(2), None);
+    assert_eq!(claimed.claims[1].writer_id, [9; 16]);
+    let foreign = claimed
+        .foreign_claim_after(1, [9; 16])
+        .map(|c| c.map(|c| c.epoch));
+    assert_eq!(foreign, Ok(None), "our own later claim does not fence us");
+    let foreign = claimed
+        .foreign_claim_after(1, [5; 16])
+        .map(|c| c.map(|c| c.epoch));
+    assert_eq!(foreign, Ok(Some(2)));
     let compacted = claimed;
 
     // Another handle on the same URL sees it all.

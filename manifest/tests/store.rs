@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use firn_manifest::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreError};
+use firn_manifest::store::testing::IgnoreConditionalWritesLayer;
+use firn_manifest::store::{
+    ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreError, StoreOptions,
+};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -265,5 +268,207 @@ async fn leftover_temporary_files_do_not_block_or_show() -> TestResult {
     // Reopening keeps working with the leftover in place.
     let reopened = ObjectStore::from_url(&url)?;
     assert_eq!(reopened.list("manifest/").await?.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn malformed_s3_urls_are_refused_before_any_request() {
+    for (url, needle) in [
+        ("s3://", "missing bucket"),
+        ("s3:///x", "missing bucket"),
+        ("s3://x", "invalid bucket name"),
+        ("s3://127.0.0.1:9000/bucket", "AWS_ENDPOINT_URL"),
+        ("s3://bucket/a//b", "invalid prefix"),
+        ("s3://bucket/db?region=x", "query strings"),
+    ] {
+        match ObjectStore::from_url(url) {
+            Err(e @ StoreError::InvalidUrl { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(url), "{msg}");
+                assert!(msg.contains(needle), "{url}: {msg}");
+                assert!(msg.contains("s3://bucket/prefix"), "{url}: {msg}");
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}
+
+/// Options with explicit credentials, so the test does not depend on the environment.
+fn s3_options(endpoint: &str) -> StoreOptions {
+    StoreOptions {
+        s3_endpoint: Some(endpoint.to_string()),
+        s3_region: Some("us-east-1".into()),
+        s3_access_key_id: Some("AKIDFIRNTEST".into()),
+        s3_secret_access_key: Some("s3cr3t-value".into()),
+        max_retries: 1,
+        retry_min_delay: std::time::Duration::from_millis(10),
+        retry_max_delay: std::time::Duration::from_millis(20),
+        ..StoreOptions::default()
+    }
+}
+
+#[test]
+fn bad_s3_settings_are_clear_errors() {
+    let cases = [
+        (s3_options("localhost:9000"), "http:// or https://"),
+        (
+            StoreOptions {
+                s3_secret_access_key: None,
+                ..s3_options("http://127.0.0.1:9")
+            },
+            "must be set together",
+        ),
+        (
+            StoreOptions {
+                multipart_part_size: 1024 * 1024,
+                ..s3_options("http://127.0.0.1:9")
+            },
+            "5 MiB",
+        ),
+    ];
+    for (opts, needle) in cases {
+        match ObjectStore::from_url_with("s3://bucket/db", &opts) {
+            Err(e @ StoreError::InvalidConfig { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("s3://bucket/db") && msg.contains(needle),
+                    "{msg}"
+                );
+            }
+            other => panic!("{needle}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+}
+
+/// Opening makes no request; the first one (`check_access`) names the bucket and endpoint.
+#[tokio::test]
+async fn an_unreachable_endpoint_is_one_clear_error() -> TestResult {
+    // Nothing listens on a port we just bound and released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let store = ObjectStore::from_url_with("s3://some-bucket/db", &s3_options(&endpoint))?;
+    assert_eq!(store.requests(), RequestCounts::default());
+    match store.check_access().await {
+        Err(e @ StoreError::Access { .. }) => {
+            let msg = e.to_string();
+            for needle in [
+                "s3://some-bucket/db",
+                "\"some-bucket\"",
+                &endpoint,
+                "running",
+            ] {
+                assert!(msg.contains(needle), "{needle:?} missing in: {msg}");
+            }
+            assert!(!msg.contains("s3cr3t-value"), "{msg}");
+            println!("{msg}");
+        }
+        other => panic!("expected Access, got {other:?}"),
+    }
+    // The attempt and its one retry.
+    assert_eq!(store.requests().list, 2, "{}", store.requests());
+    Ok(())
+}
+
+#[tokio::test]
+async fn trusted_stores_pass_the_conditional_write_check_without_requests() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for store in [
+        ObjectStore::from_url(&unique_memory_url("verify"))?,
+        ObjectStore::from_url(&file_url(dir.path()))?,
+    ] {
+        store.verify_conditional_writes().await?;
+        store.check_access().await?;
+        assert_eq!(
+            store.requests(),
+            RequestCounts::default(),
+            "{}",
+            store.url()
+        );
+    }
+    // A custom operator that creates conditionally passes the real check.
+    let op = opendal::Operator::new(opendal::services::Memory::default())?;
+    let store = ObjectStore::from_operator(op, "memory://custom-verify".into());
+    store.verify_conditional_writes().await?;
+    let spent = store.requests();
+    assert_eq!((spent.put, spent.delete, spent.total_requests()), (2, 1, 3));
+    assert_eq!(store.list("").await?, vec![], "the probe is gone");
+    Ok(())
+}
+
+/// A store that ignores `If-None-Match: *` is refused, with an error that says why and how to
+/// opt out; the opt-in skips the check.
+#[tokio::test]
+async fn a_store_ignoring_conditional_creates_is_refused() -> TestResult {
+    let ignoring = || -> Result<opendal::Operator, opendal::Error> {
+        Ok(
+            opendal::Operator::new(opendal::services::Memory::default())?
+                .layer(IgnoreConditionalWritesLayer),
+        )
+    };
+    let store = ObjectStore::from_operator(ignoring()?, "s3://garage-like/db".into());
+    // The layer really drops the condition: a second create replaces the first.
+    assert_eq!(
+        store.put_if_absent("k", Bytes::from_static(b"1")).await?,
+        PutOutcome::Created
+    );
+    assert_eq!(
+        store.put_if_absent("k", Bytes::from_static(b"2")).await?,
+        PutOutcome::Created
+    );
+    let before = store.requests();
+    match store.verify_conditional_writes().await {
+        Err(e @ StoreError::UnsafeConditionalWrites { .. }) => {
+            let msg = e.to_string();
+            for needle in [
+                "s3://garage-like/db",
+                "If-None-Match",
+                "fencing",
+                "allow_unconditional_writes",
+                ".probe/",
+            ] {
+                assert!(msg.contains(needle), "{needle:?} missing in: {msg}");
+            }
+        }
+        other => panic!("expected UnsafeConditionalWrites, got {other:?}"),
+    }
+    let spent = store.requests().since(&before);
+    assert_eq!((spent.put, spent.delete, spent.total_requests()), (2, 1, 3));
+    assert_eq!(store.list("").await?.len(), 1, "only k: the probe is gone");
+
+    let unfenced = StoreOptions {
+        allow_unconditional_writes: true,
+        ..StoreOptions::default()
+    };
+    let store =
+        ObjectStore::from_operator_with(ignoring()?, "s3://garage-like/db".into(), &unfenced)?;
+    store.verify_conditional_writes().await?;
+    assert_eq!(store.requests().total_requests(), 0);
+    Ok(())
+}
+
+/// A server that accepts connections but never answers: each attempt times out, is retried
+/// once, and the result is the same clear error.
+#[tokio::test]
+async fn a_silent_endpoint_times_out_and_is_retried() -> TestResult {
+    // The kernel completes connections to a listening socket that nobody accepts from.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    let opts = StoreOptions {
+        request_timeout: std::time::Duration::from_millis(200),
+        io_timeout: std::time::Duration::from_millis(200),
+        ..s3_options(&endpoint)
+    };
+    let store = ObjectStore::from_url_with("s3://quiet-bucket/db", &opts)?;
+    let started = std::time::Instant::now();
+    let err = store.check_access().await;
+    assert!(
+        matches!(&err, Err(StoreError::Access { detail, .. }) if detail.contains("timeout")),
+        "{err:?}"
+    );
+    assert_eq!(store.requests().list, 2, "{}", store.requests());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(listener);
     Ok(())
 }

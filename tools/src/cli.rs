@@ -63,6 +63,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub print_requests: bool,
 
+    /// Read the database as of checkpoint NAME (read commands only).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub checkpoint: Option<String>,
+
     /// Give and show keys and values as hex strings (for binary data).
     #[arg(long, global = true)]
     pub hex: bool,
@@ -142,6 +146,27 @@ pub enum Command {
         json: bool,
     },
 
+    /// Flush, then merge every chunk into one sorted run, dropping
+    /// overwritten versions and tombstones no reader needs; waits for it.
+    /// Opens the database as writer, which fences any other writer.
+    Compact,
+
+    /// Run one garbage-collection pass: delete chunks and manifest versions
+    /// that dropped out of the database more than --grace seconds ago, and
+    /// orphaned uploads. Opens the database as writer (only the writer
+    /// collects), which fences any other writer.
+    Gc {
+        /// Grace period in seconds: readers in other processes must refresh
+        /// their manifest within it. 0 deletes everything unreferenced now.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        grace: u64,
+    },
+
+    /// Create, list or delete checkpoints: named pins of a manifest version
+    /// that GC keeps, readable with --checkpoint NAME.
+    #[command(subcommand)]
+    Checkpoint(CheckpointCommand),
+
     /// The main job on the embedded default: write keys into the folder
     /// given by --db (its objects/ subfolder acts as the bucket), flush them
     /// into chunks, read every key back, and show where the chunks are with
@@ -158,6 +183,25 @@ pub enum Command {
         /// sequence number a fencing error names).
         #[arg(long, value_name = "N", default_value_t = 0)]
         from_seq: u64,
+    },
+}
+
+/// `checkpoint` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CheckpointCommand {
+    /// Flush, then pin the current manifest version as NAME. Opens as writer.
+    Create {
+        /// Letters, digits, '.', '_' or '-'.
+        name: String,
+    },
+    /// List checkpoints: `name<TAB>manifest_version=N<TAB>created_at_ms=T`.
+    /// Opens read-only.
+    List,
+    /// Delete checkpoint NAME; what only it kept becomes garbage after the
+    /// grace period. Opens as writer.
+    Delete {
+        /// The checkpoint's name.
+        name: String,
     },
 }
 

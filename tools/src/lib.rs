@@ -91,10 +91,12 @@ pub fn run(cli: Cli, out: Out) -> u8 {
         db,
         local,
         print_requests,
+        checkpoint,
         hex,
         command,
     } = cli;
-    let mut session = Session::new(db, local, Codec::from_hex_flag(hex), out);
+    let mut session =
+        Session::new(db, local, Codec::from_hex_flag(hex), out).with_checkpoint(checkpoint);
     let result = rt.block_on(commands::run(command, &mut session));
     let flushed = session.out.flush();
     let result: Result<(), CliError> = result.and(flushed);

@@ -31,6 +31,7 @@ pub struct Session {
     pub out: Out,
     store: Option<ObjectStore>,
     temp_local: Option<PathBuf>,
+    checkpoint: Option<String>,
 }
 
 impl Session {
@@ -43,7 +44,14 @@ impl Session {
             out,
             store: None,
             temp_local: None,
+            checkpoint: None,
         }
+    }
+
+    /// Reads go to checkpoint `name` (`--checkpoint`); writes refuse it.
+    pub fn with_checkpoint(mut self, name: Option<String>) -> Session {
+        self.checkpoint = name;
+        self
     }
 
     /// Resolves `--db`/`--local` into engine options for `access`.
@@ -105,7 +113,16 @@ impl Session {
             }
             opts
         };
-        Ok(opts.read_only(access == Access::Read))
+        let mut opts = opts.read_only(access == Access::Read);
+        if let Some(name) = &self.checkpoint {
+            if access == Access::Write {
+                return Err(CliError::other(format!(
+                    "--checkpoint {name} opens the database read-only; this command writes"
+                )));
+            }
+            opts.checkpoint = Some(name.clone());
+        }
+        Ok(opts)
     }
 
     /// The `--local` directory, if given.

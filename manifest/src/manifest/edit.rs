@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::model::{ChunkId, ChunkMeta, Manifest, SortedRun};
+use super::model::{ChunkId, ChunkMeta, Manifest, SortedRun, Totals};
 use crate::error::ManifestError;
 
 /// A change to a manifest, described as data so that it can be re-applied to a newer version
@@ -37,6 +37,8 @@ pub struct ManifestEdit {
     pub wal_watermark: Option<u64>,
     /// Raise the next chunk number to at least this.
     pub next_chunk_id: Option<u64>,
+    /// Add these to the manifest's running totals.
+    pub add_totals: Totals,
 }
 
 impl ManifestEdit {
@@ -66,6 +68,7 @@ impl ManifestEdit {
         if let Some(n) = self.next_chunk_id {
             next.next_chunk_id = next.next_chunk_id.max(n);
         }
+        next.totals.add(&self.add_totals);
         let added_chunks = self
             .add_l0
             .iter()

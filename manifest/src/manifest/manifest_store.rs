@@ -55,7 +55,7 @@ enum Mode<'a> {
         writer_epoch: u64,
     },
     /// Taking over as writer with the next epoch; never fenced.
-    Claim,
+    Claim { writer_id: [u8; 16] },
 }
 
 impl ManifestStore {
@@ -186,7 +186,18 @@ impl ManifestStore {
     /// re-reading and retrying on lost races (never fenced). The returned manifest's `epoch` is
     /// the caller's writer epoch from now on; every older writer is fenced by it.
     pub async fn claim_writer(&self, current: &Manifest) -> Result<Manifest, ManifestError> {
-        self.commit(current, fresh_nonce(), Mode::Claim).await
+        self.claim_writer_as(current, [0; 16]).await
+    }
+
+    /// [`Self::claim_writer`], recording `writer_id` (the claiming local directory's id) in the
+    /// claim, so a directory can later tell its own claims from another writer's.
+    pub async fn claim_writer_as(
+        &self,
+        current: &Manifest,
+        writer_id: [u8; 16],
+    ) -> Result<Manifest, ManifestError> {
+        self.commit(current, fresh_nonce(), Mode::Claim { writer_id })
+            .await
     }
 
     /// The publish loop shared by [`Self::publish`] and [`Self::claim_writer`].
@@ -207,7 +218,7 @@ impl ManifestStore {
                 Mode::Write { edit, writer_epoch } => {
                     (edit, edit.new_epoch.unwrap_or(writer_epoch))
                 }
-                Mode::Claim => {
+                Mode::Claim { .. } => {
                     let epoch = base
                         .epoch
                         .checked_add(1)
@@ -229,7 +240,12 @@ impl ManifestStore {
             next.nonce = nonce;
             next.published_at_ms = now_ms();
             if edit.new_epoch.is_some() {
+                let writer_id = match mode {
+                    Mode::Claim { writer_id } => writer_id,
+                    Mode::Write { .. } => [0; 16],
+                };
                 next.claims.push(WriterClaim {
+                    writer_id,
                     epoch,
                     version: next.version,
                     wal_watermark: next.wal_watermark,

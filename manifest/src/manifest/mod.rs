@@ -11,7 +11,7 @@ pub use self::codec::{decode, encode, FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER
 pub use self::edit::ManifestEdit;
 pub use self::manifest_store::ManifestStore;
 pub use self::model::{
-    manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest, SortedRun, WriterClaim,
-    CHUNK_PREFIX, MANIFEST_PREFIX, MAX_CLAIMS,
+    manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest, SortedRun, Totals,
+    WriterClaim, CHUNK_PREFIX, MANIFEST_PREFIX, MAX_CLAIMS,
 };
 pub use crate::error::ManifestError;

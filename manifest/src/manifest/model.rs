@@ -134,10 +134,61 @@ pub struct Manifest {
     pub runs: Vec<SortedRun>,
     /// Wall-clock time of publication, milliseconds since the Unix epoch.
     pub published_at_ms: u64,
+    /// Running totals of the work done on the database (flushes, compactions, GC).
+    pub totals: Totals,
     /// The most recent writer claims, oldest first (at most [`MAX_CLAIMS`]). A writer whose
     /// local WAL was written under an older epoch learns from this which of its writes reached
     /// the bucket before it was fenced: those at or below the next claim's `wal_watermark`.
     pub claims: Vec<WriterClaim>,
+}
+
+/// Running totals of the work done on a database since it was created, carried from version to
+/// version (so any process can report write amplification, not only the one that did the work).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Chunks written by flushes.
+    pub flushes: u64,
+    /// Bytes of chunks written by flushes.
+    pub flush_bytes: u64,
+    /// Compactions published.
+    pub compactions: u64,
+    /// Bytes of chunks compactions read.
+    pub compaction_bytes_read: u64,
+    /// Bytes of chunks compactions wrote.
+    pub compaction_bytes_written: u64,
+    /// Chunk objects deleted by garbage collection.
+    pub gc_chunks_deleted: u64,
+    /// Bytes garbage collection reclaimed.
+    pub gc_bytes_reclaimed: u64,
+}
+
+impl Totals {
+    /// Adds `other` (saturating).
+    pub fn add(&mut self, other: &Totals) {
+        self.flushes = self.flushes.saturating_add(other.flushes);
+        self.flush_bytes = self.flush_bytes.saturating_add(other.flush_bytes);
+        self.compactions = self.compactions.saturating_add(other.compactions);
+        self.compaction_bytes_read = self
+            .compaction_bytes_read
+            .saturating_add(other.compaction_bytes_read);
+        self.compaction_bytes_written = self
+            .compaction_bytes_written
+            .saturating_add(other.compaction_bytes_written);
+        self.gc_chunks_deleted = self
+            .gc_chunks_deleted
+            .saturating_add(other.gc_chunks_deleted);
+        self.gc_bytes_reclaimed = self
+            .gc_bytes_reclaimed
+            .saturating_add(other.gc_bytes_reclaimed);
+    }
+
+    /// Write amplification: every byte written to chunks (flush and compaction) per byte
+    /// flushed; `None` before the first flush.
+    pub fn write_amplification(&self) -> Option<f64> {
+        (self.flush_bytes > 0).then(|| {
+            (self.flush_bytes + self.compaction_bytes_written) as f64 / self.flush_bytes as f64
+        })
+    }
 }
 
 /// How many writer claims a manifest remembers.
@@ -148,6 +199,8 @@ pub const MAX_CLAIMS: usize = 64;
 pub struct WriterClaim {
     /// The epoch claimed.
     pub epoch: u64,
+    /// Id of the local directory that claimed it (all zero when unknown).
+    pub writer_id: [u8; 16],
     /// The manifest version that claimed it.
     pub version: u64,
     /// The WAL watermark at the claim: every write of older epochs that reached the bucket is at
@@ -172,6 +225,7 @@ impl Manifest {
             l0: Vec::new(),
             runs: Vec::new(),
             published_at_ms: 0,
+            totals: Totals::default(),
             claims: Vec::new(),
         }
     }
@@ -180,6 +234,28 @@ impl Manifest {
     /// writer that fenced `epoch`.
     pub fn claim_after(&self, epoch: u64) -> Option<&WriterClaim> {
         self.claims.iter().find(|c| c.epoch > epoch)
+    }
+
+    /// The first claim after `epoch` made by a writer other than `writer_id`: the claim that
+    /// fenced the writes a local directory made under `epoch`. `Err(())` when the manifest no
+    /// longer remembers every claim after `epoch` (it cannot tell).
+    #[allow(clippy::result_unit_err)]
+    pub fn foreign_claim_after(
+        &self,
+        epoch: u64,
+        writer_id: [u8; 16],
+    ) -> Result<Option<&WriterClaim>, ()> {
+        let remembered = self
+            .claims
+            .first()
+            .is_some_and(|c| c.epoch <= epoch.saturating_add(1));
+        if !remembered && self.epoch > epoch {
+            return Err(());
+        }
+        Ok(self
+            .claims
+            .iter()
+            .find(|c| c.epoch > epoch && c.writer_id != writer_id))
     }
 
     /// The object name of this version.

@@ -1,8 +1,12 @@
 //! Request and byte counters of one [`super::ObjectStore`].
 //!
 //! Object stores bill per request, so the number of GET/PUT/LIST/DELETE/HEAD requests is a
-//! first-class performance figure. Every public call of `ObjectStore` counts exactly one request
-//! of its kind; the counters are shared by all clones of one store.
+//! first-class performance figure. The counters are shared by all clones of one store.
+//!
+//! - `s3://` stores count the HTTP requests actually sent (see `wire.rs`): a retry is another
+//!   request, a multipart upload is one PUT to start it, one per part and one to complete it
+//!   (plus a DELETE if it has to be aborted), a listing is one LIST per page.
+//! - Other stores count one request per public call of `ObjectStore`, of the call's kind.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,9 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct RequestCounts {
     /// GET requests (`get`, `get_range`).
     pub get: u64,
-    /// PUT requests (`put`, `put_if_absent`).
+    /// PUT requests (`put`, `put_if_absent`; on S3 also the POSTs that start and complete a
+    /// multipart upload).
     pub put: u64,
-    /// LIST requests (one per `list` call, however many pages it takes).
+    /// LIST requests (one per `list` call; on S3 one per page).
     pub list: u64,
     /// DELETE requests.
     pub delete: u64,
@@ -62,6 +67,16 @@ impl fmt::Display for RequestCounts {
     }
 }
 
+/// The kind of a counted request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RequestKind {
+    Get,
+    Put,
+    List,
+    Delete,
+    Head,
+}
+
 /// The live counters behind [`RequestCounts`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -75,28 +90,25 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub(crate) fn get(&self) {
-        self.get.fetch_add(1, Ordering::Relaxed);
+    /// Counts one request of `kind` (no bytes).
+    pub(crate) fn count(&self, kind: RequestKind) {
+        let counter = match kind {
+            RequestKind::Get => &self.get,
+            RequestKind::Put => &self.put,
+            RequestKind::List => &self.list,
+            RequestKind::Delete => &self.delete,
+            RequestKind::Head => &self.head,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn put(&self, bytes: usize) {
-        self.put.fetch_add(1, Ordering::Relaxed);
+    /// Adds payload bytes sent.
+    pub(crate) fn written_bytes(&self, bytes: usize) {
         self.bytes_written
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn list(&self) {
-        self.list.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn delete(&self) {
-        self.delete.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn head(&self) {
-        self.head.fetch_add(1, Ordering::Relaxed);
-    }
-
+    /// Adds payload bytes received.
     pub(crate) fn read_bytes(&self, bytes: usize) {
         self.bytes_read.fetch_add(bytes as u64, Ordering::Relaxed);
     }
@@ -121,19 +133,21 @@ mod tests {
     #[test]
     fn display_and_since() {
         let c = Counters::default();
-        c.get();
+        c.count(RequestKind::Get);
         c.read_bytes(10);
-        c.put(7);
-        c.put(3);
-        c.list();
-        c.head();
-        c.delete();
+        c.count(RequestKind::Put);
+        c.written_bytes(7);
+        c.count(RequestKind::Put);
+        c.written_bytes(3);
+        c.count(RequestKind::List);
+        c.count(RequestKind::Head);
+        c.count(RequestKind::Delete);
         let a = c.snapshot();
         assert_eq!(
             a.to_string(),
             "get=1 put=2 list=1 delete=1 head=1 bytes_read=10 bytes_written=10"
         );
-        c.get();
+        c.count(RequestKind::Get);
         c.read_bytes(5);
         let d = c.snapshot().since(&a);
         assert_eq!(

@@ -1,14 +1,20 @@
 //! The object-store wrapper every Firn crate uses: an OpenDAL operator plus request counting,
-//! URL-based setup and a crash-safe conditional create.
+//! URL-based setup (`file://`, `s3://`, `memory://`), retries with backoff on S3, multipart
+//! uploads of large objects and a crash-safe conditional create.
 //!
 //! Object names are relative, `/`-separated paths such as `manifest/00000000000000000001`.
 //! They may not be empty, start or end with `/`, contain empty, `.` or `..` segments, or start
 //! with the reserved `.tmp/` folder.
 
+mod checks;
 mod counts;
 mod local;
 mod memory;
+mod options;
+mod s3;
+pub mod testing;
 mod url;
+mod wire;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,8 +24,11 @@ use bytes::Bytes;
 use opendal::{ErrorKind, Operator};
 use tokio::sync::Mutex as AsyncMutex;
 
-use self::counts::Counters;
+pub use self::checks::PROBE_DIR;
 pub use self::counts::RequestCounts;
+use self::counts::{Counters, RequestKind};
+pub use self::options::StoreOptions;
+use self::s3::S3Target;
 use self::url::Location;
 pub use crate::error::StoreError;
 
@@ -41,7 +50,8 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
-/// A handle on an object store (a local folder, an in-process store, or any OpenDAL operator).
+/// A handle on an object store (a local folder, an S3 bucket, an in-process store, or any
+/// OpenDAL operator).
 ///
 /// Cheap to clone; clones share the operator and the request counters.
 #[derive(Clone)]
@@ -52,9 +62,22 @@ pub struct ObjectStore {
 struct Inner {
     op: Operator,
     url: String,
-    /// Set for `file://` stores: writes go through [`local`] instead of OpenDAL.
-    local_root: Option<PathBuf>,
-    counters: Counters,
+    options: StoreOptions,
+    /// Which kind of store this is.
+    backend: Backend,
+    counters: Arc<Counters>,
+}
+
+/// What an [`ObjectStore`] talks to.
+enum Backend {
+    /// A `file://` folder: writes go through [`local`] instead of OpenDAL.
+    Local(PathBuf),
+    /// A `memory://` store of this process.
+    Memory,
+    /// An `s3://` bucket; requests are counted on the wire by the operator's layers.
+    S3(Box<S3Target>),
+    /// An operator given to [`ObjectStore::from_operator`].
+    Custom,
 }
 
 impl fmt::Debug for ObjectStore {
@@ -67,19 +90,38 @@ impl fmt::Debug for ObjectStore {
 }
 
 impl ObjectStore {
+    /// Opens the store a URL names, with default [`StoreOptions`]: see
+    /// [`ObjectStore::from_url_with`].
+    pub fn from_url(url: &str) -> Result<ObjectStore, StoreError> {
+        Self::from_url_with(url, &StoreOptions::default())
+    }
+
     /// Opens the store a URL names:
     ///
     /// - `file:///absolute/path` — a local folder acting as the bucket (created if missing; the
     ///   path is taken literally, without percent-decoding). Writes are crash-safe: an object is
     ///   either absent or complete under its name.
+    /// - `s3://bucket/prefix` — the objects under `prefix/` in an S3 bucket (AWS, MinIO or
+    ///   another S3-compatible server). Endpoint, region and credentials come from `options`
+    ///   or the AWS environment variables (see [`StoreOptions`]). Requests that fail
+    ///   transiently are retried with exponential backoff and jitter; objects above
+    ///   [`StoreOptions::multipart_threshold`] are uploaded in parts.
     /// - `memory://NAME` — an in-process store; every `memory://NAME` with the same `NAME` in
     ///   one process shares the same objects (across close and reopen). `memory://` alone is a
     ///   fresh store of its own.
     ///
-    /// Anything else is [`StoreError::InvalidUrl`] saying what is wrong and which forms are
-    /// accepted.
-    pub fn from_url(url: &str) -> Result<ObjectStore, StoreError> {
-        match url::parse(url)? {
+    /// This makes no network request: a missing bucket or wrong credentials show up at the
+    /// first request; call [`ObjectStore::check_access`] to find out at once, and
+    /// [`ObjectStore::verify_conditional_writes`] before writing.
+    ///
+    /// A URL that cannot be parsed is [`StoreError::InvalidUrl`] saying what is wrong and which
+    /// forms are accepted; unusable settings (endpoint, credentials, sizes) are
+    /// [`StoreError::InvalidConfig`].
+    pub fn from_url_with(url: &str, options: &StoreOptions) -> Result<ObjectStore, StoreError> {
+        let location = url::parse(url)?;
+        options.validate(url)?;
+        let counters = Arc::new(Counters::default());
+        let (op, backend) = match location {
             Location::File(path) => {
                 let root = local::open_root(&path).map_err(|e| StoreError::InvalidUrl {
                     url: url.to_string(),
@@ -95,35 +137,84 @@ impl ObjectStore {
                         reason: format!("cannot set up the folder store: {e}"),
                     },
                 )?;
-                Ok(Self::build(op, url.to_string(), Some(root)))
+                (op, Backend::Local(root))
             }
             Location::Memory(name) => {
                 let op = memory::operator(&name).map_err(|e| StoreError::InvalidUrl {
                     url: url.to_string(),
                     reason: format!("cannot set up the memory store: {e}"),
                 })?;
-                Ok(Self::build(op, url.to_string(), None))
+                (op, Backend::Memory)
             }
-        }
+            Location::S3 { bucket, prefix } => {
+                let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+                let target = s3::resolve(url, &bucket, &prefix, options, &env)?;
+                let op = target.operator(url, options, Arc::clone(&counters))?;
+                (op, Backend::S3(Box::new(target)))
+            }
+        };
+        Ok(Self::build(
+            op,
+            url.to_string(),
+            options.clone(),
+            backend,
+            counters,
+        ))
     }
 
-    /// Wraps an existing OpenDAL operator (for tests and extra layers). `url` is used in error
-    /// messages only. Conditional creates use the service's `if_not_exists` support, or a
-    /// process-wide lock around stat-then-write if the service has none; writes through an fs
-    /// operator passed here do not get the crash-safe `file://` path.
+    /// Wraps an existing OpenDAL operator (for tests and extra layers), with default
+    /// [`StoreOptions`]. `url` is used in error messages only. Conditional creates use the
+    /// service's `if_not_exists` support, or a process-wide lock around stat-then-write if the
+    /// service has none; writes through an fs operator passed here do not get the crash-safe
+    /// `file://` path. Retries and timeouts are the operator's own (add OpenDAL's layers).
     pub fn from_operator(op: Operator, url: String) -> ObjectStore {
-        Self::build(op, url, None)
+        Self::build(
+            op,
+            url,
+            StoreOptions::default(),
+            Backend::Custom,
+            Arc::default(),
+        )
     }
 
-    fn build(op: Operator, url: String, local_root: Option<PathBuf>) -> ObjectStore {
+    /// [`ObjectStore::from_operator`] with options; of them, only
+    /// `allow_unconditional_writes` and the multipart settings apply.
+    pub fn from_operator_with(
+        op: Operator,
+        url: String,
+        options: &StoreOptions,
+    ) -> Result<ObjectStore, StoreError> {
+        options.validate(&url)?;
+        Ok(Self::build(
+            op,
+            url,
+            options.clone(),
+            Backend::Custom,
+            Arc::default(),
+        ))
+    }
+
+    fn build(
+        op: Operator,
+        url: String,
+        options: StoreOptions,
+        backend: Backend,
+        counters: Arc<Counters>,
+    ) -> ObjectStore {
         ObjectStore {
             inner: Arc::new(Inner {
                 op,
                 url,
-                local_root,
-                counters: Counters::default(),
+                options,
+                backend,
+                counters,
             }),
         }
+    }
+
+    /// The options this store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
     }
 
     /// The URL this store was opened with.
@@ -140,7 +231,7 @@ impl ObjectStore {
     pub async fn get(&self, path: &str) -> Result<Bytes, StoreError> {
         const OP: &str = "get";
         self.check_name(OP, path)?;
-        self.inner.counters.get();
+        self.count(RequestKind::Get);
         let buf = self
             .inner
             .op
@@ -170,7 +261,7 @@ impl ObjectStore {
                 ),
             )
         })?;
-        self.inner.counters.get();
+        self.count(RequestKind::Get);
         let buf = self
             .inner
             .op
@@ -196,38 +287,53 @@ impl ObjectStore {
         Ok(bytes)
     }
 
-    /// Writes an object unconditionally (one PUT), replacing any existing one. On `file://`
-    /// the write is atomic and durable when this returns.
+    /// Writes an object unconditionally, replacing any existing one: one PUT, or a multipart
+    /// upload above [`StoreOptions::multipart_threshold`] on stores that support it (S3). On
+    /// `file://` the write is atomic and durable when this returns.
     pub async fn put(&self, path: &str, data: Bytes) -> Result<(), StoreError> {
         const OP: &str = "put";
         self.check_name(OP, path)?;
-        self.inner.counters.put(data.len());
-        if let Some(root) = &self.inner.local_root {
+        self.count_put(data.len());
+        if let Backend::Local(root) = &self.inner.backend {
             let (root, rel) = (root.clone(), path.to_string());
             return self
                 .blocking(OP, path, move || local::put(&root, &rel, &data))
                 .await;
         }
-        self.inner
-            .op
-            .write(path, data)
+        self.write(path, data, false)
             .await
-            .map_err(|e| self.op_error(OP, path, e))?;
-        Ok(())
+            .map_err(|e| self.op_error(OP, path, e))
     }
 
-    /// Conditional create (`If-None-Match: *`, one PUT): writes the object only if no object
-    /// of that name exists. An existing object is never replaced.
+    /// Conditional create (`If-None-Match: *`): writes the object only if no object of that
+    /// name exists. An existing object is never replaced. One PUT, or a multipart upload above
+    /// [`StoreOptions::multipart_threshold`] whose completing request carries the condition
+    /// (AWS S3, MinIO and moto honour it there; a refused completion is aborted).
     ///
-    /// On `file://` this is crash-safe: the bytes go to a temporary file under `<root>/.tmp/`,
-    /// are fsynced, hard-linked to the final name (`EEXIST` means [`PutOutcome::AlreadyExists`]),
-    /// the temporary file is removed and the folder fsynced. A crash never leaves a torn object
+    /// # Retries (S3)
+    ///
+    /// A refusal — HTTP 412 `PreconditionFailed`, OpenDAL's `ConditionNotMatch` — is a final
+    /// answer: it is never retried and is returned as [`PutOutcome::AlreadyExists`]. Only
+    /// transient failures (network errors, timeouts, 5xx, throttling, 409
+    /// `ConditionalRequestConflict`) are retried, always with the same condition, so a retry
+    /// can never overwrite anything. One ambiguity remains and callers must allow for it: if an
+    /// attempt landed but its answer was lost (a timeout, a dropped connection), the retry is
+    /// refused and this returns `AlreadyExists` although the object holds *our* bytes. The
+    /// manifest layer handles that by reading the winner and recognising its own nonce; the
+    /// engine compares chunk bytes. Never "retry into success" by turning such a refusal into
+    /// an unconditional write.
+    ///
+    /// # `file://`
+    ///
+    /// Crash-safe: the bytes go to a temporary file under `<root>/.tmp/`, are fsynced,
+    /// hard-linked to the final name (`EEXIST` means [`PutOutcome::AlreadyExists`]), the
+    /// temporary file is removed and the folder fsynced. A crash never leaves a torn object
     /// under the final name.
     pub async fn put_if_absent(&self, path: &str, data: Bytes) -> Result<PutOutcome, StoreError> {
         const OP: &str = "put_if_absent";
         self.check_name(OP, path)?;
-        self.inner.counters.put(data.len());
-        if let Some(root) = &self.inner.local_root {
+        self.count_put(data.len());
+        if let Backend::Local(root) = &self.inner.backend {
             let (root, rel) = (root.clone(), path.to_string());
             let created = self
                 .blocking(OP, path, move || local::put_if_absent(&root, &rel, &data))
@@ -240,14 +346,15 @@ impl ObjectStore {
         }
         let op = &self.inner.op;
         if op.info().capability().write_with_if_not_exists {
-            return match op.write_with(path, data).if_not_exists(true).await {
-                Ok(_) => Ok(PutOutcome::Created),
+            return match self.write(path, data, true).await {
+                Ok(()) => Ok(PutOutcome::Created),
                 Err(e) if e.kind() == ErrorKind::ConditionNotMatch => Ok(PutOutcome::AlreadyExists),
                 Err(e) => Err(self.op_error(OP, path, e)),
             };
         }
         // The service cannot create conditionally: serialise stat-then-write within this
-        // process (exact for in-process services, which are the only ones lacking it here).
+        // process (exact for in-process services, which are the only ones lacking it here;
+        // `verify_conditional_writes` refuses such a store for anything else).
         let _guard = fallback_lock().lock().await;
         match op.stat(path).await {
             Ok(_) => Ok(PutOutcome::AlreadyExists),
@@ -261,14 +368,45 @@ impl ObjectStore {
         }
     }
 
-    /// Lists all objects whose names start with `prefix` (one LIST, however many pages),
-    /// recursively, sorted by name. Temporary files of `file://` stores are never listed.
+    /// Writes through OpenDAL: one request, or a multipart upload for large objects on
+    /// services that can (parts of [`StoreOptions::multipart_part_size`], sent
+    /// [`StoreOptions::multipart_concurrency`] at a time). `if_not_exists` goes with the single
+    /// PUT or with the request completing the multipart upload.
+    async fn write(&self, path: &str, data: Bytes, if_not_exists: bool) -> opendal::Result<()> {
+        let op = &self.inner.op;
+        let opts = &self.inner.options;
+        if data.len() <= opts.multipart_threshold || !op.info().capability().write_can_multi {
+            op.write_with(path, data)
+                .if_not_exists(if_not_exists)
+                .await?;
+            return Ok(());
+        }
+        let mut writer = op
+            .writer_with(path)
+            .chunk(opts.multipart_part_size)
+            .concurrent(opts.multipart_concurrency)
+            .if_not_exists(if_not_exists)
+            .await?;
+        let written = match writer.write(data).await {
+            Ok(()) => writer.close().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if written.is_err() {
+            // S3 keeps (and bills) the parts of an unfinished upload until it is aborted. Best
+            // effort: the first error is the one worth reporting.
+            let _ = writer.abort().await;
+        }
+        written
+    }
+
+    /// Lists all objects whose names start with `prefix` (one LIST, however many pages; on S3
+    /// one LIST per page of 1000 names), recursively, sorted by name. Temporary files of `file://` stores are never listed.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         const OP: &str = "list";
         if prefix.starts_with('/') || prefix.split('/').any(|s| s == "..") {
             return Err(self.invalid_name(OP, prefix));
         }
-        self.inner.counters.list();
+        self.count(RequestKind::List);
         // List the folder the prefix lies in, then keep the names that match.
         let dir = match prefix.rfind('/') {
             Some(i) => &prefix[..=i],
@@ -315,7 +453,7 @@ impl ObjectStore {
     pub async fn stat(&self, path: &str) -> Result<Option<u64>, StoreError> {
         const OP: &str = "stat";
         self.check_name(OP, path)?;
-        self.inner.counters.head();
+        self.count(RequestKind::Head);
         match self.inner.op.stat(path).await {
             Ok(meta) if meta.is_dir() => Ok(None),
             Ok(meta) => Ok(Some(meta.content_length())),
@@ -328,12 +466,25 @@ impl ObjectStore {
     pub async fn delete(&self, path: &str) -> Result<(), StoreError> {
         const OP: &str = "delete";
         self.check_name(OP, path)?;
-        self.inner.counters.delete();
+        self.count(RequestKind::Delete);
         match self.inner.op.delete(path).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.op_error(OP, path, e)),
         }
+    }
+
+    /// Counts one request of `kind`, unless the store counts requests on the wire (S3).
+    fn count(&self, kind: RequestKind) {
+        if !matches!(self.inner.backend, Backend::S3(_)) {
+            self.inner.counters.count(kind);
+        }
+    }
+
+    /// Counts a PUT (unless counted on the wire) and its payload bytes.
+    fn count_put(&self, bytes: usize) {
+        self.count(RequestKind::Put);
+        self.inner.counters.written_bytes(bytes);
     }
 
     /// Runs blocking local-file I/O off the async threads.

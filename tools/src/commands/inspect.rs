@@ -250,6 +250,38 @@ impl Summary {
 struct StatsJson<'a> {
     metrics: &'a Metrics,
     manifest: Summary,
+    totals: TotalsJson,
+}
+
+/// The database's running totals (from the manifest, so they cover every
+/// process that ever wrote to it).
+#[derive(Serialize)]
+struct TotalsJson {
+    flushes: u64,
+    flush_bytes: u64,
+    compactions: u64,
+    compaction_bytes_read: u64,
+    compaction_bytes_written: u64,
+    write_amplification: Option<f64>,
+    gc_chunks_deleted: u64,
+    gc_bytes_reclaimed: u64,
+}
+
+impl TotalsJson {
+    fn of(t: &firn_manifest::Totals) -> TotalsJson {
+        TotalsJson {
+            flushes: t.flushes,
+            flush_bytes: t.flush_bytes,
+            compactions: t.compactions,
+            compaction_bytes_read: t.compaction_bytes_read,
+            compaction_bytes_written: t.compaction_bytes_written,
+            write_amplification: t
+                .write_amplification()
+                .map(|w| (w * 1000.0).round() / 1000.0),
+            gc_chunks_deleted: t.gc_chunks_deleted,
+            gc_bytes_reclaimed: t.gc_bytes_reclaimed,
+        }
+    }
 }
 
 /// Prints the engine metrics of a read-only handle and a manifest summary.
@@ -257,11 +289,14 @@ pub async fn stats(session: &mut Session, json: bool) -> CliResult {
     let db = session.open_db(Access::Read).await?;
     let body = async {
         let metrics = db.metrics();
-        let summary = Summary::of(&db.manifest());
+        let manifest = db.manifest();
+        let summary = Summary::of(&manifest);
+        let totals = TotalsJson::of(&manifest.totals);
         if json {
             return session.out.json_line(&StatsJson {
                 metrics: &metrics,
                 manifest: summary,
+                totals,
             });
         }
         let out = &mut session.out;
@@ -269,7 +304,9 @@ pub async fn stats(session: &mut Session, json: bool) -> CliResult {
         out.line(&format!("  requests: {}", metrics.requests))?;
         print_fields(out, &metrics)?;
         out.line("manifest:")?;
-        print_fields(out, &summary)
+        print_fields(out, &summary)?;
+        out.line("totals (all processes, since the database was created):")?;
+        print_fields(out, &totals)
     }
     .await;
     finish(db, body).await

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod inspect;
 pub mod kv;
 pub mod load;
+pub mod maintain;
 pub mod verify;
 pub mod wal_export;
 
@@ -51,6 +52,9 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
         Command::Verify => verify::verify(session).await,
         Command::Stats { json } => inspect::stats(session, json).await,
         Command::Demo(args) => demo::demo(session, &args).await,
+        Command::Compact => maintain::compact(session).await,
+        Command::Gc { grace } => maintain::gc(session, grace).await,
+        Command::Checkpoint(cmd) => maintain::checkpoint(session, &cmd).await,
         Command::WalExport { from_seq } => {
             let local = session.local_flag();
             wal_export::wal_export(session, local, from_seq).await

@@ -1,0 +1,128 @@
+//! Checkpoints: named, durable pins of one manifest version.
+//!
+//! A checkpoint is the object `checkpoints/<name>`. Garbage collection keeps
+//! the manifest version it names and every chunk that version references, so
+//! the database as of the checkpoint can be opened read-only at any time
+//! (`Options::checkpoint`), across reopens, until the checkpoint is deleted.
+//!
+//! ```text
+//! +----------+----------------+-------------+------------------+--------+
+//! | "FIRNCKPT" | format u32 LE | len u32 LE  | postcard payload | crc32  |
+//! +----------+----------------+-------------+------------------+--------+
+//! payload = name string | db_id [u8;16] | manifest_version u64 | created_at_ms u64
+//! crc32 (LE) covers every byte before it
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Magic at the start of a checkpoint object.
+pub(crate) const CHECKPOINT_MAGIC: &[u8; 8] = b"FIRNCKPT";
+/// Current checkpoint format version.
+pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 1;
+/// Folder of checkpoint objects.
+pub(crate) const CHECKPOINT_PREFIX: &str = "checkpoints/";
+
+/// A named pin of one manifest version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The checkpoint's name.
+    pub name: String,
+    /// The database it belongs to.
+    pub db_id: [u8; 16],
+    /// The manifest version it pins.
+    pub manifest_version: u64,
+    /// When it was created, milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+}
+
+/// The object holding checkpoint `name`.
+pub(crate) fn checkpoint_object(name: &str) -> String {
+    format!("{CHECKPOINT_PREFIX}{name}")
+}
+
+/// Checks a checkpoint name: 1 to 128 of `A-Z a-z 0-9 . _ -`, not starting with a dot.
+pub(crate) fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "bad checkpoint name {name:?}: use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'"
+        )))
+    }
+}
+
+pub(crate) fn encode(c: &Checkpoint) -> Vec<u8> {
+    let payload = postcard::to_allocvec(c).unwrap_or_default();
+    let mut out = Vec::with_capacity(payload.len() + 20);
+    out.extend_from_slice(CHECKPOINT_MAGIC);
+    out.extend_from_slice(&CHECKPOINT_FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+pub(crate) fn decode(bytes: &[u8], object: &str) -> Result<Checkpoint> {
+    let bad = |offset: usize, detail: &str| Error::corruption(object, Some(offset as u64), detail);
+    if bytes.len() < 20 || &bytes[..8] != CHECKPOINT_MAGIC {
+        return Err(bad(
+            0,
+            "not a Firn checkpoint object (bad magic or too short)",
+        ));
+    }
+    let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let version = word(8);
+    if version > CHECKPOINT_FORMAT_VERSION {
+        return Err(bad(
+            8,
+            &format!("checkpoint format {version} is newer than this build supports ({CHECKPOINT_FORMAT_VERSION}); upgrade Firn"),
+        ));
+    }
+    let len = word(12) as usize;
+    if bytes.len() != 16 + len + 4 {
+        return Err(bad(12, "length does not match the object size"));
+    }
+    let crc = word(16 + len);
+    if crc32fast::hash(&bytes[..16 + len]) != crc {
+        return Err(bad(16 + len, "checkpoint checksum mismatch"));
+    }
+    postcard::from_bytes(&bytes[16..16 + len]).map_err(|e| bad(16, &format!("bad payload: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage() {
+        let c = Checkpoint {
+            name: "nightly-1".into(),
+            db_id: [7; 16],
+            manifest_version: 42,
+            created_at_ms: 1_700_000_000_000,
+        };
+        let bytes = encode(&c);
+        assert_eq!(decode(&bytes, "checkpoints/x").unwrap(), c);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x10;
+            assert!(decode(&bad, "checkpoints/x").is_err(), "flip at {i}");
+        }
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut], "checkpoints/x").is_err());
+        }
+        assert!(validate_name("ok_name-1.2").is_ok());
+        for bad in ["", ".hidden", "a/b", "space here", &"x".repeat(129)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

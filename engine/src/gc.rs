@@ -1,0 +1,243 @@
+//! Garbage collection of chunk objects and superseded manifest versions.
+//!
+//! A manifest version is *retained* while it is the latest, while a
+//! checkpoint pins it, or while it was superseded less than the grace period
+//! ago (a reader in another process may still be reading it). A chunk is
+//! deleted once no retained version, no checkpoint, no reader in this process
+//! and no upload in flight references it. Chunks of a newer writer epoch are
+//! never touched, and only the current epoch holder collects at all.
+//!
+//! Orphans (uploaded, never published): those of an older epoch are collected
+//! once the claim that fenced their writer is older than the grace period;
+//! those of our own epoch (a failed compaction's outputs) once they have been
+//! seen unreferenced for the grace period.
+//!
+//! GC lists the bucket (`chunks/`, `manifest/`, `checkpoints/`) but only in a
+//! pass, which runs at open and after manifest changes: never on a read or
+//! write path, and never while the database is idle.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use firn_manifest::{ChunkId, Manifest};
+use serde::Serialize;
+
+use crate::checkpoint::{self, Checkpoint, CHECKPOINT_PREFIX};
+use crate::db::{lock, DbInner};
+use crate::error::{Error, Result};
+
+/// What one GC pass did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GcReport {
+    /// Chunk objects deleted (dropped by compaction, or orphans).
+    pub chunks_deleted: u64,
+    /// Of those, orphans (never published).
+    pub orphans_deleted: u64,
+    /// Bytes of the deleted chunks.
+    pub bytes_reclaimed: u64,
+    /// Superseded manifest versions deleted.
+    pub manifests_deleted: u64,
+    /// Chunk objects left in the bucket.
+    pub chunks_kept: u64,
+    /// Manifest versions left in the bucket.
+    pub manifests_kept: u64,
+}
+
+/// What GC remembers between passes.
+#[derive(Default)]
+pub(crate) struct GcState {
+    /// Per manifest version: publish time and the chunks it references.
+    versions: BTreeMap<u64, VersionInfo>,
+    /// Own-epoch orphans: when first seen unreferenced (ms).
+    orphans_seen: HashMap<ChunkId, u64>,
+}
+
+struct VersionInfo {
+    published_at_ms: u64,
+    chunks: HashSet<ChunkId>,
+}
+
+impl VersionInfo {
+    fn of(m: &Manifest) -> VersionInfo {
+        VersionInfo {
+            published_at_ms: m.published_at_ms,
+            chunks: m.all_chunks().map(|c| c.id).collect(),
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One GC pass with the given grace period.
+pub(crate) async fn collect(inner: &Arc<DbInner>, grace: Duration) -> Result<GcReport> {
+    if inner.read_only {
+        return Err(Error::ReadOnly);
+    }
+    let mut gc = inner.gc_state.lock().await;
+    let store = &inner.chunks.store;
+    let current = inner.state().tables.manifest.clone();
+    // Only the epoch holder collects: a newer writer may have uploads in flight.
+    let latest = inner.manifests.refresh(&current).await?;
+    if latest.epoch > inner.epoch {
+        return Err(Error::Fenced {
+            our_epoch: inner.epoch,
+            their_epoch: latest.epoch,
+        });
+    }
+    let now = now_ms();
+    let horizon = now.saturating_sub(grace.as_millis() as u64);
+
+    let versions = inner.manifests.list_versions().await?;
+    gc.versions.retain(|v, _| versions.binary_search(v).is_ok());
+    for &v in &versions {
+        if gc.versions.contains_key(&v) {
+            continue;
+        }
+        let info = if v == latest.version {
+            VersionInfo::of(&latest)
+        } else {
+            match inner.manifests.load_version(v).await? {
+                Some(m) => VersionInfo::of(&m),
+                None => continue, // deleted meanwhile
+            }
+        };
+        gc.versions.insert(v, info);
+    }
+    let pinned: HashSet<u64> = list_checkpoints(inner)
+        .await?
+        .into_iter()
+        .map(|c| c.manifest_version)
+        .collect();
+    // A version stops being current when the next one is published.
+    let mut retained = HashSet::new();
+    let present: Vec<u64> = gc.versions.keys().copied().collect();
+    for (i, &v) in present.iter().enumerate() {
+        let superseded_at = present
+            .get(i + 1)
+            .and_then(|next| gc.versions.get(next))
+            .map(|n| n.published_at_ms);
+        let keep =
+            v >= latest.version || pinned.contains(&v) || superseded_at.is_none_or(|t| t > horizon);
+        if keep {
+            retained.insert(v);
+        }
+    }
+
+    let mut referenced: HashSet<ChunkId> = HashSet::new();
+    let mut ever_published: HashSet<ChunkId> = HashSet::new();
+    for (v, info) in &gc.versions {
+        ever_published.extend(info.chunks.iter().copied());
+        if retained.contains(v) {
+            referenced.extend(info.chunks.iter().copied());
+        }
+    }
+    referenced.extend(inner.state().tables.manifest.all_chunks().map(|c| c.id));
+    referenced.extend(inner.chunks.tables_in_use());
+    referenced.extend(lock(&inner.inflight_chunks).iter().copied());
+
+    let mut report = GcReport::default();
+    let mut seen_orphans = HashSet::new();
+    for object in store.list(firn_manifest::manifest::CHUNK_PREFIX).await? {
+        let Some(id) = ChunkId::parse_object_name(&object.path) else {
+            continue;
+        };
+        let collectable = if referenced.contains(&id) || id.epoch > inner.epoch {
+            false
+        } else if ever_published.contains(&id) {
+            true // dropped by a version that is no longer retained
+        } else if id.epoch < inner.epoch {
+            latest
+                .claim_after(id.epoch)
+                .is_none_or(|claim| claim.claimed_at_ms <= horizon)
+        } else {
+            seen_orphans.insert(id);
+            let first_seen = *gc.orphans_seen.entry(id).or_insert(now);
+            first_seen <= horizon
+        };
+        if !collectable {
+            report.chunks_kept += 1;
+            continue;
+        }
+        store.delete(&object.path).await?;
+        report.chunks_deleted += 1;
+        report.bytes_reclaimed += object.size;
+        if !ever_published.contains(&id) {
+            report.orphans_deleted += 1;
+        }
+        gc.orphans_seen.remove(&id);
+    }
+    gc.orphans_seen.retain(|id, _| seen_orphans.contains(id));
+
+    for v in present {
+        if retained.contains(&v) {
+            report.manifests_kept += 1;
+            continue;
+        }
+        store.delete(&firn_manifest::manifest_object(v)).await?;
+        gc.versions.remove(&v);
+        report.manifests_deleted += 1;
+    }
+    {
+        let mut pending = lock(&inner.pending_totals);
+        pending.gc_chunks_deleted += report.chunks_deleted;
+        pending.gc_bytes_reclaimed += report.bytes_reclaimed;
+    }
+    let m = &inner.metrics;
+    m.gc_passes.fetch_add(1, Ordering::Relaxed);
+    m.gc_chunks_deleted
+        .fetch_add(report.chunks_deleted, Ordering::Relaxed);
+    m.gc_bytes_reclaimed
+        .fetch_add(report.bytes_reclaimed, Ordering::Relaxed);
+    m.gc_manifests_deleted
+        .fetch_add(report.manifests_deleted, Ordering::Relaxed);
+    Ok(report)
+}
+
+/// Every checkpoint of the database.
+pub(crate) async fn list_checkpoints(inner: &DbInner) -> Result<Vec<Checkpoint>> {
+    let store = &inner.chunks.store;
+    let mut out = Vec::new();
+    for object in store.list(CHECKPOINT_PREFIX).await? {
+        let bytes = match store.get(&object.path).await {
+            Ok(b) => b,
+            Err(firn_manifest::StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        out.push(checkpoint::decode(&bytes, &object.path)?);
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Runs until aborted: a GC pass at open and after manifest changes, at most
+/// one per `gc_interval`, so bursts of flushes cost one pass.
+pub(crate) async fn run_collector(inner: Arc<DbInner>) {
+    loop {
+        inner.gc_wakeup.notified().await;
+        if inner.fatal_reason().is_some() {
+            return;
+        }
+        match collect(&inner, inner.opts.gc_grace).await {
+            Ok(r) if r.chunks_deleted + r.manifests_deleted > 0 => tracing::debug!(
+                "gc: deleted {} chunks ({} bytes) and {} manifest versions",
+                r.chunks_deleted,
+                r.bytes_reclaimed,
+                r.manifests_deleted
+            ),
+            Ok(_) => {}
+            Err(e) if e.is_fenced() => {
+                inner.set_fatal_error(&e);
+                return;
+            }
+            Err(e) => tracing::warn!("gc pass failed, will retry after the next change: {e}"),
+        }
+        tokio::time::sleep(inner.opts.gc_interval).await;
+    }
+}

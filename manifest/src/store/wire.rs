@@ -1,0 +1,115 @@
+//! Request counting on the wire for HTTP stores (`s3://`).
+//!
+//! [`WireCountLayer`] wraps the operator's HTTP transport, so every request actually sent to
+//! the endpoint is counted — including retries, each part of a multipart upload, every page
+//! of a listing and the abort of a failed upload — which is what S3 bills. Requests to other
+//! hosts (credential services) are not counted.
+
+use std::sync::Arc;
+
+use http::{Method, Request, Response};
+use opendal::raw::{Layer, Servicer};
+use opendal::{Buffer, HttpBody, HttpTransport, HttpTransporter, OperationContext};
+
+use super::counts::{Counters, RequestKind};
+
+/// An OpenDAL layer that counts the HTTP requests sent to one endpoint host.
+#[derive(Debug, Clone)]
+pub(crate) struct WireCountLayer {
+    counters: Arc<Counters>,
+    /// The endpoint's host, lowercase; virtual-hosted-style requests go to `<bucket>.<host>`.
+    host: Arc<str>,
+}
+
+impl WireCountLayer {
+    pub(crate) fn new(counters: Arc<Counters>, host: String) -> WireCountLayer {
+        WireCountLayer {
+            counters,
+            host: host.into(),
+        }
+    }
+}
+
+impl Layer for WireCountLayer {
+    fn apply_context(&self, _srv: Servicer, inner: OperationContext) -> OperationContext {
+        let transport = CountingTransport {
+            inner: inner.http_transport().clone(),
+            counters: Arc::clone(&self.counters),
+            host: Arc::clone(&self.host),
+        };
+        inner.with_http_transport(HttpTransporter::new(transport))
+    }
+}
+
+struct CountingTransport {
+    inner: HttpTransporter,
+    counters: Arc<Counters>,
+    host: Arc<str>,
+}
+
+impl HttpTransport for CountingTransport {
+    async fn fetch(&self, req: Request<Buffer>) -> opendal::Result<Response<HttpBody>> {
+        let to_endpoint = req.uri().host().is_some_and(|h| {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            h.eq_ignore_ascii_case(&self.host)
+                || h.to_ascii_lowercase().ends_with(&format!(".{}", self.host))
+        });
+        if to_endpoint {
+            if let Some(kind) = classify(req.method(), req.uri().query().unwrap_or("")) {
+                self.counters.count(kind);
+            }
+        }
+        self.inner.fetch(req).await
+    }
+}
+
+/// The kind of an S3 request, from its method and query string.
+fn classify(method: &Method, query: &str) -> Option<RequestKind> {
+    let has = |key: &str| {
+        query
+            .split('&')
+            .any(|p| p == key || p.split_once('=').is_some_and(|(k, _)| k == key))
+    };
+    Some(match *method {
+        Method::HEAD => RequestKind::Head,
+        Method::DELETE => RequestKind::Delete,
+        // DeleteObjects (a batch delete) is a POST.
+        Method::POST if has("delete") => RequestKind::Delete,
+        Method::GET if has("list-type") || has("uploads") || has("versions") => RequestKind::List,
+        Method::GET if has("prefix") || has("delimiter") || has("max-keys") => RequestKind::List,
+        Method::GET => RequestKind::Get,
+        // PutObject, UploadPart, Create/CompleteMultipartUpload.
+        Method::PUT | Method::POST => RequestKind::Put,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        use RequestKind::*;
+        for (method, query, kind) in [
+            (Method::GET, "", Some(Get)),
+            (Method::GET, "x-id=GetObject", Some(Get)),
+            (
+                Method::GET,
+                "list-type=2&delimiter=%2F&max-keys=1&prefix=db%2F",
+                Some(List),
+            ),
+            (Method::GET, "prefix=a", Some(List)),
+            (Method::HEAD, "", Some(Head)),
+            (Method::PUT, "", Some(Put)),
+            (Method::PUT, "partNumber=1&uploadId=u", Some(Put)),
+            (Method::POST, "uploads", Some(Put)),
+            (Method::POST, "uploadId=u", Some(Put)),
+            (Method::POST, "delete", Some(Delete)),
+            (Method::DELETE, "uploadId=u", Some(Delete)),
+            (Method::OPTIONS, "", None),
+        ] {
+            assert_eq!(classify(&method, query), kind, "{method} ?{query}");
+        }
+    }
+}

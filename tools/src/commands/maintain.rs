@@ -1,0 +1,83 @@
+//! Maintenance commands: `compact`, `gc`, `checkpoint create|list|delete`.
+
+use std::time::Duration;
+
+use crate::cli::CheckpointCommand;
+use crate::commands::finish;
+use crate::error::CliResult;
+use crate::session::{Access, Session};
+
+/// Runs `compact`: a full compaction into one sorted run, waited for.
+pub async fn compact(session: &mut Session) -> CliResult {
+    let db = session.open_db(Access::Write).await?;
+    let body = async {
+        let before = db.manifest();
+        db.compact().await?;
+        let after = db.manifest();
+        let bytes = |m: &firn::Manifest| m.all_chunks().map(|c| c.size).sum::<u64>();
+        session.out.line(&format!(
+            "compacted {} chunks ({} bytes) into {} chunks ({} bytes) in {} sorted run(s)",
+            before.all_chunks().count(),
+            bytes(&before),
+            after.all_chunks().count(),
+            bytes(&after),
+            after.runs.len()
+        ))
+    }
+    .await;
+    finish(db, body).await
+}
+
+/// Runs `gc`: one garbage-collection pass with the given grace period.
+pub async fn gc(session: &mut Session, grace_secs: u64) -> CliResult {
+    let db = session.open_db(Access::Write).await?;
+    let body = async {
+        let r = db.gc(Duration::from_secs(grace_secs)).await?;
+        session.out.line(&format!(
+            "deleted {} chunks ({} orphans, {} bytes reclaimed) and {} manifest versions; kept {} chunks and {} manifest versions",
+            r.chunks_deleted,
+            r.orphans_deleted,
+            r.bytes_reclaimed,
+            r.manifests_deleted,
+            r.chunks_kept,
+            r.manifests_kept
+        ))
+    }
+    .await;
+    finish(db, body).await
+}
+
+/// Runs `checkpoint create|list|delete`.
+pub async fn checkpoint(session: &mut Session, command: &CheckpointCommand) -> CliResult {
+    let access = match command {
+        CheckpointCommand::List => Access::Read,
+        _ => Access::Write,
+    };
+    let db = session.open_db(access).await?;
+    let body = async {
+        match command {
+            CheckpointCommand::Create { name } => {
+                let c = db.checkpoint(name).await?;
+                session.out.line(&format!(
+                    "checkpoint {} pins manifest version {}",
+                    c.name, c.manifest_version
+                ))
+            }
+            CheckpointCommand::List => {
+                for c in db.list_checkpoints().await? {
+                    session.out.line(&format!(
+                        "{}\tmanifest_version={}\tcreated_at_ms={}",
+                        c.name, c.manifest_version, c.created_at_ms
+                    ))?;
+                }
+                Ok(())
+            }
+            CheckpointCommand::Delete { name } => {
+                db.delete_checkpoint(name).await?;
+                session.out.line(&format!("deleted checkpoint {name}"))
+            }
+        }
+    }
+    .await;
+    finish(db, body).await
+}
