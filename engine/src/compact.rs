@@ -17,7 +17,7 @@ use firn_manifest::ChunkId;
 
 use crate::db::{lock, DbInner};
 use crate::error::{Error, Result};
-use crate::flush::{upload, with_retry};
+use crate::flush::{publish_edit, upload, with_retry};
 use crate::iter::{ChunkSource, InternalEntry, MergeIter, Source};
 use crate::state::ReadState;
 use crate::table::ChunkTable;
@@ -129,25 +129,7 @@ async fn merge_and_publish(
         compaction_bytes_written: outcome.bytes_written,
         ..Default::default()
     });
-    let _publishing = inner.publish_lock.lock().await;
-    let manifest = with_retry(inner, "manifest publish", || async {
-        let current = inner.state().tables.manifest.clone();
-        Ok(inner
-            .manifests
-            .publish(&current, &edit, inner.epoch)
-            .await?)
-    })
-    .await?;
-    let previous = inner.state().tables.clone();
-    let set = inner
-        .chunks
-        .table_set_with(Arc::new(manifest), Some(&previous), tables)
-        .await?;
-    inner.update_state(|s| ReadState {
-        active: s.active.clone(),
-        frozen: s.frozen.clone(),
-        tables: Arc::new(set),
-    });
+    publish_edit(inner, &edit, tables, None).await?;
     let m = &inner.metrics;
     m.compactions.fetch_add(1, Ordering::Relaxed);
     m.compaction_bytes_read

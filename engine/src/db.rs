@@ -97,16 +97,9 @@ impl DbInner {
 
     /// The error writers get once the database stopped.
     fn fatal_error(&self) -> Option<Error> {
-        lock(&self.fatal).as_ref().map(|e| match e {
-            Error::Fenced {
-                our_epoch,
-                their_epoch,
-            } => Error::Fenced {
-                our_epoch: *our_epoch,
-                their_epoch: *their_epoch,
-            },
-            other => Error::Closed(Some(other.to_string())),
-        })
+        lock(&self.fatal)
+            .as_ref()
+            .map(|e| fenced_copy(e).unwrap_or_else(|| Error::Closed(Some(e.to_string()))))
     }
 
     pub(crate) fn set_fatal(&self, reason: String) {
@@ -117,16 +110,8 @@ impl DbInner {
         {
             let mut fatal = lock(&self.fatal);
             if fatal.is_none() {
-                *fatal = Some(match err {
-                    Error::Fenced {
-                        our_epoch,
-                        their_epoch,
-                    } => Error::Fenced {
-                        our_epoch: *our_epoch,
-                        their_epoch: *their_epoch,
-                    },
-                    other => Error::Background(other.to_string()),
-                });
+                *fatal =
+                    Some(fenced_copy(err).unwrap_or_else(|| Error::Background(err.to_string())));
             }
         }
         self.flushed.send_modify(|_| {});
@@ -568,6 +553,20 @@ impl Db {
     pub fn wal_synced_position(&self) -> Option<(u64, u64)> {
         let log = lock(&self.inner.commit.log);
         log.wal.as_ref().map(|w| (w.segment(), w.synced_len()))
+    }
+}
+
+/// A copy of `e` if it is the fencing error (errors are not `Clone`).
+fn fenced_copy(e: &Error) -> Option<Error> {
+    match e {
+        Error::Fenced {
+            our_epoch,
+            their_epoch,
+        } => Some(Error::Fenced {
+            our_epoch: *our_epoch,
+            their_epoch: *their_epoch,
+        }),
+        _ => None,
     }
 }
 

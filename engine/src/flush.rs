@@ -78,20 +78,7 @@ async fn upload_and_publish(
         ..ManifestEdit::default()
     };
 
-    let _publishing = inner.publish_lock.lock().await;
-    let manifest = with_retry(inner, "manifest publish", || async {
-        let current = inner.state().tables.manifest.clone();
-        Ok(inner
-            .manifests
-            .publish(&current, &edit, inner.epoch)
-            .await?)
-    })
-    .await?;
-    let previous = inner.state().tables.clone();
-    let tables = inner
-        .chunks
-        .table_set_with(Arc::new(manifest), Some(&previous), vec![table])
-        .await?;
+    publish_edit(inner, &edit, vec![table], Some(mem.id)).await?;
     inner.metrics.flushes.fetch_add(1, Ordering::Relaxed);
     inner
         .metrics
@@ -101,34 +88,58 @@ async fn upload_and_publish(
         .metrics
         .flush_entries
         .fetch_add(summary.properties.entries, Ordering::Relaxed);
-    inner.update_state(|s| ReadState {
+    finish(inner, mem, Some(id)).await;
+    Ok(())
+}
+
+/// Publishes `edit` (retrying object-store errors; fencing ends it), then
+/// installs the new version's table set — reusing opened tables, adding
+/// `new_tables` (chunks this process just wrote) — and drops the frozen
+/// memtable `flushed` from the read view in the same swap.
+pub(crate) async fn publish_edit(
+    inner: &Arc<DbInner>,
+    edit: &ManifestEdit,
+    new_tables: Vec<Arc<ChunkTable>>,
+    flushed: Option<u64>,
+) -> Result<()> {
+    let _publishing = inner.publish_lock.lock().await;
+    let manifest = with_retry(inner, "manifest publish", || async {
+        let current = inner.state().tables.manifest.clone();
+        Ok(inner.manifests.publish(&current, edit, inner.epoch).await?)
+    })
+    .await?;
+    let previous = inner.state().tables.clone();
+    let tables = inner
+        .chunks
+        .table_set_with(Arc::new(manifest), Some(&previous), new_tables)
+        .await?;
+    inner.update_state(|s| without_frozen(s, flushed, Arc::new(tables)));
+    Ok(())
+}
+
+/// `s` with `tables` and without the frozen memtable `id`.
+fn without_frozen(
+    s: &ReadState,
+    id: Option<u64>,
+    tables: Arc<crate::table::TableSet>,
+) -> ReadState {
+    ReadState {
         active: s.active.clone(),
         frozen: s
             .frozen
             .iter()
-            .filter(|m| m.id != mem.id)
+            .filter(|m| Some(m.id) != id)
             .cloned()
             .collect(),
-        tables: Arc::new(tables),
-    });
-    finish(inner, mem, Some(id)).await;
-    Ok(())
+        tables,
+    }
 }
 
 /// After a memtable is in a published chunk (or was empty): drop its WAL
 /// segments, record progress, wake flush waiters and stalled writers.
 async fn finish(inner: &Arc<DbInner>, mem: &Memtable, chunk: Option<ChunkId>) {
     if chunk.is_none() {
-        inner.update_state(|s| ReadState {
-            active: s.active.clone(),
-            frozen: s
-                .frozen
-                .iter()
-                .filter(|m| m.id != mem.id)
-                .cloned()
-                .collect(),
-            tables: s.tables.clone(),
-        });
+        inner.update_state(|s| without_frozen(s, Some(mem.id), s.tables.clone()));
     }
     let wal_dir = inner.wal_dir.clone();
     let upto = mem.id;
