@@ -32,9 +32,7 @@ fn parse_args() -> Result<Args, String> {
         if flag == "--help" || flag == "-h" {
             return Err(String::new());
         }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = || {
             value
                 .parse::<u64>()
@@ -69,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn print_report(policy: Policy, config: &CompactionConfig, report: &SimReport) {
+    let flush_bytes = report.bytes_flushed / report.flushes.max(1);
     println!(
         "policy {}: l0_trigger {}, size_ratio {}, max_runs {}, flushes {} x {} MiB",
         policy.name(),
@@ -76,12 +75,15 @@ fn print_report(policy: Policy, config: &CompactionConfig, report: &SimReport) {
         config.size_ratio,
         config.max_runs,
         report.flushes,
-        report.bytes_flushed / report.flushes.max(1) >> 20,
+        flush_bytes >> 20,
     );
     if !report.samples.is_empty() {
-        println!("  {:>8} {:>12} {:>12} {:>8}", "flushes", "runs@flush", "runs@rest", "WA");
+        println!(
+            "  {:>8} {:>12} {:>12} {:>8}",
+            "flushes", "runs@flush", "runs@rest", "WA"
+        );
         for s in &report.samples {
-            let flushed = (s.flushes * (report.bytes_flushed / report.flushes.max(1))) as f64;
+            let flushed = (s.flushes * flush_bytes) as f64;
             let wa = (flushed + s.bytes_compacted as f64) / flushed;
             println!(
                 "  {:>8} {:>12} {:>12} {:>8.2}",

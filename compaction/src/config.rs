@@ -167,7 +167,10 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         assert_eq!(c.policy, Policy::Tiered);
         assert_eq!(Policy::from_name("Leveled"), Some(Policy::Leveled));
-        assert_eq!(Policy::from_name(Policy::Tiered.name()), Some(Policy::Tiered));
+        assert_eq!(
+            Policy::from_name(Policy::Tiered.name()),
+            Some(Policy::Tiered)
+        );
         assert_eq!(Policy::from_name("universal"), None);
     }
 

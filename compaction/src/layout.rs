@@ -48,6 +48,8 @@ impl Source<'_> {
 pub(crate) struct Layout<'a> {
     /// The sources in read order.
     pub(crate) sources: Vec<Source<'a>>,
+    /// Bytes of each source.
+    sizes: Vec<u64>,
     /// How many of `sources` are level-0 chunks (they come first).
     pub(crate) n_l0: usize,
     /// Sources that belong to a compaction already running.
@@ -96,6 +98,7 @@ impl<'a> Layout<'a> {
             .collect();
         Layout {
             n_l0: manifest.l0.len(),
+            sizes: sources.iter().map(Source::size).collect(),
             sources,
             busy,
             l0_locked,
@@ -111,12 +114,12 @@ impl<'a> Layout<'a> {
 
     /// Size of source `i` in bytes.
     pub(crate) fn size(&self, i: usize) -> u64 {
-        self.sources[i].size()
+        self.sizes[i]
     }
 
     /// Total bytes of a window.
     pub(crate) fn total(&self, w: &Range<usize>) -> u64 {
-        self.sources[w.clone()].iter().map(Source::size).sum()
+        self.sizes[w.clone()].iter().sum()
     }
 
     /// Whether source `i` is an input of a running compaction.
@@ -165,7 +168,10 @@ impl<'a> Layout<'a> {
 /// (the geometric midpoint between tiers `ratio` apart). Exact integer arithmetic.
 pub(crate) fn similar(a: u64, b: u64, ratio: u64) -> bool {
     let (lo, hi) = (u128::from(a.min(b)), u128::from(a.max(b)));
-    hi * hi <= lo * lo * u128::from(ratio)
+    // `hi²` fits in a u128; if `lo² × ratio` does not, it is larger.
+    (lo * lo)
+        .checked_mul(u128::from(ratio))
+        .is_none_or(|bound| hi * hi <= bound)
 }
 
 /// Converts a fanout to a count of sources, saturating.

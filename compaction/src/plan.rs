@@ -140,12 +140,16 @@ pub fn plan_alongside(
 /// A full compaction: every level-0 chunk and every run into one bottommost run (for
 /// `Db::compact` and `firn compact`). `None` when the database is empty, or already one run
 /// without level-0 chunks and without tombstones; a single run that holds tombstones is still
-/// planned, so they are dropped. Ignores `config.auto_compaction`.
+/// planned, so they are dropped. Ignores `config.auto_compaction`. It takes every source, so
+/// run it when no other compaction is running (wait for those first).
 pub fn plan_full(manifest: &Manifest, config: &CompactionConfig) -> Option<CompactionPlan> {
     let layout = Layout::new(manifest, &[]);
     let single_clean_run = manifest.l0.is_empty()
         && manifest.runs.len() == 1
-        && manifest.runs.iter().all(|r| Source::Run(r).tombstones() == 0);
+        && manifest
+            .runs
+            .iter()
+            .all(|r| Source::Run(r).tombstones() == 0);
     if layout.len() == 0 || single_clean_run {
         return None;
     }

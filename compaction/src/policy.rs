@@ -45,8 +45,7 @@ fn tiered(layout: &Layout<'_>, config: &CompactionConfig) -> Option<Choice> {
             continue;
         }
         let mut j = i + 1;
-        while j < len && !layout.is_busy(j) && similar(layout.size(j - 1), layout.size(j), ratio)
-        {
+        while j < len && !layout.is_busy(j) && similar(layout.size(j - 1), layout.size(j), ratio) {
             j += 1;
         }
         if j - i >= as_count(ratio) {
@@ -87,7 +86,7 @@ fn cascade(layout: &Layout<'_>, mut w: Range<usize>, ratio: u64) -> Range<usize>
 fn with_cascade(reason: String, base_end: usize, end: usize) -> String {
     if end > base_end {
         format!(
-            "{reason}; cascading into {} older runs of the next tiers",
+            "{reason}; cascading into the {} older runs its output reaches",
             end - base_end
         )
     } else {
@@ -109,42 +108,54 @@ fn level_of(size: u64, base: u64, ratio: u64) -> u32 {
 
 /// Leveled with whole runs as levels: level 0 at its trigger merges into the newest run while
 /// that run still fits the first level, else becomes a new first level; a run whose size puts
-/// it at or below the level of the run behind it merges into that run.
+/// it at or below the level of the run behind it merges into that run. Either merge takes
+/// along the older runs its output would land on ([`sink`]), so it settles in one pass.
 fn leveled(layout: &Layout<'_>, config: &CompactionConfig) -> Option<Choice> {
     let ratio = config.ratio();
     let base = config.level_base_bytes.max(1);
+    let level = |size| level_of(size, base, ratio);
     let n_l0 = layout.n_l0;
     let len = layout.len();
     if n_l0 >= config.trigger() && layout.l0_free() {
-        let into_first =
-            n_l0 < len && !layout.is_busy(n_l0) && level_of(layout.size(n_l0), base, ratio) == 1;
-        return Some(if into_first {
-            (
-                0..n_l0 + 1,
-                format!("leveled: {n_l0} level-0 chunks reached the trigger; merging into level 1"),
-            )
+        let into_first = n_l0 < len && !layout.is_busy(n_l0) && level(layout.size(n_l0)) == 1;
+        let w = if into_first { 0..n_l0 + 1 } else { 0..n_l0 };
+        let target = if into_first {
+            "merging into level 1"
         } else {
-            (
-                0..n_l0,
-                format!("leveled: {n_l0} level-0 chunks reached the trigger; starting a new level 1"),
-            )
-        });
+            "starting a new level 1"
+        };
+        let reason = format!("leveled: {n_l0} level-0 chunks reached the trigger; {target}");
+        let end = w.end;
+        let w = sink(layout, w, base, ratio);
+        return Some((w.clone(), with_cascade(reason, end, w.end)));
     }
     for i in n_l0..len.saturating_sub(1) {
         if layout.is_busy(i) || layout.is_busy(i + 1) {
             continue;
         }
         let (newer, older) = (layout.size(i), layout.size(i + 1));
-        let (newer_level, older_level) = (level_of(newer, base, ratio), level_of(older, base, ratio));
-        if newer_level >= older_level {
+        if level(newer) >= level(older) {
             let reason = format!(
-                "leveled: a run of {newer} bytes outgrew level {} and merges into the run of {older} bytes behind it",
-                newer_level.saturating_sub(1).max(1)
+                "leveled: a run of {newer} bytes reached level {} and merges into the run of {older} bytes behind it",
+                level(newer)
             );
-            return Some((i..i + 2, reason));
+            let w = sink(layout, i..i + 2, base, ratio);
+            return Some((w.clone(), with_cascade(reason, i + 2, w.end)));
         }
     }
     None
+}
+
+/// Extends window `w` over the runs behind it while its output would reach their level.
+fn sink(layout: &Layout<'_>, mut w: Range<usize>, base: u64, ratio: u64) -> Range<usize> {
+    while w.end < layout.len()
+        && !layout.is_busy(w.end)
+        && level_of(layout.total(&w), base, ratio) >= level_of(layout.size(w.end), base, ratio)
+        && layout.is_allowed(&(w.start..w.end + 1))
+    {
+        w.end += 1;
+    }
+    w
 }
 
 /// The soft bound: with more than `max_runs` sources (counting what running compactions will

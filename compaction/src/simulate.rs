@@ -292,15 +292,14 @@ fn outputs_for(m: &Manifest, p: &CompactionPlan) -> Vec<ChunkMeta> {
 /// Checks that every source in read order holds only sequence numbers above those of every
 /// source behind it.
 pub fn check_order(m: &Manifest) -> Result<(), String> {
-    let ranges = m
-        .l0
-        .iter()
-        .map(|c| (format!("level-0 chunk {}", c.id), c.min_seq, c.max_seq))
-        .chain(m.runs.iter().map(|r| {
-            let min = r.chunks.iter().map(|c| c.min_seq).min().unwrap_or(0);
-            let max = r.chunks.iter().map(|c| c.max_seq).max().unwrap_or(0);
-            (format!("run {}", r.id), min, max)
-        }));
+    let ranges =
+        m.l0.iter()
+            .map(|c| (format!("level-0 chunk {}", c.id), c.min_seq, c.max_seq))
+            .chain(m.runs.iter().map(|r| {
+                let min = r.chunks.iter().map(|c| c.min_seq).min().unwrap_or(0);
+                let max = r.chunks.iter().map(|c| c.max_seq).max().unwrap_or(0);
+                (format!("run {}", r.id), min, max)
+            }));
     let mut newer: Option<(String, u64, u64)> = None;
     for (name, min, max) in ranges {
         if let Some((newer_name, newer_min, _)) = &newer {
