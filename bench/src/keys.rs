@@ -72,9 +72,18 @@ impl KeyFormat {
         Ok(KeyFormat { size })
     }
 
-    /// The key of number `n`.
+    /// The key of number `n` (a new allocation the engine can keep).
     pub fn key(&self, n: u64) -> Bytes {
-        let mut buf = vec![b'0'; self.size];
+        let mut buf = Vec::with_capacity(self.size);
+        self.write(n, &mut buf);
+        Bytes::from(buf)
+    }
+
+    /// Writes the key of number `n` into `buf` (replacing its contents),
+    /// for reads that need no owned key.
+    pub fn write(&self, n: u64, buf: &mut Vec<u8>) {
+        buf.clear();
+        buf.resize(self.size, b'0');
         let mut rest = n;
         for byte in buf.iter_mut().rev() {
             if rest == 0 {
@@ -83,7 +92,6 @@ impl KeyFormat {
             *byte = b'0' + (rest % 10) as u8;
             rest /= 10;
         }
-        Bytes::from(buf)
     }
 }
 
@@ -247,6 +255,9 @@ mod tests {
         assert_eq!(&wide.key(u64::MAX)[..], b"000018446744073709551615");
         assert!(KeyFormat::new(4, 100_000).is_err());
         assert!(KeyFormat::new(5, 100_000).is_ok());
+        let mut buf = b"leftover-bytes-here".to_vec();
+        f.write(7, &mut buf);
+        assert_eq!(&buf[..], b"0000000000000007");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! whole run as one JSON document. See `bench/README.md`.
 
 mod args;
+mod clients;
 mod keys;
 mod machine;
 mod probe;

@@ -114,8 +114,28 @@ pub struct WriteStats {
     pub flushes: u64,
     /// Bytes of chunks written.
     pub flush_bytes: u64,
+    /// Entries written to chunks by those flushes.
+    pub flush_entries: u64,
     /// Key + value bytes written by the clients.
     pub raw_bytes: u64,
+    /// Key + value bytes of the flushed entries (compare with `flush_bytes`).
+    pub flushed_raw_bytes: u64,
+    /// Compactions completed during the workload (and its flush).
+    pub compactions: u64,
+    /// Bytes of input chunks those compactions merged.
+    pub compaction_bytes_read: u64,
+    /// Bytes of chunks those compactions wrote.
+    pub compaction_bytes_written: u64,
+    /// `(flush_bytes + compaction_bytes_written) / flush_bytes` over the
+    /// workload (0 when nothing was flushed).
+    pub write_amplification: f64,
+    /// Most level-0 chunks seen, sampling the engine's metrics every
+    /// [`crate::clients::SAMPLE_EVERY`] writes of each client, before the
+    /// workload and after its flush.
+    pub max_l0_chunks: u64,
+    /// Object-store PUT requests of the workload (and its flush) per 10^9
+    /// bytes of keys and values written by the clients.
+    pub puts_per_gb: f64,
 }
 
 /// The explicit flush after a fill (not counted in ops/s).
@@ -143,6 +163,37 @@ pub struct ReadStats {
     pub cache_hits: u64,
     /// Block-cache misses during the workload.
     pub cache_misses: u64,
+}
+
+/// Where the data sits at the end of a workload.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Shape {
+    /// Bytes held by memtables (active and frozen).
+    pub memtable_bytes: u64,
+    /// Frozen memtables awaiting flush.
+    pub frozen_memtables: u64,
+    /// Chunks in L0.
+    pub l0_chunks: u64,
+    /// Sorted runs.
+    pub runs: u64,
+    /// Chunks in sorted runs.
+    pub run_chunks: u64,
+    /// Bytes held by the block cache.
+    pub block_cache_bytes: u64,
+}
+
+impl Shape {
+    /// The shape a metrics snapshot and the number of sorted runs describe.
+    pub fn of(m: &Metrics, runs: usize) -> Shape {
+        Shape {
+            memtable_bytes: m.memtable_bytes,
+            frozen_memtables: m.frozen_memtables,
+            l0_chunks: m.l0_chunks,
+            runs: runs as u64,
+            run_chunks: m.run_chunks,
+            block_cache_bytes: m.block_cache_bytes,
+        }
+    }
 }
 
 /// One workload's result.
@@ -178,6 +229,9 @@ pub struct WorkloadResult {
     /// Entries read by range scans.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scanned_entries: Option<u64>,
+    /// Where the data sits at the end (not for the probe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
     /// Raw fdatasync latency of the disk, measured by the probe.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fsync_probe: Option<ProbeReport>,
@@ -199,7 +253,8 @@ impl WorkloadResult {
 }
 
 /// Write-path figures between two metric snapshots.
-pub fn write_stats(before: &Metrics, after: &Metrics, raw_bytes: u64) -> WriteStats {
+/// `ops` entries of `entry_bytes` (key + value) each were written.
+pub fn write_stats(before: &Metrics, after: &Metrics, ops: u64, entry_bytes: u64) -> WriteStats {
     let d = |f: fn(&Metrics) -> u64| f(after).saturating_sub(f(before));
     let syncs = d(|m| m.wal_syncs);
     let synced = d(|m| m.wal_synced_batches);
@@ -215,7 +270,21 @@ pub fn write_stats(before: &Metrics, after: &Metrics, raw_bytes: u64) -> WriteSt
         write_stall_ms: d(|m| m.write_stall_micros) as f64 / 1000.0,
         flushes: d(|m| m.flushes),
         flush_bytes: d(|m| m.flush_bytes),
-        raw_bytes,
+        flush_entries: d(|m| m.flush_entries),
+        raw_bytes: ops * entry_bytes,
+        flushed_raw_bytes: d(|m| m.flush_entries) * entry_bytes,
+        compactions: d(|m| m.compactions),
+        compaction_bytes_read: d(|m| m.compaction_bytes_read),
+        compaction_bytes_written: d(|m| m.compaction_bytes_written),
+        write_amplification: ratio(
+            d(|m| m.flush_bytes) + d(|m| m.compaction_bytes_written),
+            d(|m| m.flush_bytes),
+        ),
+        max_l0_chunks: before.l0_chunks.max(after.l0_chunks),
+        puts_per_gb: ratio(
+            after.requests.put.saturating_sub(before.requests.put) * 1_000_000_000,
+            ops * entry_bytes,
+        ),
     }
 }
 
@@ -337,9 +406,10 @@ impl Printer {
             ));
             let comp = if w.flush_bytes > 0 {
                 format!(
-                    " ({:.2}x smaller than {} raw)",
-                    w.raw_bytes as f64 / w.flush_bytes as f64,
-                    bytes(w.raw_bytes)
+                    " for {} entries ({:.2}x smaller than their {} of keys and values)",
+                    w.flush_entries,
+                    w.flushed_raw_bytes as f64 / w.flush_bytes as f64,
+                    bytes(w.flushed_raw_bytes)
                 )
             } else {
                 String::new()
@@ -348,6 +418,15 @@ impl Printer {
                 "{pad}flushes: {}, {} of chunks written{comp}",
                 w.flushes,
                 bytes(w.flush_bytes)
+            ));
+            self.line(&format!(
+                "{pad}compactions: {}, {} read, {} written; write amplification {:.2}; max L0 chunks seen {}; {:.0} PUTs per GB of keys and values",
+                w.compactions,
+                bytes(w.compaction_bytes_read),
+                bytes(w.compaction_bytes_written),
+                w.write_amplification,
+                w.max_l0_chunks,
+                w.puts_per_gb
             ));
         }
         if let Some(f) = &r.flush {
@@ -360,10 +439,25 @@ impl Printer {
         }
         if let Some(p) = &r.fsync_probe {
             self.line(&format!(
-                "{pad}disk fdatasync (probe): p50 {} p99 {} mean {}",
+                "{pad}disk (probe): {} B write + fdatasync p50 {} p99 {} mean {}; {} B append without sync mean {} p50 {}",
+                p.size,
                 micros(p.p50_us),
                 micros(p.p99_us),
-                micros(p.mean_us)
+                micros(p.mean_us),
+                p.append_size,
+                micros(p.append_mean_us),
+                micros(p.append_p50_us)
+            ));
+        }
+        if let Some(s) = &r.shape {
+            self.line(&format!(
+                "{pad}data: memtables {} ({} frozen), {} L0 chunk(s), {} sorted run(s) of {} chunk(s); block cache holds {}",
+                bytes(s.memtable_bytes),
+                s.frozen_memtables,
+                s.l0_chunks,
+                s.runs,
+                s.run_chunks,
+                bytes(s.block_cache_bytes)
             ));
         }
         if let Some(rd) = &r.reads {
@@ -372,8 +466,12 @@ impl Printer {
                 .map(|e| format!(", {e} entries scanned"))
                 .unwrap_or_default();
             self.line(&format!(
-                "{pad}reads: {} found, {} not found{scanned}; block cache {} hits, {} misses",
-                rd.found, rd.not_found, rd.cache_hits, rd.cache_misses
+                "{pad}reads: {} found, {} not found{scanned}; block cache {} hits, {} misses; {:.4} GETs per op",
+                rd.found,
+                rd.not_found,
+                rd.cache_hits,
+                rd.cache_misses,
+                ratio(r.requests.get, r.ops)
             ));
         }
     }
@@ -466,9 +564,23 @@ mod tests {
             wal_sync_micros: 5000,
             ..Metrics::default()
         };
-        let w = write_stats(&before, &after, 0);
+        let w = write_stats(&before, &after, 0, 116);
         assert_eq!(w.writes_per_sync, 30.0);
         assert_eq!(w.mean_sync_us, 500.0);
+        let after = Metrics {
+            flush_bytes: 100,
+            compaction_bytes_written: 150,
+            l0_chunks: 3,
+            requests: RequestCounts {
+                put: 4,
+                ..RequestCounts::default()
+            },
+            ..Metrics::default()
+        };
+        let w = write_stats(&before, &after, 1_000_000, 100);
+        assert_eq!(w.write_amplification, 2.5);
+        assert_eq!(w.max_l0_chunks, 3);
+        assert_eq!(w.puts_per_gb, 40.0);
         let mut h = Histogram::<u64>::new(3).unwrap();
         for v in 1..=100u64 {
             h.record(v * 1000).unwrap();

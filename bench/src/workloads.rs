@@ -1,25 +1,23 @@
-//! The workloads, and the harness that runs each on concurrent client tasks.
+//! The workloads and the [`Bench`] that runs them on one database.
 //!
-//! Every workload splits its operations evenly among `--threads` tokio
-//! tasks, starts them together behind a barrier and measures the wall time
-//! until the last one finishes. Each task records the latency of every
-//! operation (the time since its previous one completed, so the harness
-//! reads the clock once per operation) in its own histogram; the
-//! histograms are merged at the end.
+//! Every workload splits its operations evenly among `--threads` client
+//! tasks (see [`crate::clients`]), starts them together and measures the
+//! wall time until the last one finishes; the engine's metrics before and
+//! after give the request counts, WAL and flush figures.
 
-use std::future::Future;
 use std::ops::Bound;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Instant;
 
-use firn::{Bytes, Db, Metrics, WriteBatch};
-use hdrhistogram::Histogram;
+use firn::{Db, Metrics};
 
 use crate::args::Args;
-use crate::keys::{share_range, KeyFormat, KeySource, Order, ValueGen};
+use crate::clients::{read_client, readseq_client, run_clients, scan_client, write_client, Tally};
+use crate::keys::{share_range, KeyFormat, Order, ValueGen};
 use crate::probe::{fsync_probe, ProbeReport};
-use crate::report::{cache_delta, write_stats, FlushStats, Latency, ReadStats, WorkloadResult};
+use crate::report::{
+    cache_delta, write_stats, FlushStats, Latency, ReadStats, Shape, WorkloadResult, WriteStats,
+};
 use crate::target::{Failure, Target};
 
 /// A benchmark workload.
@@ -88,219 +86,6 @@ impl FromStr for Workload {
                 format!("unknown workload {s:?}; known: {}", names.join(", "))
             })
     }
-}
-
-/// What one client task counted.
-struct Tally {
-    hist: Histogram<u64>,
-    ops: u64,
-    found: u64,
-    not_found: u64,
-    entries: u64,
-    first_missing: Option<u64>,
-}
-
-impl Tally {
-    fn new() -> Result<Tally, Failure> {
-        // 1 ns .. 1 hour at 3 significant digits: fixed size, never resizes.
-        let hist = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-            .map_err(|e| format!("histogram: {e}"))?;
-        Ok(Tally {
-            hist,
-            ops: 0,
-            found: 0,
-            not_found: 0,
-            entries: 0,
-            first_missing: None,
-        })
-    }
-
-    /// Records an operation that ended `now`, having started at `*last`.
-    fn lap(&mut self, last: &mut Instant) {
-        let now = Instant::now();
-        let nanos = u64::try_from(now.duration_since(*last).as_nanos()).unwrap_or(u64::MAX);
-        self.hist.saturating_record(nanos.max(1));
-        *last = now;
-    }
-
-    fn merge(&mut self, other: Tally) -> Result<(), Failure> {
-        self.hist
-            .add(&other.hist)
-            .map_err(|e| format!("histogram: {e}"))?;
-        self.ops += other.ops;
-        self.found += other.found;
-        self.not_found += other.not_found;
-        self.entries += other.entries;
-        self.first_missing = self.first_missing.or(other.first_missing);
-        Ok(())
-    }
-}
-
-/// Runs `clients` tasks made by `make` (given the client index), started
-/// together. Returns their merged tally and the wall time in seconds.
-async fn run_clients<F, Fut>(clients: usize, mut make: F) -> Result<(Tally, f64), Failure>
-where
-    F: FnMut(usize) -> Fut,
-    Fut: Future<Output = Result<Tally, Failure>> + Send + 'static,
-{
-    let barrier = Arc::new(tokio::sync::Barrier::new(clients + 1));
-    let mut handles = Vec::with_capacity(clients);
-    for i in 0..clients {
-        let work = make(i);
-        let start = barrier.clone();
-        handles.push(tokio::spawn(async move {
-            start.wait().await;
-            work.await
-        }));
-    }
-    barrier.wait().await;
-    let started = Instant::now();
-    let mut total = Tally::new()?;
-    let mut first_error = None;
-    for handle in handles {
-        match handle.await {
-            Ok(Ok(t)) => total.merge(t)?,
-            Ok(Err(e)) => {
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                first_error.get_or_insert(format!("client task failed: {e}"));
-            }
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok((total, seconds)),
-    }
-}
-
-/// Writes the keys of `keys`, `batch` puts per commit.
-async fn write_client(
-    db: Db,
-    mut keys: KeySource,
-    fmt: KeyFormat,
-    mut values: ValueGen,
-    value_size: usize,
-    batch: u64,
-) -> Result<Tally, Failure> {
-    let mut t = Tally::new()?;
-    let mut left = keys.remaining();
-    let mut last = Instant::now();
-    while left > 0 {
-        let n = left.min(batch);
-        if n == 1 {
-            let k = keys.next().unwrap_or_default();
-            db.put(fmt.key(k), values.next_value(value_size))
-                .await
-                .map_err(|e| format!("put of key {k}: {e}"))?;
-        } else {
-            let mut b = WriteBatch::new();
-            for k in keys.by_ref().take(n as usize) {
-                b.put(fmt.key(k), values.next_value(value_size));
-            }
-            db.write(b)
-                .await
-                .map_err(|e| format!("write of a {n}-put batch: {e}"))?;
-        }
-        left -= n;
-        t.ops += n;
-        t.lap(&mut last);
-    }
-    Ok(t)
-}
-
-/// Point reads of the keys of `keys`; every one must exist with a value of
-/// `value_size` bytes.
-async fn read_client(
-    db: Db,
-    keys: KeySource,
-    fmt: KeyFormat,
-    value_size: usize,
-) -> Result<Tally, Failure> {
-    let mut t = Tally::new()?;
-    let mut last = Instant::now();
-    for k in keys {
-        let key = fmt.key(k);
-        match db
-            .get(&key)
-            .await
-            .map_err(|e| format!("get of key {k}: {e}"))?
-        {
-            Some(v) if v.len() == value_size => t.found += 1,
-            Some(v) => {
-                return Err(format!(
-                    "get of key {k} returned a {}-byte value, expected {value_size} bytes",
-                    v.len()
-                ))
-            }
-            None => {
-                t.not_found += 1;
-                t.first_missing.get_or_insert(k);
-            }
-        }
-        t.ops += 1;
-        t.lap(&mut last);
-    }
-    Ok(t)
-}
-
-/// Scans `range` to its end; `expected` entries should be there.
-async fn readseq_client(
-    db: Db,
-    range: (Bound<Bytes>, Bound<Bytes>),
-    expected: u64,
-) -> Result<Tally, Failure> {
-    let mut t = Tally::new()?;
-    let mut it = db.scan(range).map_err(|e| format!("scan: {e}"))?;
-    let mut last = Instant::now();
-    while it.next().await.map_err(|e| format!("scan: {e}"))?.is_some() {
-        t.ops += 1;
-        t.lap(&mut last);
-    }
-    t.entries = t.ops;
-    t.found = t.ops;
-    t.not_found = expected.saturating_sub(t.ops);
-    Ok(t)
-}
-
-/// Range scans of up to `length` entries from each key of `keys`; keys
-/// `0..num` are expected to exist.
-async fn scan_client(
-    db: Db,
-    keys: KeySource,
-    fmt: KeyFormat,
-    length: u64,
-    num: u64,
-) -> Result<Tally, Failure> {
-    let mut t = Tally::new()?;
-    let mut last = Instant::now();
-    for k in keys {
-        let mut it = db
-            .scan(fmt.key(k)..)
-            .map_err(|e| format!("scan from key {k}: {e}"))?;
-        let mut got = 0;
-        while got < length {
-            match it
-                .next()
-                .await
-                .map_err(|e| format!("scan from key {k}: {e}"))?
-            {
-                Some(_) => got += 1,
-                None => break,
-            }
-        }
-        drop(it);
-        if got < length.min(num - k) {
-            t.not_found += 1;
-            t.first_missing.get_or_insert(k);
-        }
-        t.entries += got;
-        t.ops += 1;
-        t.lap(&mut last);
-    }
-    t.found = t.entries;
-    Ok(t)
 }
 
 /// The database, the key and value generators, and what has been done so far.
@@ -448,18 +233,24 @@ impl Bench {
                 requests,
             })
         };
-        let raw = tally.ops * (self.args.key_size + size) as u64;
+        let stats = write_stats(
+            &before,
+            &after,
+            tally.ops,
+            (self.args.key_size + size) as u64,
+        );
         Ok(WorkloadResult {
             ops: tally.ops,
             seconds,
             latency: Latency::from_nanos(&tally.hist),
             requests: after.requests.since(&before.requests),
-            writes: Some(write_stats(&before, &after, raw)),
+            writes: Some(WriteStats {
+                max_l0_chunks: tally.max_l0_chunks.max(stats.max_l0_chunks),
+                ..stats
+            }),
             flush,
-            fsync_probe: self
-                .probe
-                .clone()
-                .filter(|_| self.args.durability == crate::args::DurabilityArg::Sync),
+            shape: Some(Shape::of(&after, db.manifest().runs.len())),
+            fsync_probe: self.probe.clone(),
             ..WorkloadResult::default()
         })
     }
@@ -468,8 +259,7 @@ impl Bench {
         let db = self.db().await?;
         if !self.filled {
             return Err(format!(
-                "{} needs data: run a fill first (e.g. --benchmarks fillrandom,{}) or pass --use-existing",
-                w.name(),
+                "no data to read: run a fill first (e.g. --benchmarks fillrandom,{}) or pass --use-existing",
                 w.name()
             ));
         }
@@ -521,6 +311,7 @@ impl Bench {
         Ok(read_result(
             &before,
             &after,
+            db.manifest().runs.len(),
             seconds,
             &tally,
             w == Workload::Scan,
@@ -558,6 +349,7 @@ impl Bench {
 fn read_result(
     before: &Metrics,
     after: &Metrics,
+    runs: usize,
     seconds: f64,
     tally: &Tally,
     scan: bool,
@@ -576,6 +368,7 @@ fn read_result(
             cache_misses,
         }),
         scanned_entries: scan.then_some(tally.entries),
+        shape: Some(Shape::of(after, runs)),
         ..WorkloadResult::default()
     }
 }
@@ -583,6 +376,7 @@ fn read_result(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     #[test]
     fn names_round_trip() {
@@ -590,5 +384,72 @@ mod tests {
             assert_eq!(w.name().parse::<Workload>(), Ok(w));
         }
         assert!("fill".parse::<Workload>().unwrap_err().contains("fillseq"));
+    }
+
+    fn bench(extra: &[&str]) -> Bench {
+        let dir = std::env::temp_dir().join(format!(
+            "firn-bench-workloads-{}-{}",
+            std::process::id(),
+            extra.join("")
+        ));
+        let mut argv = vec!["firn-bench", "--num", "2000", "--threads", "3"];
+        argv.extend_from_slice(extra);
+        argv.extend_from_slice(&["--db", dir.to_str().unwrap()]);
+        let args = Args::parse_from(argv);
+        let target = Target::from_args(&args).unwrap();
+        let keys = KeyFormat::new(args.key_size, args.num).unwrap();
+        Bench::new(args, target, keys)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_workload_runs_and_finds_its_keys() {
+        let mut b = bench(&["--scans", "20", "--memtable-size", "64KiB"]);
+        let root = b.target.local_dir().parent().unwrap().to_path_buf();
+        for w in [
+            Workload::FillRandom,
+            Workload::Overwrite,
+            Workload::ReadRandom,
+            Workload::ReadSeq,
+            Workload::Scan,
+        ] {
+            let r = b.run(w).await.unwrap();
+            assert_eq!(r.name, w.name());
+            assert!(r.ops > 0 && r.ops_per_sec > 0.0, "{w:?}");
+            assert!(b.missing_keys(&r).is_none(), "{w:?}");
+            if let Some(rd) = &r.reads {
+                assert_eq!(rd.not_found, 0);
+            }
+        }
+        let fill = b.run(Workload::FillSeq).await.unwrap();
+        let writes = fill.writes.unwrap();
+        assert_eq!(writes.batches, 2000);
+        assert!(writes.flushes >= 1 && writes.flush_bytes > 0);
+        assert!(fill.flush.is_some());
+        let seq = b.run(Workload::ReadSeq).await.unwrap();
+        assert_eq!(seq.ops, 2000);
+        b.finish().await.unwrap();
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn missing_keys_fail_loudly() {
+        let mut b = bench(&["--use-existing"]);
+        let root = b.target.local_dir().parent().unwrap().to_path_buf();
+        let r = b.run(Workload::ReadRandom).await.unwrap();
+        assert_eq!(r.reads.as_ref().unwrap().not_found, 2000);
+        let err = b.missing_keys(&r).unwrap();
+        assert!(
+            err.contains("readrandom: 2000 expected key(s) were not found"),
+            "{err}"
+        );
+        b.finish().await.unwrap();
+        std::fs::remove_dir_all(root).unwrap();
+
+        let mut fresh = bench(&[]);
+        let root = fresh.target.local_dir().parent().unwrap().to_path_buf();
+        let err = fresh.run(Workload::Scan).await.unwrap_err();
+        assert!(err.contains("run a fill first"), "{err}");
+        fresh.finish().await.unwrap();
+        let _ = std::fs::remove_dir_all(root);
     }
 }

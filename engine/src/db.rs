@@ -110,8 +110,10 @@ impl DbInner {
         {
             let mut fatal = lock(&self.fatal);
             if fatal.is_none() {
-                *fatal =
-                    Some(fenced_copy(err).unwrap_or_else(|| Error::Background(err.to_string())));
+                *fatal = Some(fenced_copy(err).unwrap_or_else(|| match err {
+                    Error::Background(msg) => Error::Background(msg.clone()),
+                    other => Error::Background(other.to_string()),
+                }));
             }
         }
         self.flushed.send_modify(|_| {});
@@ -278,7 +280,7 @@ impl Db {
         let inner = &self.inner;
         inner.metrics.gets.fetch_add(1, Ordering::Relaxed);
         let state = inner.state();
-        for mem in state.memtables() {
+        for mem in state.memtables().filter(|m| !m.is_empty()) {
             if let Some((_, v)) = mem.get(key, seq) {
                 return Ok(match v {
                     MemValue::Put(v) => Some(v),

@@ -103,9 +103,16 @@ pub(crate) async fn publish_edit(
     flushed: Option<u64>,
 ) -> Result<()> {
     let _publishing = inner.publish_lock.lock().await;
+    // One nonce for every retry: if an attempt landed but its answer was
+    // lost, the retry recognises the version as its own instead of applying
+    // the edit a second time.
+    let nonce = firn_manifest::fresh_nonce();
     let manifest = with_retry(inner, "manifest publish", || async {
         let current = inner.state().tables.manifest.clone();
-        Ok(inner.manifests.publish(&current, edit, inner.epoch).await?)
+        Ok(inner
+            .manifests
+            .publish_with_nonce(&current, edit, inner.epoch, nonce)
+            .await?)
     })
     .await?;
     let previous = inner.state().tables.clone();

@@ -246,27 +246,15 @@ impl ChunkStore {
         if !table.covers(key) || !table.index.may_contain(key) {
             return Ok(None);
         }
-        let mut i = match table.index.seek_block(key, max_seq) {
-            Some(i) => i,
-            None => return Ok(None),
+        // The chunk format guarantees that the block the index names is the
+        // only one that can hold the newest version at or below `max_seq`.
+        let Some(i) = table.index.seek_block(key, max_seq) else {
+            return Ok(None);
         };
-        // The index may point at a block whose entries all sort before the
-        // target (separators are only upper bounds); then the first entry of
-        // the next block is the candidate.
-        while i < table.index.block_count() {
-            let block = self.block(table, i).await?;
-            let mut it = block.iter();
-            it.seek(key, max_seq)
-                .map_err(|e| Error::chunk(&table.object, e))?;
-            if it.valid() {
-                if it.key() == key {
-                    return Ok(Some((it.seq(), it.kind(), it.value())));
-                }
-                return Ok(None);
-            }
-            i += 1;
-        }
-        Ok(None)
+        let block = self.block(table, i).await?;
+        block
+            .get(key, max_seq)
+            .map_err(|e| Error::chunk(&table.object, e))
     }
 }
 

@@ -18,7 +18,7 @@ pub mod store;
 
 pub use crate::error::{BoxedSource, ManifestError, StoreError};
 pub use crate::manifest::{
-    decode, encode, manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest,
-    ManifestEdit, ManifestStore, SortedRun, Totals, WriterClaim, MAX_CLAIMS,
+    decode, encode, fresh_nonce, manifest_object, parse_manifest_object, ChunkId, ChunkMeta,
+    Manifest, ManifestEdit, ManifestStore, SortedRun, Totals, WriterClaim, MAX_CLAIMS,
 };
 pub use crate::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreOptions};

@@ -1,19 +1,47 @@
-//! Shared helpers for Firn's integration suites (`tests/*.rs`).
+//! Shared utilities for Firn's integration suites (`tests/*.rs`).
 //!
-//! * [`TestDb`]: a database location for one test — a `file://` folder or a
-//!   uniquely named `memory://` store, plus a local directory — that builds
-//!   [`Options`] and opens a [`Db`] as often as the test likes.
+//! * [`StoreKind`] and [`TestDb`]: a database location for one test — a
+//!   `file://` folder, a uniquely named `memory://` store or a unique prefix
+//!   `s3://{bucket}/firn-tests/...` on the S3 server of the test run — plus a
+//!   local directory, with [`Options`] for it and object-level access to the
+//!   bucket (list, read, overwrite, flip a byte) that works on every store.
+//! * [`on_every_store!`]: turns one `async fn case(kind: StoreKind)` into a
+//!   test per store (`case::memory`, `case::file`, `case::s3`); the S3 variant
+//!   follows the suite's convention (see [`s3_enabled`]).
 //! * [`Oracle`]: the reference model (a `BTreeMap`) the engine is compared to.
+//! * [`crash_writers`]: the writer workload of the crash suite, shared by the
+//!   `crash_writer` child process and the in-process variant.
+//! * [`faults`]: an OpenDAL layer that injects errors, latency and partial
+//!   failures; [`TestDb::layered_store`] puts it (or any layer) under a
+//!   test's handles.
+//! * [`settle`]: waits until a handle is idle, to count one operation's
+//!   requests.
 //! * Small utilities to collect scans, flip bytes in files and list folders.
 //!
 //! Everything here goes through the engine's public API only.
+//!
+//! # S3
+//!
+//! S3 variants run when `FIRN_TEST_S3_ENDPOINT` and `FIRN_TEST_S3_BUCKET`
+//! name a server and bucket (credentials and region from the usual `AWS_*`
+//! variables); `scripts/test.sh` starts a local server and sets them. Without
+//! them S3 tests print a skip message and pass, unless `FIRN_REQUIRE_S3` is
+//! set, which turns the skip into a failure.
+
+pub mod faults;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use firn::{BatchOp, Db, DbIterator, Options, WriteBatch};
+use bytes::Bytes;
+use firn::{BatchOp, Db, DbIterator, Durability, Options, WriteBatch, WriteOptions};
+use firn_manifest::{ObjectInfo, ObjectStore, StoreOptions};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tempfile::TempDir;
 
 /// Which kind of object store a test database lives in.
@@ -23,6 +51,19 @@ pub enum StoreKind {
     File,
     /// `memory://<unique name>`: in-process, survives close and reopen.
     Memory,
+    /// `s3://<bucket>/firn-tests/<unique prefix>` on the test run's S3 server.
+    S3,
+}
+
+/// Every store kind, in the order the suites run them.
+pub const ALL_STORES: [StoreKind; 3] = [StoreKind::Memory, StoreKind::File, StoreKind::S3];
+
+impl StoreKind {
+    /// True for stores reached over the network (slower: tests keep their
+    /// sizes modest there).
+    pub fn is_remote(self) -> bool {
+        self == StoreKind::S3
+    }
 }
 
 impl std::fmt::Display for StoreKind {
@@ -30,12 +71,100 @@ impl std::fmt::Display for StoreKind {
         f.write_str(match self {
             StoreKind::File => "file",
             StoreKind::Memory => "memory",
+            StoreKind::S3 => "s3",
         })
     }
 }
 
+/// The S3 server and bucket of the test run.
+#[derive(Clone, Debug)]
+pub struct S3Settings {
+    /// `FIRN_TEST_S3_ENDPOINT`, e.g. `http://127.0.0.1:9000`.
+    pub endpoint: String,
+    /// `FIRN_TEST_S3_BUCKET`.
+    pub bucket: String,
+}
+
+/// The S3 server of the test run, if `FIRN_TEST_S3_ENDPOINT` and
+/// `FIRN_TEST_S3_BUCKET` are set.
+pub fn s3_settings() -> Option<S3Settings> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    Some(S3Settings {
+        endpoint: var("FIRN_TEST_S3_ENDPOINT")?,
+        bucket: var("FIRN_TEST_S3_BUCKET")?,
+    })
+}
+
+/// The skip/require convention of the S3 tests: true when the S3 server is
+/// configured; otherwise prints that `test` is skipped and returns false —
+/// or fails the test if `FIRN_REQUIRE_S3` is set (as `scripts/test.sh` does).
+pub fn s3_enabled(test: &str) -> bool {
+    if s3_settings().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("FIRN_REQUIRE_S3").is_none(),
+        "{test}: FIRN_REQUIRE_S3 is set but FIRN_TEST_S3_ENDPOINT/FIRN_TEST_S3_BUCKET are not"
+    );
+    eprintln!(
+        "skipped {test}: FIRN_TEST_S3_ENDPOINT is not set (run scripts/test.sh, or point \
+         FIRN_TEST_S3_ENDPOINT, FIRN_TEST_S3_BUCKET and AWS_* at an S3 server)"
+    );
+    false
+}
+
+/// Options for the database at `url` with local state in `local_dir`, with
+/// the test run's S3 endpoint filled in for `s3://` URLs (so a developer's
+/// `FIRN_TEST_S3_ENDPOINT` wins over a stray `AWS_ENDPOINT_URL`). The child
+/// processes of the suites build their options with this too.
+pub fn test_options(url: &str, local_dir: impl Into<PathBuf>) -> Options {
+    let mut opts = Options::new(url.to_string(), local_dir.into());
+    opts.store = store_options(url);
+    opts
+}
+
+/// [`StoreOptions`] for `url` in tests: the test S3 endpoint for `s3://`.
+pub fn store_options(url: &str) -> StoreOptions {
+    let mut store = StoreOptions::default();
+    if url.starts_with("s3://") {
+        if let Some(s3) = s3_settings() {
+            store.s3_endpoint = Some(s3.endpoint);
+        }
+    }
+    store
+}
+
+/// Declares, for each `async fn name(kind: StoreKind)` given, a module
+/// `name` with one test per store: `name::memory`, `name::file` and
+/// `name::s3` (which skips or fails by [`s3_enabled`]'s convention).
+#[macro_export]
+macro_rules! on_every_store {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory() {
+                super::$name($crate::StoreKind::Memory).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn file() {
+                super::$name($crate::StoreKind::File).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn s3() {
+                if $crate::s3_enabled(concat!(module_path!(), "::s3")) {
+                    super::$name($crate::StoreKind::S3).await
+                }
+            }
+        }
+    )+};
+}
+
 /// A database location for one test: the object-store URL and a local
-/// directory, both inside a temporary folder removed when this is dropped.
+/// directory inside a temporary folder removed when this is dropped. An S3
+/// prefix is emptied on drop too (unless the test failed, so its objects can
+/// be inspected, or `FIRN_TEST_KEEP_OBJECTS` is set).
 pub struct TestDb {
     /// The kind of store.
     pub kind: StoreKind,
@@ -45,10 +174,15 @@ pub struct TestDb {
     pub url: String,
     /// The local directory (WAL, lock, identity).
     pub local_dir: PathBuf,
+    /// A private in-memory OpenDAL operator for [`TestDb::layered_store`] on
+    /// memory stores (the `memory://` registry's operator is not reachable).
+    memory_op: Option<opendal::Operator>,
 }
 
 impl TestDb {
-    /// A fresh, empty location of the given kind; `tag` names memory stores.
+    /// A fresh, empty location of the given kind; `tag` names memory stores
+    /// and S3 prefixes. Panics for [`StoreKind::S3`] if no S3 server is
+    /// configured: check [`s3_enabled`] first.
     pub fn new(kind: StoreKind, tag: &str) -> TestDb {
         let root = tempfile::Builder::new()
             .prefix("firn-test-")
@@ -57,6 +191,11 @@ impl TestDb {
         let url = match kind {
             StoreKind::File => format!("file://{}", root.path().join("objects").display()),
             StoreKind::Memory => unique_memory_url(tag),
+            StoreKind::S3 => {
+                let s3 = s3_settings()
+                    .expect("an S3 test needs FIRN_TEST_S3_ENDPOINT and FIRN_TEST_S3_BUCKET");
+                format!("s3://{}/{}", s3.bucket, unique_prefix(tag))
+            }
         };
         let local_dir = root.path().join("local");
         TestDb {
@@ -64,6 +203,7 @@ impl TestDb {
             root,
             url,
             local_dir,
+            memory_op: None,
         }
     }
 
@@ -74,7 +214,7 @@ impl TestDb {
 
     /// Default options for this location.
     pub fn options(&self) -> Options {
-        Options::new(self.url.clone(), self.local_dir.clone())
+        test_options(&self.url, self.local_dir.clone())
     }
 
     /// Options with a tiny memtable and tiny blocks, so flushes happen after a
@@ -83,17 +223,131 @@ impl TestDb {
         small(self.options())
     }
 
+    /// [`TestDb::options`] with another local directory (under the test's
+    /// temporary folder, not created yet): "a fresh machine".
+    pub fn options_with_local(&self, name: &str) -> Options {
+        let mut opts = self.options();
+        opts.local_dir = self.root.path().join(name);
+        opts
+    }
+
     /// The folder acting as the bucket (file stores only).
     pub fn objects_dir(&self) -> Option<PathBuf> {
         match self.kind {
             StoreKind::File => Some(self.root.path().join("objects")),
-            StoreKind::Memory => None,
+            StoreKind::Memory | StoreKind::S3 => None,
         }
     }
 
     /// The WAL folder inside the local directory.
     pub fn wal_dir(&self) -> PathBuf {
         self.local_dir.join("wal")
+    }
+
+    /// A handle on the database's objects, independent of any open `Db`
+    /// (on memory stores after [`TestDb::layered_store`]: the private
+    /// operator's objects, which that test's handles use).
+    pub fn objects(&self) -> ObjectStore {
+        if let Some(op) = &self.memory_op {
+            return ObjectStore::from_operator(op.clone(), self.url.clone());
+        }
+        ObjectStore::from_url_with(&self.url, &store_options(&self.url))
+            .unwrap_or_else(|e| panic!("open the object store {}: {e}", self.url))
+    }
+
+    /// The objects whose names start with `prefix` (e.g. `"chunks/"`), sorted.
+    pub async fn list_objects(&self, prefix: &str) -> Vec<ObjectInfo> {
+        self.objects()
+            .list(prefix)
+            .await
+            .unwrap_or_else(|e| panic!("list {prefix:?} in {}: {e}", self.url))
+    }
+
+    /// The names of the objects under `prefix` whose names end with `suffix`.
+    pub async fn object_names(&self, prefix: &str, suffix: &str) -> Vec<String> {
+        self.list_objects(prefix)
+            .await
+            .into_iter()
+            .map(|o| o.path)
+            .filter(|p| p.ends_with(suffix))
+            .collect()
+    }
+
+    /// Every object of the database (outside the conditional-write probe
+    /// folder) with its contents, by name.
+    pub async fn object_contents(&self) -> BTreeMap<String, Bytes> {
+        let mut out = BTreeMap::new();
+        for info in self.list_objects("").await {
+            if info.path.starts_with(firn_manifest::store::PROBE_DIR) {
+                continue;
+            }
+            let data = self.read_object(&info.path).await;
+            out.insert(info.path, data);
+        }
+        out
+    }
+
+    /// The whole object `name`.
+    pub async fn read_object(&self, name: &str) -> Bytes {
+        self.objects()
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("read {name} from {}: {e}", self.url))
+    }
+
+    /// Replaces the object `name` (tests only: the engine never overwrites).
+    pub async fn write_object(&self, name: &str, data: Bytes) {
+        self.objects()
+            .put(name, data)
+            .await
+            .unwrap_or_else(|e| panic!("write {name} to {}: {e}", self.url))
+    }
+
+    /// XORs byte `offset` of the object `name` with `mask` (non-zero): one
+    /// GET and one PUT, on every kind of store.
+    pub async fn flip_object_byte(&self, name: &str, offset: u64, mask: u8) {
+        assert_ne!(mask, 0, "a zero mask changes nothing");
+        let mut data = self.read_object(name).await.to_vec();
+        let i = usize::try_from(offset).expect("offset fits usize");
+        assert!(
+            i < data.len(),
+            "offset {offset} is past the end of {name} ({} bytes)",
+            data.len()
+        );
+        data[i] ^= mask;
+        self.write_object(name, Bytes::from(data)).await;
+    }
+
+    /// An object store for this location whose OpenDAL operator is `wrap`ped
+    /// (e.g. `|op| op.layer(fault_layer)`), for [`Options::object_store`]. S3: the test server's
+    /// operator under this prefix. Memory: a private in-memory operator of
+    /// this `TestDb` (not the `memory://` URL's objects, so a test must open
+    /// every handle through layered stores). File: an OpenDAL fs operator on
+    /// the objects folder (without the `file://` store's crash-safe writes).
+    pub fn layered_store(
+        &mut self,
+        wrap: impl FnOnce(opendal::Operator) -> opendal::Operator,
+    ) -> ObjectStore {
+        let op = match self.kind {
+            StoreKind::S3 => s3_operator(&self.url),
+            StoreKind::Memory => self
+                .memory_op
+                .get_or_insert_with(|| {
+                    opendal::Operator::new(opendal::services::Memory::default())
+                        .expect("memory operator")
+                })
+                .clone(),
+            StoreKind::File => {
+                let dir = self.root.path().join("objects");
+                std::fs::create_dir_all(&dir).expect("create objects/");
+                opendal::Operator::new(
+                    opendal::services::Fs::default().root(dir.to_str().expect("UTF-8 path")),
+                )
+                .expect("fs operator")
+            }
+        };
+        ObjectStore::from_operator_with(wrap(op), self.url.clone(), &StoreOptions::default())
+            .expect("layered store")
     }
 
     /// Opens the database with `opts`, panicking with the error on failure.
@@ -103,17 +357,104 @@ impl TestDb {
             Err(e) => panic!("opening {} failed: {e}", self.url),
         }
     }
+
+    /// Simulates an object-store outage for chunk uploads (file stores
+    /// only): `objects/chunks` becomes a plain file, so every chunk upload
+    /// fails with an I/O error until [`TestDb::unblock_chunk_uploads`].
+    /// Existing chunks are removed, so only use this before the first flush.
+    pub fn block_chunk_uploads(&self) {
+        let chunks = self.objects_dir().expect("a file store").join("chunks");
+        if chunks.is_dir() {
+            std::fs::remove_dir_all(&chunks).expect("remove chunks/");
+        }
+        std::fs::write(&chunks, b"not a folder").expect("block chunks/");
+    }
+
+    /// Ends the outage of [`TestDb::block_chunk_uploads`].
+    pub fn unblock_chunk_uploads(&self) {
+        let chunks = self.objects_dir().expect("a file store").join("chunks");
+        std::fs::remove_file(&chunks).expect("unblock chunks/");
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.kind != StoreKind::S3 {
+            return;
+        }
+        if std::thread::panicking() || std::env::var_os("FIRN_TEST_KEEP_OBJECTS").is_some() {
+            eprintln!("kept the objects of {}", self.url);
+            return;
+        }
+        // Best effort, on a thread of its own: drop may run inside a runtime.
+        let store = self.objects();
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(objects) = store.list("").await else {
+                    return;
+                };
+                for o in objects {
+                    let _ = store.delete(&o.path).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// An OpenDAL S3 operator rooted at the prefix of the `s3://bucket/prefix`
+/// URL on the test run's server, with credentials and region from the usual
+/// `AWS_*` variables. No retry or timeout layers: add what the test needs.
+pub fn s3_operator(url: &str) -> opendal::Operator {
+    let s3 = s3_settings().expect("FIRN_TEST_S3_ENDPOINT and FIRN_TEST_S3_BUCKET");
+    let rest = url.strip_prefix("s3://").expect("an s3:// URL");
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    opendal::install_default();
+    let mut builder = opendal::services::S3::default()
+        .bucket(bucket)
+        .root(&format!("/{}/", prefix.trim_matches('/')))
+        .endpoint(&s3.endpoint)
+        .region(&env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()))
+        .disable_config_load()
+        .disable_ec2_metadata();
+    if let (Some(key), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        builder = builder.access_key_id(&key).secret_access_key(&secret);
+    }
+    if let Some(token) = env("AWS_SESSION_TOKEN") {
+        builder = builder.session_token(&token);
+    }
+    opendal::Operator::new(builder).expect("S3 operator")
 }
 
 /// A `memory://` URL no other test in this process uses.
 pub fn unique_memory_url(tag: &str) -> String {
+    format!("memory://firn-{}", unique_name(tag))
+}
+
+/// An S3 prefix no other test (in this or another run) uses.
+fn unique_prefix(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("firn-tests/{}-{nanos}", unique_name(tag))
+}
+
+fn unique_name(tag: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let tag: String = tag
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    format!("memory://firn-{tag}-{}-{n}", std::process::id())
+    format!("{tag}-{}-{n}", std::process::id())
 }
 
 /// `opts` with a 16 KiB memtable and 512-byte blocks.
@@ -121,6 +462,117 @@ pub fn small(mut opts: Options) -> Options {
     opts.memtable_size = 16 << 10;
     opts.block_size = 512;
     opts
+}
+
+/// The options of the crash suite's writer: `Durability::Sync`, a 16 KiB
+/// memtable (flushes all the time) and 1 KiB blocks.
+pub fn crash_options(url: &str, local_dir: impl Into<PathBuf>) -> Options {
+    let mut opts = test_options(url, local_dir)
+        .durability(Durability::Sync)
+        .memtable_size(16 << 10);
+    opts.block_size = 1024;
+    opts
+}
+
+/// A sink for the report lines of [`crash_writers`]; it returns false once
+/// nobody listens any more (the writer is being killed), and the writers
+/// then stop without starting another write.
+pub type Report = Arc<dyn Fn(String) -> bool + Send + Sync>;
+
+/// The crash suite's workload: `writers` concurrent tasks on `db`, each
+/// committing batches of 1..=3 fresh keys until `time_limit` has passed,
+/// reporting through `report`, one line at a time:
+///
+/// ```text
+/// B <batch> <key>=<value> ...                before the write is submitted
+/// A <batch> <segment> <synced_len> <s|b>     after it was acknowledged, with
+///                                            the WAL position synced at that
+///                                            moment and the durability used
+/// X <message>                                a write failed (a test failure)
+/// ```
+///
+/// Even-numbered writers use `Durability::Sync`; odd-numbered ones
+/// `Durability::Buffered`, so the WAL usually holds unsynced bytes past the
+/// last synced position when the writer dies. Keys and values are ASCII
+/// without spaces or `=`. Batch ids are `r<round>w<writer>i<n>`.
+pub async fn crash_writers(
+    db: Db,
+    round: u64,
+    writers: u64,
+    seed: u64,
+    time_limit: Duration,
+    report: Report,
+) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let db = db.clone();
+        let report = report.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed ^ (w << 32) ^ round);
+            let mut i = 0u64;
+            while started.elapsed() < time_limit {
+                let id = format!("r{round}w{w}i{i}");
+                let mut batch = WriteBatch::new();
+                let mut line = format!("B {id}");
+                for j in 0..rng.random_range(1..=3) {
+                    let key = format!("k-{id}-{j}");
+                    let pad = rng.random_range(0..200);
+                    let value = format!("v-{id}-{j}-{}", "x".repeat(pad));
+                    line.push_str(&format!(" {key}={value}"));
+                    batch.put(key, value);
+                }
+                if !report(line) {
+                    return;
+                }
+                let (durability, mode) = if w % 2 == 0 {
+                    (Durability::Sync, "s")
+                } else {
+                    (Durability::Buffered, "b")
+                };
+                let opts = WriteOptions {
+                    durability: Some(durability),
+                };
+                if let Err(e) = db.write_with(batch, opts).await {
+                    report(format!("X write of batch {id} failed: {e}"));
+                    return;
+                }
+                let Some((segment, synced)) = db.wal_synced_position() else {
+                    report("X no WAL position after a write".to_string());
+                    return;
+                };
+                if !report(format!("A {id} {segment} {synced} {mode}")) {
+                    return;
+                }
+                i += 1;
+            }
+        }));
+    }
+    drop(db);
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+/// Waits until `db` makes no object-store request for 300 ms (at most 20 s),
+/// e.g. after the background work an open triggers (a GC pass), so a test
+/// can count the requests of one operation.
+pub async fn settle(db: &Db) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = db.metrics().requests;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = db.metrics().requests;
+        if now == last {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the database never became idle: {}",
+            now.since(&last)
+        );
+        last = now;
+    }
 }
 
 /// Collects a scan into owned pairs.
@@ -217,7 +669,12 @@ impl Oracle {
 /// A short printable form of a key or value for failure messages.
 pub fn show(bytes: &[u8]) -> String {
     const MAX: usize = 48;
-    let mut s: String = bytes.iter().take(MAX).flat_map(|b| std::ascii::escape_default(*b)).map(char::from).collect();
+    let mut s: String = bytes
+        .iter()
+        .take(MAX)
+        .flat_map(|b| std::ascii::escape_default(*b))
+        .map(char::from)
+        .collect();
     if bytes.len() > MAX {
         s.push_str(&format!("...({} bytes)", bytes.len()));
     }
@@ -229,10 +686,19 @@ pub fn diff_scans(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)]) -> Op
     for (i, pair) in got.iter().zip(want.iter()).enumerate() {
         let ((gk, gv), (wk, wv)) = pair;
         if gk != wk {
-            return Some(format!("entry {i}: got key {}, want key {}", show(gk), show(wk)));
+            return Some(format!(
+                "entry {i}: got key {}, want key {}",
+                show(gk),
+                show(wk)
+            ));
         }
         if gv != wv {
-            return Some(format!("entry {i} (key {}): got value {}, want {}", show(gk), show(gv), show(wv)));
+            return Some(format!(
+                "entry {i} (key {}): got value {}, want {}",
+                show(gk),
+                show(gv),
+                show(wv)
+            ));
         }
     }
     if got.len() != want.len() {
@@ -241,7 +707,11 @@ pub fn diff_scans(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)]) -> Op
         } else {
             format!("first missing key {}", show(&want[got.len()].0))
         };
-        return Some(format!("got {} entries, want {} ({extra})", got.len(), want.len()));
+        return Some(format!(
+            "got {} entries, want {} ({extra})",
+            got.len(),
+            want.len()
+        ));
     }
     None
 }
@@ -251,7 +721,12 @@ pub fn flip_byte(path: &Path, offset: u64, mask: u8) {
     assert_ne!(mask, 0, "a zero mask changes nothing");
     let mut data = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let i = usize::try_from(offset).expect("offset fits usize");
-    assert!(i < data.len(), "offset {offset} is past the end of {} ({} bytes)", path.display(), data.len());
+    assert!(
+        i < data.len(),
+        "offset {offset} is past the end of {} ({} bytes)",
+        path.display(),
+        data.len()
+    );
     data[i] ^= mask;
     std::fs::write(path, &data).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
@@ -270,11 +745,17 @@ pub fn folder_contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             let path = entry.path();
             let ty = entry.file_type().expect("file type");
             if ty.is_dir() {
-                out.insert(path.strip_prefix(dir).expect("under dir").join(""), Vec::new());
+                out.insert(
+                    path.strip_prefix(dir).expect("under dir").join(""),
+                    Vec::new(),
+                );
                 stack.push(path);
             } else {
                 let data = std::fs::read(&path).unwrap_or_default();
-                out.insert(path.strip_prefix(dir).expect("under dir").to_path_buf(), data);
+                out.insert(
+                    path.strip_prefix(dir).expect("under dir").to_path_buf(),
+                    data,
+                );
             }
         }
     }
@@ -289,7 +770,11 @@ pub fn files_in(dir: &Path, suffix: &str) -> Vec<PathBuf> {
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
             .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(suffix)))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(suffix))
+            })
             .collect(),
         Err(_) => Vec::new(),
     };

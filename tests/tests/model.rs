@@ -9,8 +9,22 @@
 //! make flushes and multi-block chunks frequent, and a small key space makes
 //! overwrites and deletes hit keys that live in memtables and in chunks.
 //!
-//! It runs on `file://` (a temporary folder) and on `memory://` (a uniquely
-//! named in-process store, which survives close and reopen).
+//! It runs on `memory://` (a uniquely named in-process store, which survives
+//! close and reopen), on `file://` (a temporary folder) and on the S3 server
+//! of the test run (a unique prefix; fewer seeds and steps, as every flush and
+//! reopen costs real requests). The S3 variant skips with a message when
+//! `FIRN_TEST_S3_ENDPOINT` is unset, and fails then if `FIRN_REQUIRE_S3` is.
+//!
+//! A fourth variant runs over a memory store wrapped in the fault-injecting
+//! layer ([`firn_tests::faults`]) under OpenDAL's retry layer, as a real S3
+//! store's transport sits under its retries: seeded errors on reads, writes,
+//! lists, stats and deletes, added latency, and partial failures (the write
+//! lands, the call fails). Reads never fail more often in a row than the
+//! retry layer retries, so no read error may reach the model; writes
+//! sometimes fail past it, into the engine's own retries (and an open may
+//! fail with a store error, which is retried). No divergence from the oracle
+//! and no lost acknowledged write are allowed, and the run must show that
+//! faults of every kind were injected and that the engine retried.
 //!
 //! On failure the message names the seed and the last operations; rerun one
 //! seed with `FIRN_MODEL_SEED=<seed>` (and `FIRN_MODEL_STEPS=<n>` to change
@@ -19,8 +33,11 @@
 use std::collections::VecDeque;
 use std::ops::Bound;
 
-use firn::{Db, Durability, Options, Snapshot, WriteBatch, WriteOptions};
-use firn_tests::{collect, diff_scans, show, Oracle, StoreKind, TestDb};
+use std::time::Duration;
+
+use firn::{Db, Durability, Error, ObjectStore, Options, Snapshot, WriteBatch, WriteOptions};
+use firn_tests::faults::{FaultConfig, FaultControl, FaultLayer, FaultStats};
+use firn_tests::{collect, diff_scans, s3_enabled, show, Oracle, StoreKind, TestDb};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -28,6 +45,9 @@ use rand::{Rng, SeedableRng};
 const KEY_SPACE: u32 = 240;
 /// Operations per seed unless `FIRN_MODEL_STEPS` says otherwise.
 const DEFAULT_STEPS: usize = 2500;
+/// Operations per seed on the S3 server (every flush and reopen is a few
+/// real requests).
+const S3_STEPS: usize = 1500;
 /// Most snapshots alive at once.
 const MAX_SNAPSHOTS: usize = 4;
 /// Operations kept for the failure message.
@@ -42,7 +62,11 @@ fn key_for(id: u32) -> Vec<u8> {
     const PREFIXES: [&[u8]; 6] = [b"a", b"ab", b"abc/", b"b", b"\x00", b"\xff"];
     let mut key = PREFIXES[(id % 6) as usize].to_vec();
     key.extend_from_slice(id.to_string().as_bytes());
-    let pad = if id.is_multiple_of(40) { 300 } else { (id * 7 % 23) as usize };
+    let pad = if id.is_multiple_of(40) {
+        300
+    } else {
+        (id * 7 % 23) as usize
+    };
     key.extend(std::iter::repeat_n(b'-', pad));
     key
 }
@@ -58,11 +82,17 @@ struct Stats {
     background_flushes: u64,
     reopens: usize,
     crashes: usize,
-    max_l0_chunks: u64,
+    max_chunks: u64,
+    /// Object-store operations the engine retried (all handles).
+    upload_retries: u64,
+    /// Opens that failed with a store error and were tried again (faulty
+    /// store only).
+    open_retries: usize,
 }
 
 struct Run {
-    kind: StoreKind,
+    /// "memory", "file", "s3" or "faulty memory", for messages.
+    label: String,
     seed: u64,
     rng: StdRng,
     env: TestDb,
@@ -73,15 +103,18 @@ struct Run {
     step: usize,
     history: VecDeque<String>,
     stats: Stats,
+    /// The faulty store every handle of the run opens, with its control.
+    faulty: Option<(ObjectStore, FaultControl)>,
 }
 
 impl Run {
     fn new(kind: StoreKind, seed: u64) -> Run {
         Run {
-            kind,
+            label: kind.to_string(),
             seed,
             rng: StdRng::seed_from_u64(seed),
             env: TestDb::new(kind, &format!("model-{seed}")),
+            faulty: None,
             db: None,
             oracle: Oracle::new(),
             snapshots: Vec::new(),
@@ -102,12 +135,67 @@ impl Run {
         self.history.push_back(format!("#{} {what}", self.step));
     }
 
+    /// A run over a memory store behind the fault-injecting layer (under
+    /// OpenDAL's retry layer, like a real S3 transport under its retries).
+    fn faulty(seed: u64) -> Run {
+        let mut run = Run::new(StoreKind::Memory, seed);
+        run.label = "faulty memory".into();
+        let layer = FaultLayer::new(FaultConfig {
+            seed,
+            read_error_rate: 0.05,
+            write_error_rate: 0.25,
+            partial_write_rate: 0.15,
+            list_error_rate: 0.10,
+            stat_error_rate: 0.10,
+            delete_error_rate: 0.10,
+            max_latency: Duration::from_micros(500),
+            // The retry layer above makes 2 retries: reads always get
+            // through it, writes sometimes fail past it.
+            max_streak_reads: 2,
+            max_streak_writes: 6,
+            max_faults_per_object: u32::MAX,
+            only_under: None,
+        });
+        let control = layer.control();
+        let retry = opendal::layers::RetryLayer::new()
+            .with_min_delay(Duration::from_millis(1))
+            .with_max_delay(Duration::from_millis(8))
+            .with_max_times(2);
+        let store = run.env.layered_store(|op| op.layer(layer).layer(retry));
+        run.faulty = Some((store, control));
+        run
+    }
+
     fn options(&self) -> Options {
-        self.env.small_options()
+        let mut opts = self.env.small_options();
+        if let Some((store, _)) = &self.faulty {
+            opts.object_store = Some(store.clone());
+            opts.retry_delay = Duration::from_millis(2);
+            opts.max_retry_delay = Duration::from_millis(20);
+        }
+        opts
+    }
+
+    fn fault_stats(&self) -> Option<FaultStats> {
+        self.faulty.as_ref().map(|(_, control)| control.stats())
     }
 
     async fn open(&mut self) -> Check {
-        let db = Db::open(self.options()).await.map_err(|e| format!("open: {e}"))?;
+        let mut attempt = 0;
+        let db = loop {
+            match Db::open(self.options()).await {
+                Ok(db) => break db,
+                // Over the faulty store an open may meet more failures in a
+                // row than the store retries: one clear error, and nothing
+                // changed that a second open cannot handle.
+                Err(e @ Error::Store(_)) if self.faulty.is_some() && attempt < 20 => {
+                    attempt += 1;
+                    self.stats.open_retries += 1;
+                    self.note(format!("open failed with a store error, again: {e}"));
+                }
+                Err(e) => return Err(format!("open: {e}")),
+            }
+        };
         self.db = Some(db);
         Ok(())
     }
@@ -116,6 +204,7 @@ impl Run {
     fn account(&mut self) {
         let m = self.db().metrics();
         self.stats.background_flushes += m.flushes;
+        self.stats.upload_retries += m.upload_retries;
     }
 
     fn random_id_key(&mut self) -> Vec<u8> {
@@ -243,7 +332,9 @@ impl Run {
             .map_err(|e| format!("batch of {n} ops: {e}"))?;
         let visible = self.db().metrics().visible_seq;
         if visible < last {
-            return Err(format!("batch acknowledged with seq {last} but visible seq is {visible}"));
+            return Err(format!(
+                "batch acknowledged with seq {last} but visible seq is {visible}"
+            ));
         }
         self.oracle.apply(&batch);
         self.stats.writes += 1;
@@ -282,7 +373,11 @@ impl Run {
 
     async fn scan(&mut self) -> Check {
         let (lo, hi, limit) = (self.bound(), self.bound(), self.scan_limit());
-        self.note(format!("scan {} .. {} (limit {limit})", show_bound(&lo), show_bound(&hi)));
+        self.note(format!(
+            "scan {} .. {} (limit {limit})",
+            show_bound(&lo),
+            show_bound(&hi)
+        ));
         let it = self
             .db()
             .scan::<Vec<u8>, _>((lo.clone(), hi.clone()))
@@ -302,7 +397,9 @@ impl Run {
             .db()
             .scan_prefix(&prefix)
             .map_err(|e| format!("scan_prefix: {e}"))?;
-        let got = take(it, limit).await.map_err(|e| format!("scan_prefix: {e}"))?;
+        let got = take(it, limit)
+            .await
+            .map_err(|e| format!("scan_prefix: {e}"))?;
         let mut want = self.oracle.prefix(&prefix);
         want.truncate(limit);
         check_scan(&got, &want, "scan_prefix")?;
@@ -332,22 +429,38 @@ impl Run {
         let seq = snap.seq();
         let result = match what {
             0 => {
-                let got = snap.get(&key).await.map_err(|e| format!("snapshot get: {e}"))?;
-                compare_get(&key, got.as_deref(), then.get(&key), &format!(" in snapshot at seq {seq}"))
+                let got = snap
+                    .get(&key)
+                    .await
+                    .map_err(|e| format!("snapshot get: {e}"))?;
+                compare_get(
+                    &key,
+                    got.as_deref(),
+                    then.get(&key),
+                    &format!(" in snapshot at seq {seq}"),
+                )
             }
             1 => {
                 let it = snap
                     .scan::<Vec<u8>, _>((lo.clone(), hi.clone()))
                     .map_err(|e| format!("snapshot scan: {e}"))?;
-                let got = collect(it).await.map_err(|e| format!("snapshot scan: {e}"))?;
-                let ctx = format!("scan {} .. {} in snapshot at seq {seq}", show_bound(&lo), show_bound(&hi));
+                let got = collect(it)
+                    .await
+                    .map_err(|e| format!("snapshot scan: {e}"))?;
+                let ctx = format!(
+                    "scan {} .. {} in snapshot at seq {seq}",
+                    show_bound(&lo),
+                    show_bound(&hi)
+                );
                 check_scan(&got, &then.range(&lo, &hi), &ctx)
             }
             _ => {
                 let it = snap
                     .scan_prefix(&prefix)
                     .map_err(|e| format!("snapshot scan_prefix: {e}"))?;
-                let got = collect(it).await.map_err(|e| format!("snapshot scan_prefix: {e}"))?;
+                let got = collect(it)
+                    .await
+                    .map_err(|e| format!("snapshot scan_prefix: {e}"))?;
                 let ctx = format!("scan_prefix {} in snapshot at seq {seq}", show(&prefix));
                 check_scan(&got, &then.prefix(&prefix), &ctx)
             }
@@ -367,7 +480,7 @@ impl Run {
                 m.frozen_memtables, m.memtable_bytes
             ));
         }
-        self.stats.max_l0_chunks = self.stats.max_l0_chunks.max(m.l0_chunks);
+        self.stats.max_chunks = self.stats.max_chunks.max(m.l0_chunks + m.run_chunks);
         self.stats.flushes += 1;
         Ok(())
     }
@@ -395,15 +508,27 @@ impl Run {
         let db = self.db().clone();
         for id in 0..KEY_SPACE {
             let key = key_for(id);
-            let got = db.get(&key).await.map_err(|e| format!("{when}: get {}: {e}", show(&key)))?;
-            compare_get(&key, got.as_deref(), self.oracle.get(&key), &format!(" ({when})"))?;
+            let got = db
+                .get(&key)
+                .await
+                .map_err(|e| format!("{when}: get {}: {e}", show(&key)))?;
+            compare_get(
+                &key,
+                got.as_deref(),
+                self.oracle.get(&key),
+                &format!(" ({when})"),
+            )?;
         }
-        let all = db.scan::<&[u8], _>(..).map_err(|e| format!("{when}: full scan: {e}"))?;
-        let got = collect(all).await.map_err(|e| format!("{when}: full scan: {e}"))?;
+        let all = db
+            .scan::<&[u8], _>(..)
+            .map_err(|e| format!("{when}: full scan: {e}"))?;
+        let got = collect(all)
+            .await
+            .map_err(|e| format!("{when}: full scan: {e}"))?;
         let want = self.oracle.range(&Bound::Unbounded, &Bound::Unbounded);
         check_scan(&got, &want, &format!("full scan {when}"))?;
         let m = db.metrics();
-        self.stats.max_l0_chunks = self.stats.max_l0_chunks.max(m.l0_chunks);
+        self.stats.max_chunks = self.stats.max_chunks.max(m.l0_chunks + m.run_chunks);
         Ok(())
     }
 
@@ -455,11 +580,13 @@ impl Run {
         format!(
             "model test on {} failed with seed {} at step {}: {msg}\n\
              rerun with FIRN_MODEL_SEED={} cargo test -p firn-tests --test model\n\
+             faults injected: {:?}\n\
              last operations:\n  {}",
-            self.kind,
+            self.label,
             self.seed,
             self.step,
             self.seed,
+            self.fault_stats(),
             history.join("\n  ")
         )
     }
@@ -467,7 +594,7 @@ impl Run {
 
 /// Prints the seed if the run panics (an engine panic, not a failed check).
 struct SeedGuard {
-    kind: StoreKind,
+    label: String,
     seed: u64,
 }
 
@@ -476,7 +603,7 @@ impl Drop for SeedGuard {
         if std::thread::panicking() {
             eprintln!(
                 "model test on {} panicked with seed {} (rerun with FIRN_MODEL_SEED={})",
-                self.kind, self.seed, self.seed
+                self.label, self.seed, self.seed
             );
         }
     }
@@ -487,7 +614,12 @@ fn compare_get(key: &[u8], got: Option<&[u8]>, want: Option<&[u8]>, ctx: &str) -
         return Ok(());
     }
     let fmt = |v: Option<&[u8]>| v.map(show).unwrap_or_else(|| "none".into());
-    Err(format!("get {}{ctx}: got {}, want {}", show(key), fmt(got), fmt(want)))
+    Err(format!(
+        "get {}{ctx}: got {}, want {}",
+        show(key),
+        fmt(got),
+        fmt(want)
+    ))
 }
 
 fn check_scan(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)], ctx: &str) -> Check {
@@ -524,39 +656,101 @@ fn env_number(name: &str) -> Option<u64> {
     }
 }
 
-async fn run_model(kind: StoreKind, default_seeds: &[u64]) {
+/// Runs the model for each seed (or `FIRN_MODEL_SEED`) with `steps`
+/// operations (or `FIRN_MODEL_STEPS`); `make` builds the run for a seed.
+async fn run_model(default_seeds: &[u64], steps: usize, make: impl Fn(u64) -> Run) {
     let seeds = match env_number("FIRN_MODEL_SEED") {
         Some(seed) => vec![seed],
         None => default_seeds.to_vec(),
     };
-    let steps = env_number("FIRN_MODEL_STEPS").map_or(DEFAULT_STEPS, |n| n as usize);
+    let steps = env_number("FIRN_MODEL_STEPS").map_or(steps, |n| n as usize);
+    // Coverage floors, scaled to the length of the run.
+    let need = |at_default: usize| (at_default * steps).div_ceil(DEFAULT_STEPS).max(1);
     for seed in seeds {
-        let _guard = SeedGuard { kind, seed };
+        let mut run = make(seed);
+        let _guard = SeedGuard {
+            label: run.label.clone(),
+            seed,
+        };
         let started = std::time::Instant::now();
-        let mut run = Run::new(kind, seed);
         if let Err(msg) = run.execute(steps).await {
             panic!("{}", run.failure(&msg));
         }
+        let label = &run.label;
         eprintln!(
-            "model on {kind}, seed {seed}: {steps} steps in {:.1?}: {:?}",
+            "model on {label}, seed {seed}: {steps} steps in {:.1?}: {:?}, faults {:?}",
             started.elapsed(),
-            run.stats
+            run.stats,
+            run.fault_stats()
         );
         // Coverage: the run must really have exercised the interesting paths.
         let s = &run.stats;
-        assert!(s.background_flushes >= 20, "too few flushes for seed {seed}: {s:?}");
-        assert!(s.max_l0_chunks >= 5, "too few chunks for seed {seed}: {s:?}");
-        assert!(s.reopens + s.crashes >= 5, "too few reopens for seed {seed}: {s:?}");
-        assert!(s.snapshot_reads >= 20, "too few snapshot reads for seed {seed}: {s:?}");
+        assert!(
+            s.background_flushes >= need(20) as u64,
+            "too few flushes on {label} for seed {seed}: {s:?}"
+        );
+        assert!(
+            s.max_chunks >= need(5) as u64,
+            "too few chunks on {label} for seed {seed}: {s:?}"
+        );
+        assert!(
+            s.reopens + s.crashes >= need(5),
+            "too few reopens on {label} for seed {seed}: {s:?}"
+        );
+        assert!(
+            s.snapshot_reads >= need(20),
+            "too few snapshot reads on {label} for seed {seed}: {s:?}"
+        );
+        if let Some(f) = run.fault_stats() {
+            // The layer really misbehaved, in every way, and the engine's own
+            // retries (past the store's) were exercised.
+            assert!(
+                f.read_errors > 0
+                    && f.write_errors > 0
+                    && f.partial_writes > 0
+                    && f.list_errors > 0
+                    && f.stat_errors + f.delete_errors > 0,
+                "seed {seed}: some kind of fault was never injected: {f:?}"
+            );
+            assert!(
+                s.upload_retries > 0,
+                "seed {seed}: no failure reached the engine's retries: {s:?}, faults {f:?}"
+            );
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_on_file_store() {
-    run_model(StoreKind::File, &[0x5EED_F001, 0x5EED_F002]).await;
+    let seeds = [0x5EED_F001, 0x5EED_F002, 0x5EED_F003];
+    run_model(&seeds, DEFAULT_STEPS, |seed| {
+        Run::new(StoreKind::File, seed)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_on_memory_store() {
-    run_model(StoreKind::Memory, &[0x5EED_A001, 0x5EED_A002]).await;
+    let seeds = [0x5EED_A001, 0x5EED_A002, 0x5EED_A003];
+    run_model(&seeds, DEFAULT_STEPS, |seed| {
+        Run::new(StoreKind::Memory, seed)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_on_s3_store() {
+    if !s3_enabled("model_on_s3_store") {
+        return;
+    }
+    run_model(&[0x5EED_5301, 0x5EED_5302], S3_STEPS, |seed| {
+        Run::new(StoreKind::S3, seed)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_on_a_faulty_memory_store() {
+    let seeds = [0x5EED_FA01, 0x5EED_FA02];
+    run_model(&seeds, DEFAULT_STEPS, Run::faulty).await;
 }

@@ -48,8 +48,23 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 /// Reads and checks one segment. `newest` selects the torn-tail rule: only the
 /// newest segment may end in a torn record; anywhere else a bad record is
 /// corruption.
+///
+/// A segment that vanished after it was listed yields no records: segments
+/// are only ever deleted once their memtable is in a published chunk (a
+/// previous instance in this process may still be finishing that cleanup).
 pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay> {
-    let data = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+    let data = match std::fs::read(path) {
+        Ok(data) => Bytes::from(data),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(SegmentReplay {
+                records: Vec::new(),
+                valid_len: 0,
+                torn: false,
+                epoch: 0,
+            })
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
     let object = path.display().to_string();
     if data.len() < SEGMENT_HEADER_LEN {
         if newest {

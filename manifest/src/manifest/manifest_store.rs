@@ -170,8 +170,10 @@ impl ManifestStore {
             .await
     }
 
-    /// [`ManifestStore::publish`] with a given nonce (so tests can replay an attempt).
-    pub(crate) async fn publish_with_nonce(
+    /// [`ManifestStore::publish`] with a given nonce. A caller that retries a publish after an
+    /// error (the create may have landed although no answer arrived) must retry with the *same*
+    /// nonce, from [`fresh_nonce`], so the landed version is recognised as its own.
+    pub async fn publish_with_nonce(
         &self,
         current: &Manifest,
         edit: &ManifestEdit,
@@ -380,7 +382,8 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// A random, non-zero nonce for one publish.
-fn fresh_nonce() -> u64 {
+/// A random, non-zero nonce for one logical publish (keep it across retries of that publish).
+pub fn fresh_nonce() -> u64 {
     let (hi, _) = uuid::Uuid::new_v4().as_u64_pair();
     hi.max(1)
 }

@@ -9,7 +9,7 @@ mod model;
 
 pub use self::codec::{decode, encode, FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER_LEN};
 pub use self::edit::ManifestEdit;
-pub use self::manifest_store::ManifestStore;
+pub use self::manifest_store::{fresh_nonce, ManifestStore};
 pub use self::model::{
     manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest, SortedRun, Totals,
     WriterClaim, CHUNK_PREFIX, MANIFEST_PREFIX, MAX_CLAIMS,

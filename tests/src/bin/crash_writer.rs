@@ -3,26 +3,22 @@
 //! Usage: `crash_writer <url> <local_dir> <round> <writers> <seed>`
 //!
 //! Opens the database with `Durability::Sync` and a tiny memtable (so flushes
-//! run all the time), then runs `<writers>` concurrent writer tasks. Each
-//! writer commits batches of 1..=3 fresh keys and reports on stdout, one
-//! flushed line at a time:
+//! run all the time), prints `OPEN`, then runs the crash workload
+//! ([`firn_tests::crash_writers`]): `<writers>` concurrent writer tasks whose
+//! report lines (`B ...` before each write, `A ...` after its
+//! acknowledgement) go to stdout, one flushed line at a time.
 //!
-//! ```text
-//! OPEN                                  the database is open
-//! B <batch> <key>=<value> ...           before the write is submitted
-//! A <batch> <segment> <synced_len>      after it was acknowledged, with the
-//!                                       WAL position synced at that moment
-//! ```
+//! `s3://` URLs use the test run's S3 server (`FIRN_TEST_S3_ENDPOINT` and the
+//! `AWS_*` variables, inherited from the parent).
 //!
-//! Keys and values are ASCII without spaces or `=`. The child writes until it
-//! is killed (or stops by itself after a time limit, without closing).
+//! The child writes until it is killed (or stops by itself after a time
+//! limit, without closing).
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use firn::{Db, Durability, Options, WriteBatch};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use firn::Db;
 
 /// The child gives up (exits without closing) after this long.
 const TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -44,7 +40,9 @@ fn fail(msg: String) -> ! {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 6 {
-        fail(format!("usage: crash_writer <url> <local_dir> <round> <writers> <seed>; got {args:?}"));
+        fail(format!(
+            "usage: crash_writer <url> <local_dir> <round> <writers> <seed>; got {args:?}"
+        ));
     }
     let number = |i: usize| -> u64 {
         args[i]
@@ -52,47 +50,16 @@ async fn main() {
             .unwrap_or_else(|_| fail(format!("argument {i} ({:?}) is not a number", args[i])))
     };
     let (round, writers, seed) = (number(3), number(4), number(5));
-    let mut opts = Options::new(args[1].clone(), args[2].clone())
-        .durability(Durability::Sync)
-        .memtable_size(16 << 10);
-    opts.block_size = 1024;
+    let opts = firn_tests::crash_options(&args[1], &args[2]);
     let db = Db::open(opts)
         .await
         .unwrap_or_else(|e| fail(format!("open failed: {e}")));
     say("OPEN");
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        let db = db.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(seed ^ (w << 32) ^ round);
-            let mut i = 0u64;
-            while started.elapsed() < TIME_LIMIT {
-                let id = format!("r{round}w{w}i{i}");
-                let mut batch = WriteBatch::new();
-                let mut line = format!("B {id}");
-                for j in 0..rng.random_range(1..=3) {
-                    let key = format!("k-{id}-{j}");
-                    let pad = rng.random_range(0..200);
-                    let value = format!("v-{id}-{j}-{}", "x".repeat(pad));
-                    line.push_str(&format!(" {key}={value}"));
-                    batch.put(key, value);
-                }
-                say(&line);
-                if let Err(e) = db.write(batch).await {
-                    fail(format!("write of batch {id} failed: {e}"));
-                }
-                let Some((segment, synced)) = db.wal_synced_position() else {
-                    fail("no WAL position after a write".into());
-                };
-                say(&format!("A {id} {segment} {synced}"));
-                i += 1;
-            }
-        }));
-    }
-    for task in tasks {
-        let _ = task.await;
-    }
+    let report: firn_tests::Report = Arc::new(|line: String| {
+        say(&line);
+        true
+    });
+    firn_tests::crash_writers(db, round, writers, seed, TIME_LIMIT, report).await;
     // Deliberately no close: the parent treats this like a crash too.
     std::process::exit(0);
 }

@@ -1,0 +1,124 @@
+//! A writer process for the fencing tests (`tests/s3.rs`): opens a database as
+//! writer and works on command, so a test can run two writers on one database
+//! in two processes and interleave them exactly.
+//!
+//! Usage: `s3_writer <url> <local_dir>`
+//!
+//! Opens the database with `Durability::Sync` (every acknowledged write is
+//! in the local WAL) and a 64 MiB memtable (nothing is flushed unless asked),
+//! then prints `OPEN <epoch>` — or `ERR <kind> <message>` and exits with 1.
+//! `s3://` URLs use the test run's S3 server (`FIRN_TEST_S3_ENDPOINT` and the
+//! `AWS_*` variables, inherited from the parent).
+//!
+//! Then reads one command per line from stdin and answers each with one line:
+//!
+//! ```text
+//! put <key> <value>   OK <seq>            the write's sequence number
+//! get <key>           VAL <value> | NONE
+//! flush               OK <chunks>         the number of chunks it published
+//! epoch               OK <epoch>
+//! close               OK                  then exits
+//! crash               (no answer)         exits at once, without closing
+//! ```
+//!
+//! A failed command answers `ERR <kind> <message>`, where `<kind>` is the
+//! `firn::Error` variant (`Fenced`, `FencedWrites`, `Closed`, `Store`, ...).
+//! Keys and values are single words. End of input exits without closing.
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use firn::{Db, Durability, Error, WriteBatch};
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
+fn kind(e: &Error) -> &'static str {
+    match e {
+        Error::Fenced { .. } => "Fenced",
+        Error::FencedWrites { .. } => "FencedWrites",
+        Error::Closed(_) => "Closed",
+        Error::Store(_) => "Store",
+        Error::Corruption { .. } => "Corruption",
+        Error::InvalidArgument(_) => "InvalidArgument",
+        Error::ReadOnly => "ReadOnly",
+        Error::Locked(_) => "Locked",
+        Error::DatabaseMismatch { .. } => "DatabaseMismatch",
+        Error::Io { .. } => "Io",
+        Error::Manifest(_) => "Manifest",
+        Error::Background(_) => "Background",
+    }
+}
+
+fn err_line(e: &Error) -> String {
+    // One line: the message may not contain newlines.
+    format!("ERR {} {}", kind(e), e.to_string().replace('\n', " "))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 3 {
+        eprintln!("usage: s3_writer <url> <local_dir>; got {args:?}");
+        std::process::exit(2);
+    }
+    let mut opts = firn_tests::test_options(&args[1], &args[2]).durability(Durability::Sync);
+    opts.retry_delay = Duration::from_millis(20);
+    opts.max_retry_delay = Duration::from_millis(200);
+    let db = match Db::open(opts).await {
+        Ok(db) => db,
+        Err(e) => {
+            say(&err_line(&e));
+            std::process::exit(1);
+        }
+    };
+    say(&format!("OPEN {}", db.epoch()));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(line) = rx.recv().await {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let answer = match words.as_slice() {
+            ["put", key, value] => {
+                let mut batch = WriteBatch::new();
+                batch.put(key.to_string(), value.to_string());
+                match db.write(batch).await {
+                    Ok(seq) => format!("OK {seq}"),
+                    Err(e) => err_line(&e),
+                }
+            }
+            ["get", key] => match db.get(key).await {
+                Ok(Some(v)) => format!("VAL {}", String::from_utf8_lossy(&v)),
+                Ok(None) => "NONE".to_string(),
+                Err(e) => err_line(&e),
+            },
+            ["flush"] => match db.flush().await {
+                Ok(ids) => format!("OK {}", ids.len()),
+                Err(e) => err_line(&e),
+            },
+            ["epoch"] => format!("OK {}", db.epoch()),
+            ["close"] => {
+                let answer = match db.clone().close().await {
+                    Ok(()) => "OK".to_string(),
+                    Err(e) => err_line(&e),
+                };
+                say(&answer);
+                std::process::exit(0);
+            }
+            ["crash"] => std::process::exit(0),
+            _ => format!("ERR Usage unknown command {line:?}"),
+        };
+        say(&answer);
+    }
+    std::process::exit(0);
+}
