@@ -1,0 +1,144 @@
+//! The reference model (a `BTreeMap` oracle) and scan helpers.
+
+use super::*;
+
+/// Collects a scan into owned pairs.
+pub async fn collect(mut it: DbIterator) -> firn::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    while let Some((k, v)) = it.next().await? {
+        out.push((k.to_vec(), v.to_vec()));
+    }
+    Ok(out)
+}
+
+/// True when `key` lies within `(lo, hi)`.
+pub fn in_bounds(key: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
+    let above = match lo {
+        Bound::Included(l) => key >= l.as_slice(),
+        Bound::Excluded(l) => key > l.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let below = match hi {
+        Bound::Included(h) => key <= h.as_slice(),
+        Bound::Excluded(h) => key < h.as_slice(),
+        Bound::Unbounded => true,
+    };
+    above && below
+}
+
+/// The reference model: what the database must contain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Oracle {
+    /// Current contents.
+    pub map: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Oracle {
+    /// An empty model.
+    pub fn new() -> Oracle {
+        Oracle::default()
+    }
+
+    /// Records a put.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.map.insert(key.to_vec(), value.to_vec());
+    }
+
+    /// Records a delete.
+    pub fn delete(&mut self, key: &[u8]) {
+        self.map.remove(key);
+    }
+
+    /// Records a whole batch, ops in order.
+    pub fn apply(&mut self, batch: &WriteBatch) {
+        for op in batch.ops() {
+            match op {
+                BatchOp::Put { key, value } => self.put(key, value),
+                BatchOp::Delete { key } => self.delete(key),
+            }
+        }
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.map.get(key).map(Vec::as_slice)
+    }
+
+    /// Pairs within `(lo, hi)` in key order (empty for inverted ranges).
+    pub fn range(&self, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.map
+            .iter()
+            .filter(|(k, _)| in_bounds(k, lo, hi))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Pairs whose key starts with `prefix`, in key order.
+    pub fn prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.map
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Number of live keys.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when no key is live.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// A short printable form of a key or value for failure messages.
+pub fn show(bytes: &[u8]) -> String {
+    const MAX: usize = 48;
+    let mut s: String = bytes
+        .iter()
+        .take(MAX)
+        .flat_map(|b| std::ascii::escape_default(*b))
+        .map(char::from)
+        .collect();
+    if bytes.len() > MAX {
+        s.push_str(&format!("...({} bytes)", bytes.len()));
+    }
+    format!("\"{s}\"")
+}
+
+/// Describes the first difference between two scan results, if any.
+pub fn diff_scans(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)]) -> Option<String> {
+    for (i, pair) in got.iter().zip(want.iter()).enumerate() {
+        let ((gk, gv), (wk, wv)) = pair;
+        if gk != wk {
+            return Some(format!(
+                "entry {i}: got key {}, want key {}",
+                show(gk),
+                show(wk)
+            ));
+        }
+        if gv != wv {
+            return Some(format!(
+                "entry {i} (key {}): got value {}, want {}",
+                show(gk),
+                show(gv),
+                show(wv)
+            ));
+        }
+    }
+    if got.len() != want.len() {
+        let extra = if got.len() > want.len() {
+            format!("first extra key {}", show(&got[want.len()].0))
+        } else {
+            format!("first missing key {}", show(&want[got.len()].0))
+        };
+        return Some(format!(
+            "got {} entries, want {} ({extra})",
+            got.len(),
+            want.len()
+        ));
+    }
+    None
+}
