@@ -264,7 +264,7 @@ fn pattern(len: usize, seed: u8) -> Bytes {
 async fn check_ranges(store: &ObjectStore, name: &str, data: &Bytes) -> TestResult {
     let len = data.len();
     assert_eq!(store.stat(name).await?, Some(len as u64));
-    let part = StoreOptions::default().multipart_part_size;
+    let part = store.options().multipart_part_size;
     for (offset, n) in [
         (0, 4096),
         (part - 100, 200),
@@ -281,8 +281,14 @@ async fn check_ranges(store: &ObjectStore, name: &str, data: &Bytes) -> TestResu
 #[tokio::test]
 async fn large_objects_are_uploaded_in_parts() -> TestResult {
     let s3 = server_or_skip!("large_objects_are_uploaded_in_parts");
-    let store = s3.fresh_store()?;
-    let opts = StoreOptions::default();
+    // A low threshold, so a 20 MiB object goes up in parts (the default is
+    // above every chunk the engine writes by default).
+    let opts = StoreOptions {
+        multipart_threshold: 16 * MIB,
+        multipart_part_size: 8 * MIB,
+        ..s3.options()
+    };
+    let store = ObjectStore::from_url_with(&s3.fresh_url(), &opts)?;
     let len = 20 * MIB + 12_345;
     assert!(len > opts.multipart_threshold);
     let parts = len.div_ceil(opts.multipart_part_size) as u64;

@@ -777,6 +777,10 @@ async fn a_large_chunk_is_uploaded_in_parts_and_read_by_ranges_on_s3() {
     };
     let mut opts = env.options();
     opts.memtable_size = 64 << 20;
+    // Below the ~18 MiB chunk, so it goes up in parts (the default threshold
+    // is above every chunk the engine writes by default).
+    opts.store.multipart_threshold = 16 << 20;
+    opts.store.multipart_part_size = 8 << 20;
     let threshold = opts.store.multipart_threshold;
     let part = opts.store.multipart_part_size as u64;
     let db = env.open(opts).await;

@@ -69,7 +69,10 @@ pub struct StoreOptions {
     pub retry_min_delay: Duration,
     /// The longest delay between two retries.
     pub retry_max_delay: Duration,
-    /// Objects larger than this are uploaded with a multipart upload.
+    /// Objects larger than this are uploaded with a multipart upload. The default, 256 MiB, is
+    /// above every chunk Firn writes with default options (memtables and compaction outputs of
+    /// 64 MiB): S3 bills per request, a multipart upload costs parts + 2 requests where a single
+    /// PUT (up to 5 GiB) costs one, and only very large objects gain from resumable parts.
     pub multipart_threshold: usize,
     /// The part size of multipart uploads (at least 5 MiB, S3's minimum).
     pub multipart_part_size: usize,
@@ -93,8 +96,8 @@ impl Default for StoreOptions {
             max_retries: 4,
             retry_min_delay: Duration::from_millis(200),
             retry_max_delay: Duration::from_secs(10),
-            multipart_threshold: 16 * 1024 * 1024,
-            multipart_part_size: 8 * 1024 * 1024,
+            multipart_threshold: 256 * 1024 * 1024,
+            multipart_part_size: 16 * 1024 * 1024,
             multipart_concurrency: 4,
         }
     }
