@@ -97,8 +97,10 @@ pub struct WriteStats {
     pub batches: u64,
     /// Bytes appended to the WAL.
     pub wal_bytes: u64,
-    /// fdatasync calls on the WAL (including background syncs).
+    /// fdatasync calls on the commit path.
     pub wal_syncs: u64,
+    /// Background fdatasyncs of buffered writes (periodic and at close).
+    pub wal_background_syncs: u64,
     /// Commits acknowledged by an fdatasync.
     pub wal_synced_batches: u64,
     /// Acknowledged writes per fdatasync (wal_synced_batches / wal_syncs):
@@ -263,6 +265,7 @@ pub fn write_stats(before: &Metrics, after: &Metrics, ops: u64, entry_bytes: u64
         batches: d(|m| m.batches),
         wal_bytes: d(|m| m.wal_bytes),
         wal_syncs: syncs,
+        wal_background_syncs: d(|m| m.wal_background_syncs),
         wal_synced_batches: synced,
         writes_per_sync: ratio(synced, syncs),
         mean_sync_us: ratio(sync_us, syncs),
@@ -395,7 +398,7 @@ impl Printer {
                     micros(w.mean_sync_us)
                 )
             } else {
-                format!("{} background fdatasyncs", w.wal_syncs)
+                format!("{} background fdatasyncs", w.wal_background_syncs)
             };
             self.line(&format!(
                 "{pad}wal: {} commits, {}; {sync}; stalls {} ({:.0} ms)",

@@ -237,7 +237,10 @@ pub(crate) fn sync_wal(inner: &DbInner) -> Result<()> {
     if let Some(wal) = log.wal.as_mut() {
         if wal.needs_sync() {
             wal.sync()?;
-            inner.metrics.wal_syncs.fetch_add(1, Ordering::Relaxed);
+            inner
+                .metrics
+                .wal_background_syncs
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
     Ok(())

@@ -13,6 +13,7 @@ pub(crate) struct EngineMetrics {
     pub wal_syncs: AtomicU64,
     pub wal_synced_batches: AtomicU64,
     pub wal_sync_nanos: AtomicU64,
+    pub wal_background_syncs: AtomicU64,
     pub write_stalls: AtomicU64,
     pub write_stall_nanos: AtomicU64,
     pub flushes: AtomicU64,
@@ -42,8 +43,11 @@ pub struct Metrics {
     pub batches: u64,
     /// Bytes appended to the WAL.
     pub wal_bytes: u64,
-    /// `fdatasync` calls on the WAL.
+    /// `fdatasync` calls on the commit path (groups with a `Sync` write).
     pub wal_syncs: u64,
+    /// Periodic and close-time syncs of `Buffered` writes (not timed, not
+    /// part of the mean sync latency).
+    pub wal_background_syncs: u64,
     /// Batches acknowledged by a sync (batches per sync = group commit width).
     pub wal_synced_batches: u64,
     /// Total time spent in WAL syncs that acknowledged writes, in microseconds.
@@ -103,6 +107,7 @@ impl EngineMetrics {
         m.batches = get(&self.batches);
         m.wal_bytes = get(&self.wal_bytes);
         m.wal_syncs = get(&self.wal_syncs);
+        m.wal_background_syncs = get(&self.wal_background_syncs);
         m.wal_synced_batches = get(&self.wal_synced_batches);
         m.wal_sync_micros = get(&self.wal_sync_nanos) / 1000;
         m.write_stalls = get(&self.write_stalls);
