@@ -3,6 +3,8 @@
 //! The hash is XXH64 (seed 0), written out here so that the file format can
 //! never change with a dependency's hash function. See FORMAT.md, "Filter block".
 
+use bytes::Bytes;
+
 const P1: u64 = 0x9E37_79B1_85EB_CA87;
 const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
 const P3: u64 = 0x1656_67B1_9E37_79F9;
@@ -143,26 +145,37 @@ pub(crate) fn build_filter(hashes: &[u64], bits_per_key: u32) -> Vec<u8> {
     out
 }
 
-/// A decoded bloom filter.
+/// A decoded bloom filter. The bit array is a [`Bytes`], so it can live in a
+/// buffer the filter shares (a memory-mapped local index file) or own a copy.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Bloom {
-    bits: Vec<u8>,
+    bits: Bytes,
     k: u32,
 }
 
 impl Bloom {
-    /// Decodes a filter payload (bit array, then one byte of probe count).
-    /// `None` if it is empty or declares more than [`MAX_PROBES`] probes.
+    /// Decodes a filter payload (bit array, then one byte of probe count) into
+    /// a filter owning a copy of the bits. `None` if it is empty or declares
+    /// more than [`MAX_PROBES`] probes.
     pub(crate) fn decode(payload: &[u8]) -> Option<Bloom> {
         let (&k, bits) = payload.split_last()?;
-        let k = k as u32;
-        if k > MAX_PROBES {
-            return None;
-        }
-        Some(Bloom {
-            bits: bits.to_vec(),
-            k,
-        })
+        Bloom::from_bits(Bytes::copy_from_slice(bits), k as u32)
+    }
+
+    /// A filter over the bit array `bits` (shared, not copied) with `k`
+    /// probes. `None` if `k` is above [`MAX_PROBES`].
+    pub(crate) fn from_bits(bits: Bytes, k: u32) -> Option<Bloom> {
+        (k <= MAX_PROBES).then_some(Bloom { bits, k })
+    }
+
+    /// The bit array.
+    pub(crate) fn bits(&self) -> &Bytes {
+        &self.bits
+    }
+
+    /// The number of probes.
+    pub(crate) fn k(&self) -> u32 {
+        self.k
     }
 
     /// False means the key is certainly absent; true means it may be present.
@@ -185,9 +198,9 @@ impl Bloom {
         })
     }
 
-    /// Heap bytes held.
+    /// Bytes of the bit array.
     pub(crate) fn memory_usage(&self) -> usize {
-        self.bits.capacity()
+        self.bits.len()
     }
 }
 
@@ -247,5 +260,11 @@ mod tests {
         assert!(bloom.may_contain(b"anything"));
         assert!(Bloom::decode(&[]).is_none());
         assert!(Bloom::decode(&[0xff, 31]).is_none());
+        assert!(Bloom::from_bits(Bytes::from_static(b"\xff"), 31).is_none());
+        let shared = Bytes::from(build_filter(&[7, 8], 10));
+        let bits = shared.slice(..shared.len() - 1);
+        let bloom = Bloom::from_bits(bits.clone(), 7).expect("valid");
+        assert_eq!(bloom.bits().as_ptr(), shared.as_ptr());
+        assert_eq!((bloom.k(), bloom.memory_usage()), (7, bits.len()));
     }
 }

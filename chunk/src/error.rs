@@ -42,6 +42,17 @@ pub enum ChunkError {
         /// The newest version this build can read.
         supported: u32,
     },
+    /// A local index file ([`ChunkIndex::decode_local`](crate::ChunkIndex::decode_local))
+    /// was written by a newer (or unknown) local index format version.
+    #[error(
+        "unsupported local index format version {found} (this build reads versions up to {supported})"
+    )]
+    UnsupportedLocalIndexVersion {
+        /// The version found in the local index header.
+        found: u32,
+        /// The newest version this build can read.
+        supported: u32,
+    },
     /// [`ChunkBuilder::add`](crate::ChunkBuilder::add) was called with an entry
     /// that does not sort strictly after the previous one.
     #[error(

@@ -6,12 +6,13 @@
 //! `varint offset ++ varint len` of the block's handle.
 
 use std::cmp::Ordering;
+use std::fmt;
 
 use bytes::Bytes;
 
 use crate::block::{unseal_block, Block, BlockHandle, BLOCK_TRAILER_LEN};
 use crate::bloom::Bloom;
-use crate::coding::{put_varint, Decoder};
+use crate::coding::{get_u64_le, put_varint, Decoder};
 use crate::{compare_internal, ChunkError, Footer, Properties, MAX_SEQ};
 
 /// LevelDB's short separator for user keys `a < b`: `a` cut after its first
@@ -53,27 +54,58 @@ pub(crate) fn encode_handle(out: &mut Vec<u8>, h: BlockHandle) {
     put_varint(out, h.len);
 }
 
-#[derive(Clone, Copy, Debug)]
-struct IndexEntry {
-    /// End of this separator's user key in `ChunkIndex::keys`.
-    key_end: usize,
-    seq: u64,
-    handle: BlockHandle,
+/// Size of one block index record in [`ChunkIndex`]'s `entries`.
+pub(crate) const ENTRY_LEN: usize = 32;
+// One record, all fields u64 little-endian (no alignment is assumed):
+//
+//   0        8     16              24           32
+//   | key_end | seq | block offset | block len |
+//
+// key_end is the end of the separator's user key in `keys`; it starts where
+// the previous record's key ends (0 for the first record).
+const KEY_END_AT: usize = 0;
+const SEQ_AT: usize = 8;
+const OFFSET_AT: usize = 16;
+const LEN_AT: usize = 24;
+
+/// Appends one block index record.
+pub(crate) fn put_entry(out: &mut Vec<u8>, key_end: u64, seq: u64, h: BlockHandle) {
+    for v in [key_end, seq, h.offset, h.len] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
 }
 
 /// The opened metadata of one chunk: properties, bloom filter and block index.
 ///
-/// Decoded from one ranged read of `[meta_offset, file_size)`; cheap to query
-/// and meant to be kept in memory (it is `Send + Sync`).
-#[derive(Clone, Debug)]
+/// Decoded from one ranged read of `[meta_offset, file_size)`
+/// ([`ChunkIndex::decode`]) or from a local index file
+/// ([`ChunkIndex::decode_local`]), whose bloom filter, separator keys and
+/// block handles it then queries in place. Cheap to query and clone, meant to
+/// be kept in memory (it is `Send + Sync`).
+#[derive(Clone)]
 pub struct ChunkIndex {
-    footer: Footer,
-    file_size: u64,
-    properties: Properties,
-    bloom: Bloom,
+    pub(crate) footer: Footer,
+    pub(crate) file_size: u64,
+    pub(crate) properties: Properties,
+    pub(crate) bloom: Bloom,
     /// Separator user keys, concatenated.
-    keys: Vec<u8>,
-    entries: Vec<IndexEntry>,
+    pub(crate) keys: Bytes,
+    /// One [`ENTRY_LEN`]-byte record per data block.
+    pub(crate) entries: Bytes,
+}
+
+impl fmt::Debug for ChunkIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChunkIndex")
+            .field("footer", &self.footer)
+            .field("file_size", &self.file_size)
+            .field("properties", &self.properties)
+            .field("blocks", &self.block_count())
+            .field("key_bytes", &self.keys.len())
+            .field("bloom_bytes", &self.bloom.bits().len())
+            .field("bloom_k", &self.bloom.k())
+            .finish()
+    }
 }
 
 impl ChunkIndex {
@@ -134,22 +166,36 @@ impl ChunkIndex {
             file_size,
             properties,
             bloom,
-            keys,
-            entries,
+            keys: Bytes::from(keys),
+            entries: Bytes::from(entries),
         };
-        idx.check_consistency()?;
+        idx.check_consistency(footer.properties.offset, |_| footer.index.offset)?;
         Ok(idx)
     }
 
-    fn check_consistency(&self) -> Result<(), ChunkError> {
+    /// Checks the index against the properties and the footer, and that the
+    /// data blocks tile `[0, meta_offset)`. Errors name `props_at` or
+    /// `entry_at(i)` (the offset of the properties or of entry `i` in
+    /// whatever the index was decoded from).
+    pub(crate) fn check_consistency(
+        &self,
+        props_at: u64,
+        entry_at: impl Fn(usize) -> u64,
+    ) -> Result<(), ChunkError> {
         let p = &self.properties;
         let f = &self.footer;
-        let bad = |what: String| Err(ChunkError::corrupt(f.properties.offset, what));
-        if p.blocks != self.entries.len() as u64 {
+        let bad = |what: String| Err(ChunkError::corrupt(props_at, what));
+        if !self.entries.len().is_multiple_of(ENTRY_LEN) {
+            return Err(ChunkError::corrupt(
+                entry_at(self.block_count()),
+                "index: partial block handle record",
+            ));
+        }
+        if p.blocks != self.block_count() as u64 {
             return bad(format!(
                 "properties say {} blocks, the index has {}",
                 p.blocks,
-                self.entries.len()
+                self.block_count()
             ));
         }
         if p.data_bytes != f.meta_offset
@@ -163,21 +209,21 @@ impl ChunkIndex {
         }
         // Data blocks tile [0, meta_offset) in order.
         let mut expect = 0u64;
-        for e in &self.entries {
-            if e.handle.offset != expect || e.handle.len < BLOCK_TRAILER_LEN as u64 {
+        for i in 0..self.block_count() {
+            let handle = self.handle(i);
+            if handle.offset != expect || handle.len < BLOCK_TRAILER_LEN as u64 {
                 return Err(ChunkError::corrupt(
-                    f.index.offset,
+                    entry_at(i),
                     format!(
-                        "index: block handle {:?} does not follow the previous block (expected offset {expect})",
-                        e.handle
+                        "index: block handle {handle:?} does not follow the previous block (expected offset {expect})"
                     ),
                 ));
             }
-            expect = e.handle.end();
+            expect = handle.end();
         }
         if expect != f.meta_offset {
             return Err(ChunkError::corrupt(
-                f.index.offset,
+                entry_at(self.block_count()),
                 format!(
                     "index: data blocks end at {expect}, metadata starts at {}",
                     f.meta_offset
@@ -214,7 +260,40 @@ impl ChunkIndex {
 
     /// Number of data blocks.
     pub fn block_count(&self) -> usize {
-        self.entries.len()
+        self.entries.len() / ENTRY_LEN
+    }
+
+    /// Field `at` of record `i` (0 if out of range; callers stay in range).
+    #[inline]
+    fn field(&self, i: usize, at: usize) -> u64 {
+        i.checked_mul(ENTRY_LEN)
+            .and_then(|p| p.checked_add(at))
+            .and_then(|p| get_u64_le(&self.entries, p))
+            .unwrap_or(0)
+    }
+
+    /// End of separator `i`'s user key in `keys`.
+    #[inline]
+    pub(crate) fn key_end(&self, i: usize) -> u64 {
+        self.field(i, KEY_END_AT)
+    }
+
+    #[inline]
+    fn seq(&self, i: usize) -> u64 {
+        self.field(i, SEQ_AT)
+    }
+
+    #[inline]
+    fn handle(&self, i: usize) -> BlockHandle {
+        BlockHandle {
+            offset: self.field(i, OFFSET_AT),
+            len: self.field(i, LEN_AT),
+        }
+    }
+
+    fn assert_block(&self, i: usize) {
+        let n = self.block_count();
+        assert!(i < n, "block {i} out of range: the chunk has {n} blocks");
     }
 
     /// Handle of data block `i`.
@@ -222,7 +301,8 @@ impl ChunkIndex {
     /// # Panics
     /// If `i >= block_count()`.
     pub fn block_handle(&self, i: usize) -> BlockHandle {
-        self.entries[i].handle
+        self.assert_block(i);
+        self.handle(i)
     }
 
     /// The separator of data block `i`: an internal key `>=` every key in the
@@ -231,17 +311,22 @@ impl ChunkIndex {
     /// # Panics
     /// If `i >= block_count()`.
     pub fn separator(&self, i: usize) -> (&[u8], u64) {
-        let e = &self.entries[i];
-        (self.key(i), e.seq)
+        self.assert_block(i);
+        (self.key(i), self.seq(i))
     }
 
-    fn key(&self, i: usize) -> &[u8] {
+    /// User key of separator `i` (empty if out of range).
+    #[inline]
+    pub(crate) fn key(&self, i: usize) -> &[u8] {
         let start = match i.checked_sub(1) {
-            Some(p) => self.entries.get(p).map_or(0, |e| e.key_end),
+            Some(p) => self.key_end(p),
             None => 0,
         };
-        let end = self.entries.get(i).map_or(start, |e| e.key_end);
-        self.keys.get(start..end).unwrap_or_default()
+        let end = self.key_end(i);
+        let to_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        self.keys
+            .get(to_usize(start)..to_usize(end))
+            .unwrap_or_default()
     }
 
     /// Index of the first block that can hold (user_key, seq) or anything after
@@ -251,37 +336,40 @@ impl ChunkIndex {
     /// is the only one that can hold it (see FORMAT.md, "Index block").
     pub fn seek_block(&self, user_key: &[u8], seq: u64) -> Option<usize> {
         // Binary search for the first separator >= (user_key, seq).
-        let (mut lo, mut hi) = (0, self.entries.len());
+        let n = self.block_count();
+        let (mut lo, mut hi) = (0, n);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let sep_seq = self.entries.get(mid).map_or(0, |e| e.seq);
-            if compare_internal(self.key(mid), sep_seq, user_key, seq) == Ordering::Less {
+            if compare_internal(self.key(mid), self.seq(mid), user_key, seq) == Ordering::Less {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        (lo < self.entries.len()).then_some(lo)
+        (lo < n).then_some(lo)
     }
 
-    /// Heap and inline bytes held by this index (for cache accounting).
+    /// Bytes held by this index (for cache accounting): the struct, the
+    /// bloom bits, separator keys and block handles (owned or mapped) and
+    /// the properties' keys.
     pub fn memory_usage(&self) -> usize {
         std::mem::size_of::<ChunkIndex>()
-            + self.keys.capacity()
-            + self.entries.capacity() * std::mem::size_of::<IndexEntry>()
+            + self.keys.len()
+            + self.entries.len()
             + self.bloom.memory_usage()
             + self.properties.min_key.capacity()
             + self.properties.max_key.capacity()
     }
 }
 
-/// Decodes the index block contents into concatenated keys and entries.
-fn decode_index(contents: Bytes, offset: u64) -> Result<(Vec<u8>, Vec<IndexEntry>), ChunkError> {
+/// Decodes the index block contents into concatenated keys and
+/// [`ENTRY_LEN`]-byte records.
+fn decode_index(contents: Bytes, offset: u64) -> Result<(Vec<u8>, Vec<u8>), ChunkError> {
     let block = Block::from_contents(contents, offset)?;
     let mut it = block.iter();
     it.seek_to_first()?;
     let mut keys = Vec::new();
-    let mut entries: Vec<IndexEntry> = Vec::new();
+    let mut entries = Vec::new();
     let mut prev: Option<(usize, u64)> = None; // (key start, seq) of the previous entry
     while it.valid() {
         let mut d = Decoder::new(it.value_slice());
@@ -300,11 +388,7 @@ fn decode_index(contents: Bytes, offset: u64) -> Result<(Vec<u8>, Vec<IndexEntry
             }
         }
         keys.extend_from_slice(it.key());
-        entries.push(IndexEntry {
-            key_end: keys.len(),
-            seq: it.seq(),
-            handle,
-        });
+        put_entry(&mut entries, keys.len() as u64, it.seq(), handle);
         prev = Some((start, it.seq()));
         it.next()?;
     }

@@ -8,6 +8,8 @@
 //! * [`ChunkBuilder`] streams sorted entries into any [`std::io::Write`];
 //! * [`Footer`], [`ChunkIndex`] and [`decode_block`] decode the pieces a reader
 //!   fetches with ranged reads (one for the metadata region, one per block);
+//! * [`ChunkIndex::encode_local`] and [`ChunkIndex::decode_local`] keep a
+//!   chunk's index in a local file that is queried in place (memory-mapped);
 //! * [`ChunkReader`] ties them together over any [`RangeRead`] for tools and
 //!   tests.
 //!
@@ -42,6 +44,7 @@ mod error;
 mod footer;
 mod index;
 mod key_cmp;
+mod local_index;
 mod properties;
 mod reader;
 

@@ -73,6 +73,11 @@ impl BlockCache {
         found
     }
 
+    /// Whether `key` is cached (no hit or miss is counted).
+    pub(crate) fn contains(&self, key: &BlockKey) -> bool {
+        lock(self.shard(key)).map.contains_key(key)
+    }
+
     pub(crate) fn insert(&self, key: BlockKey, block: Block) {
         let charge = block.memory_usage() + 64;
         if charge > self.shard_budget {

@@ -238,7 +238,7 @@ impl<'a> OutputChunks<'a> {
         let inner = self.inner;
         let id = inner.allocate_chunk_id();
         self.allocated.push(id);
-        let table = ChunkTable::from_built(id, &bytes, &summary)?;
+        let table = inner.chunks.adopt_built(id, &bytes, &summary)?;
         with_retry(inner, "compaction upload", || {
             upload(inner, &table.object, bytes.clone())
         })

@@ -306,7 +306,7 @@ impl Db {
         Ok(None)
     }
 
-    fn check_key(&self, key: &[u8]) -> Result<()> {
+    pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
         if key.is_empty() {
             return Err(Error::InvalidArgument("empty keys are not allowed".into()));
         }
@@ -515,6 +515,7 @@ impl Db {
         m.block_cache_hits = hits;
         m.block_cache_misses = misses;
         m.block_cache_bytes = inner.chunks.cache.used() as u64;
+        m.cache = inner.chunks.cache_counts();
         let state = inner.state();
         m.memtable_bytes = state.memtables().map(|t| t.size() as u64).sum();
         m.frozen_memtables = state.frozen.len() as u64;

@@ -65,7 +65,7 @@ async fn upload_and_publish(
     })
     .await?;
 
-    let table = Arc::new(ChunkTable::from_built(id, &bytes, &summary)?);
+    let table = Arc::new(inner.chunks.adopt_built(id, &bytes, &summary)?);
     let edit = ManifestEdit {
         add_l0: vec![table.meta.clone()],
         wal_watermark: Some(max_seq),

@@ -89,6 +89,8 @@ pub struct Metrics {
     pub block_cache_misses: u64,
     /// Bytes held by the block cache.
     pub block_cache_bytes: u64,
+    /// The read path per tier: memory, local disk, object store.
+    pub cache: CacheCounts,
     /// Bytes held by memtables (active and frozen).
     pub memtable_bytes: u64,
     /// Frozen memtables awaiting flush.
@@ -99,6 +101,58 @@ pub struct Metrics {
     pub run_chunks: u64,
     /// Highest sequence number visible to reads.
     pub visible_seq: u64,
+}
+
+/// What the read path found in each tier, and what it had to fetch.
+///
+/// Printed by `--print-requests` as one `cache:` line (see [`std::fmt::Display`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CacheCounts {
+    /// Blocks found decoded in memory (tier 1).
+    pub memory_hits: u64,
+    /// Blocks not in memory.
+    pub memory_misses: u64,
+    /// Bytes the memory tier holds.
+    pub memory_bytes: u64,
+    /// Raw blocks found in the local disk cache (tier 2).
+    pub disk_hits: u64,
+    /// Blocks in neither tier, fetched from the object store.
+    pub disk_misses: u64,
+    /// Bytes the disk tier holds.
+    pub disk_bytes: u64,
+    /// Ranged GETs of data blocks (one may cover several adjacent blocks).
+    pub block_gets: u64,
+    /// Bytes those GETs returned.
+    pub block_get_bytes: u64,
+    /// Chunk indexes mapped from local index files.
+    pub index_local: u64,
+    /// Chunk indexes fetched with a ranged GET (then kept locally).
+    pub index_gets: u64,
+    /// Bytes those GETs returned.
+    pub index_get_bytes: u64,
+    /// Local index files and disk cache entries found damaged or stale,
+    /// discarded and fetched again.
+    pub discarded: u64,
+}
+
+impl std::fmt::Display for CacheCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "memory_hits={} memory_misses={} disk_hits={} disk_misses={} block_gets={} \
+             block_bytes={} index_local={} index_gets={} index_bytes={} discarded={}",
+            self.memory_hits,
+            self.memory_misses,
+            self.disk_hits,
+            self.disk_misses,
+            self.block_gets,
+            self.block_get_bytes,
+            self.index_local,
+            self.index_gets,
+            self.index_get_bytes,
+            self.discarded
+        )
+    }
 }
 
 impl EngineMetrics {

@@ -9,6 +9,7 @@ use firn_manifest::{Manifest, ManifestStore, ObjectStore, StoreError};
 use tokio::sync::{watch, Notify};
 
 use crate::batch::WriteBatch;
+use crate::chunk_store::CacheConfig;
 use crate::commit::{self, CommitPath};
 use crate::db::{lock, Db, DbInner, HandleGuard};
 use crate::error::{Error, Result};
@@ -138,9 +139,19 @@ async fn assemble(
         frozen.push(Arc::new(recovered.mem));
     }
 
+    // The local index and disk cache are used when this folder belongs to
+    // the database (a writer made sure of it; a reader checks).
+    let ours = writer || local.identity()?.as_deref() == Some(db_id.as_str());
     let chunks = Arc::new(ChunkStore::new(
         manifests.store().clone(),
-        opts.block_cache_bytes,
+        CacheConfig {
+            memory_bytes: opts.block_cache_bytes,
+            disk_bytes: opts.disk_cache_bytes,
+            local_dir: ours.then(|| opts.local_dir.clone()),
+            writable: writer,
+            preload_indexes: opts.preload_indexes,
+            scan_readahead: opts.scan_readahead,
+        },
     ));
     let manifest = Arc::new(manifest);
     let tables = chunks

@@ -49,7 +49,9 @@ pub struct WriteOptions {
 pub struct Options {
     /// Object-store URL of the database.
     pub url: String,
-    /// Local directory for the WAL (and, later, the local index and cache).
+    /// Local directory: the WAL, the local index of every chunk (`index/`)
+    /// and the disk block cache (`cache/`). Only the unflushed WAL tail
+    /// matters for durability; the rest is rebuilt from the object store.
     pub local_dir: PathBuf,
     /// Open without the writer lock: no epoch bump, nothing written.
     pub read_only: bool,
@@ -68,8 +70,19 @@ pub struct Options {
     pub compression_level: i32,
     /// Bloom filter bits per key.
     pub bloom_bits_per_key: u32,
-    /// Byte budget of the in-memory cache of decoded blocks.
+    /// Byte budget of the in-memory cache of decoded blocks (tier 1).
     pub block_cache_bytes: usize,
+    /// Byte budget of the on-disk cache of raw blocks in
+    /// `<local_dir>/cache` (tier 2); 0 turns it off. Survives restarts.
+    pub disk_cache_bytes: u64,
+    /// Load every chunk's index at open (in parallel) instead of on the
+    /// first read that needs it. Indexes already in `<local_dir>/index`
+    /// cost no request either way.
+    pub preload_indexes: bool,
+    /// Largest read-ahead of a scan: each chunk's first read fetches one
+    /// block, later reads fetch adjacent blocks in windows doubling up to
+    /// this many bytes, with the next window fetched in the background.
+    pub scan_readahead: u64,
     /// Largest accepted key, in bytes.
     pub max_key_size: usize,
     /// Largest accepted value, in bytes.
@@ -134,6 +147,9 @@ impl Options {
             compression_level: chunk.compression_level,
             bloom_bits_per_key: chunk.bloom_bits_per_key,
             block_cache_bytes: 256 << 20,
+            disk_cache_bytes: 1 << 30,
+            preload_indexes: false,
+            scan_readahead: 2 << 20,
             max_key_size: DEFAULT_MAX_KEY_SIZE,
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             flush_on_close: true,

@@ -74,6 +74,11 @@ impl Snapshot {
         self.db.get_at(key.as_ref(), self.pin.seq).await
     }
 
+    /// The values of `keys` as of this snapshot (see [`Db::multi_get`]).
+    pub async fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        self.db.multi_get_at(keys, self.pin.seq).await
+    }
+
     /// Scans `range` as of this snapshot.
     pub fn scan<K: AsRef<[u8]>, R: std::ops::RangeBounds<K>>(
         &self,

@@ -28,7 +28,7 @@ use firn_tests::{collect, flip_byte, StoreKind, TestDb};
 
 firn_tests::on_every_store!(
     flipped_byte_in_a_chunk_block_is_a_corruption_error_naming_the_chunk,
-    flipped_byte_in_a_chunk_footer_fails_the_open_naming_the_chunk,
+    flipped_byte_in_a_chunk_footer_fails_the_read_naming_the_chunk,
     flipped_byte_in_the_wal_before_its_tail_fails_the_open_naming_the_file,
     torn_wal_tail_loses_only_the_torn_batch,
     flipped_byte_in_the_newest_manifest_fails_the_open_naming_it,
@@ -156,16 +156,37 @@ async fn flipped_byte_in_a_chunk_block_is_a_corruption_error_naming_the_chunk(ki
     db.close().await.expect("close");
 }
 
-async fn flipped_byte_in_a_chunk_footer_fails_the_open_naming_the_chunk(kind: StoreKind) {
+async fn flipped_byte_in_a_chunk_footer_fails_the_read_naming_the_chunk(kind: StoreKind) {
     let env = TestDb::new(kind, "corrupt-footer");
     let name = one_chunk(&env, 100).await;
     let size = env.read_object(&name).await.len() as u64;
+    // The chunk's index is also kept in the local directory; without it the
+    // index region must come from the damaged object.
+    let drop_local_index = || {
+        let _ = std::fs::remove_dir_all(env.local_dir.join("index"));
+    };
     for offset in [size - 1, size - 20] {
         env.flip_object_byte(&name, offset, 0x01).await;
-        let err = Db::open(env.options())
+        drop_local_index();
+        // Indexes load lazily: the open succeeds, the first read fails.
+        let db = env.open(env.options()).await;
+        let err = db
+            .get(key(7))
+            .await
+            .expect_err("a read through a damaged footer must fail");
+        assert_corruption_naming(
+            &err,
+            &name,
+            &format!("get with byte {offset} of {size} flipped"),
+        );
+        db.close().await.expect("close");
+        // Preloading indexes reports it at open.
+        let mut opts = env.options();
+        opts.preload_indexes = true;
+        let err = Db::open(opts)
             .await
             .err()
-            .expect("open with a damaged footer must fail");
+            .expect("a preloading open with a damaged footer must fail");
         assert_corruption_naming(
             &err,
             &name,

@@ -34,7 +34,11 @@ Exit codes:
   error. Errors print one line on stderr starting with 'error: '.
 
 --print-requests prints, after the command, one stderr line:
-  requests: get=N put=N list=N delete=N head=N bytes_read=N bytes_written=N";
+  requests: get=N put=N list=N delete=N head=N bytes_read=N bytes_written=N
+and, when the command opened the database, a second one on the read path's
+tiers (memory, local disk, object store):
+  cache: memory_hits=N memory_misses=N disk_hits=N disk_misses=N block_gets=N
+    block_bytes=N index_local=N index_gets=N index_bytes=N discarded=N";
 
 /// The `firn` command line.
 #[derive(Debug, Parser)]
@@ -79,12 +83,15 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the value of KEY (escaped) and a newline; a missing key exits 1
-    /// with `not found` on stderr. Opens read-only.
+    /// Print the value of KEY (escaped) and a newline; with several keys,
+    /// one `key<TAB>value` line per key found (one multi_get). A missing key
+    /// exits 1 with `not found` on stderr, after the others are printed.
+    /// Opens read-only.
     Get {
-        /// The key (literal bytes, or hex with --hex).
-        #[arg(value_name = "KEY")]
-        key: OsString,
+        /// The keys (literal bytes, or hex with --hex). One key prints its
+        /// value; several print `key<TAB>value` for each key found.
+        #[arg(value_name = "KEY", required = true, num_args = 1..)]
+        keys: Vec<OsString>,
     },
 
     /// Set KEY to VALUE. Opens the database as writer, which fences any

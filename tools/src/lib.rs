@@ -111,6 +111,9 @@ pub fn run(cli: Cli, out: Out) -> u8 {
     };
     if print_requests {
         diag(&format!("requests: {}", session.requests()));
+        if let Some(cache) = session.cache() {
+            diag(&format!("cache: {cache}"));
+        }
     }
     drop(session);
     rt.shutdown_timeout(Duration::from_secs(10));

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use firn::{Db, Options};
+use firn::{CacheCounts, Db, Options};
 use firn_manifest::{ObjectStore, RequestCounts};
 
 use crate::error::{CliError, CliResult};
@@ -32,6 +32,8 @@ pub struct Session {
     store: Option<ObjectStore>,
     temp_local: Option<PathBuf>,
     checkpoint: Option<String>,
+    /// The database opened, for the `cache:` line of `--print-requests`.
+    opened: Option<Db>,
 }
 
 impl Session {
@@ -45,6 +47,7 @@ impl Session {
             store: None,
             temp_local: None,
             checkpoint: None,
+            opened: None,
         }
     }
 
@@ -152,6 +155,7 @@ impl Session {
         let opts = self.options(access)?;
         let db = Db::open(opts).await?;
         self.store = Some(db.object_store().clone());
+        self.opened = Some(db.clone());
         Ok(db)
     }
 
@@ -176,6 +180,13 @@ impl Session {
             .as_ref()
             .map(ObjectStore::requests)
             .unwrap_or_default()
+    }
+}
+
+impl Session {
+    /// What the read path found in each cache tier, if a database was opened.
+    pub fn cache(&self) -> Option<CacheCounts> {
+        self.opened.as_ref().map(|db| db.metrics().cache)
     }
 }
 

@@ -62,6 +62,34 @@ fn get_missing_key_exits_1_with_not_found() {
 }
 
 #[test]
+fn get_with_several_keys_prints_key_tab_value_and_exits_1_if_any_is_missing() {
+    let (_dir, db) = temp_db();
+    let input = "put\tk1\tv1\nput\tk\\t2\tv\\n2\nput\tk3\tv3\n";
+    firn_in(&db, &["load"], input).ok();
+    let all = firn(&db, &["get", "k3", "k1"]).ok();
+    assert_eq!(all.stdout, "k3\tv3\nk1\tv1\n", "in the order given");
+    // Keys and values are escaped; a missing key is reported after the rest.
+    let run = firn(
+        &db,
+        &[
+            OsStr::new("get"),
+            OsStr::new("k1"),
+            OsStr::new("nope"),
+            OsStr::from_bytes(b"k\t2"),
+            OsStr::new("gone"),
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "k1\tv1\nk\\t2\tv\\n2\n");
+    assert_eq!(run.stderr, "not found: nope gone\n");
+    // With --hex both columns are hex.
+    let hex = firn(&db, &["--hex", "get", "6b31", "6b33"]).ok();
+    assert_eq!(hex.stdout, "6b31\t7631\n6b33\t7633\n");
+    // No key at all is a usage error.
+    assert_ne!(firn(&db, &["get"]).code, 0);
+}
+
+#[test]
 fn scan_prefix_from_to_limit_and_json() {
     let (_dir, db) = temp_db();
     let input = ["a1", "a2", "b1", "b2", "c1"]

@@ -235,21 +235,26 @@ fn verify_passes_then_names_the_object_with_a_flipped_byte() {
 }
 
 #[test]
-fn print_requests_prints_one_line_in_the_documented_format() {
+fn print_requests_prints_the_requests_and_cache_lines_in_the_documented_format() {
     let (_dir, db) = temp_db();
     firn(&db, &["put", "k", "v"]).ok();
     let run = firn(&db, &["--print-requests", "get", "k"]).ok();
     assert_eq!(run.stdout, "v\n");
-    let line = run.stderr.lines().last().expect("a stderr line");
-    let rest = line.strip_prefix("requests: ").expect("prefix");
-    let fields: Vec<(&str, u64)> = rest
-        .split(' ')
-        .map(|f| {
-            let (name, n) = f.split_once('=').expect("name=N");
-            (name, n.parse().expect("a number"))
-        })
-        .collect();
-    let names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    let fields_of = |line: &str, prefix: &str| -> Vec<(String, u64)> {
+        line.strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{line:?} does not start with {prefix:?}"))
+            .split(' ')
+            .map(|f| {
+                let (name, n) = f.split_once('=').expect("name=N");
+                (name.to_string(), n.parse().expect("a number"))
+            })
+            .collect()
+    };
+    let line = lines[0];
+    let fields = fields_of(line, "requests: ");
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -264,6 +269,31 @@ fn print_requests_prints_one_line_in_the_documented_format() {
     );
     assert!(fields[0].1 >= 1 && fields[2].1 >= 1, "{line}");
     assert_eq!(fields[1].1, 0, "a read-only get writes nothing: {line}");
+
+    // The cache line: the writer's flush left the chunk's index in the local
+    // directory, so the read maps it and fetches only the data block.
+    let cache = fields_of(lines[1], "cache: ");
+    let names: Vec<&str> = cache.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "memory_hits",
+            "memory_misses",
+            "disk_hits",
+            "disk_misses",
+            "block_gets",
+            "block_bytes",
+            "index_local",
+            "index_gets",
+            "index_bytes",
+            "discarded"
+        ]
+    );
+    let value = |name: &str| cache.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    assert_eq!(value("index_local"), Some(1), "{}", lines[1]);
+    assert_eq!(value("index_gets"), Some(0), "{}", lines[1]);
+    assert_eq!(value("block_gets"), Some(1), "{}", lines[1]);
+    assert_eq!(value("discarded"), Some(0), "{}", lines[1]);
 
     let writer = firn(&db, &["put", "k2", "v2", "--print-requests"]).ok();
     let line = writer.stderr.lines().last().expect("line");

@@ -10,16 +10,23 @@ use crate::error::{CliError, CliResult, ExitKind};
 use crate::escape::Codec;
 use crate::session::{Access, Session};
 
-/// Prints the value of each key, one line each, in order. Any missing key
-/// makes the command exit 1 (`not found` on stderr, naming the keys when
-/// several were asked for).
+/// Prints the value of one key; with several keys (read with one
+/// `multi_get`), one `key<TAB>value` line per key found, in the order given.
+/// Any missing key makes the command exit 1 after the rest are printed
+/// (`not found` on stderr, naming the keys when several were asked for).
 pub async fn get(session: &mut Session, keys: &[Vec<u8>]) -> CliResult {
     let db = session.open_db(Access::Read).await?;
     let body = async {
         let mut missing = Vec::new();
-        for key in keys {
-            match db.get(key).await? {
-                Some(value) => session.out.line(&session.codec.show(&value))?,
+        let values = db.multi_get(keys).await?;
+        for (key, value) in keys.iter().zip(values) {
+            match value {
+                Some(value) if keys.len() == 1 => session.out.line(&session.codec.show(&value))?,
+                Some(value) => session.out.line(&format!(
+                    "{}\t{}",
+                    session.codec.show(key),
+                    session.codec.show(&value)
+                ))?,
                 None => missing.push(session.codec.show(key)),
             }
         }

@@ -16,12 +16,13 @@ use crate::session::Session;
 /// Runs `command` in `session`.
 pub async fn run(command: Command, session: &mut Session) -> CliResult {
     match command {
-        Command::Get { key } => {
-            let key = session
-                .codec
-                .parse_arg(&key, "KEY")
+        Command::Get { keys } => {
+            let keys = keys
+                .iter()
+                .map(|k| session.codec.parse_arg(k, "KEY"))
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(CliError::other)?;
-            kv::get(session, &[key]).await
+            kv::get(session, &keys).await
         }
         Command::Put { key, value } => {
             let key = session

@@ -1,0 +1,401 @@
+//! Reading chunks through the three tiers: decoded blocks in memory, raw
+//! blocks and chunk indexes on local disk, and the object store.
+//!
+//! ```text
+//! point read ─► index (mmapped local file, else 1 ranged GET, kept locally)
+//!            ─► bloom + block index pick one block
+//!            ─► memory cache ─► disk cache ─► 1 ranged GET (fills both)
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use firn_chunk::{decode_block, Block, BlockHandle, ChunkIndex, ChunkSummary, Kind};
+use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore};
+
+use crate::block_cache::{BlockCache, BlockKey};
+use crate::disk_cache::DiskCache;
+use crate::error::{Error, Result};
+use crate::local_index::{LoadFailure, LocalIndexDir};
+use crate::metrics::CacheCounts;
+use crate::table::{ChunkTable, TableSet};
+
+/// How a [`ChunkStore`] caches.
+pub(crate) struct CacheConfig {
+    /// Budget of the decoded-block cache in memory.
+    pub memory_bytes: usize,
+    /// Budget of the raw-block cache on disk (0: off).
+    pub disk_bytes: u64,
+    /// The local directory whose `index/` and `cache/` folders are used;
+    /// `None` keeps everything in memory.
+    pub local_dir: Option<PathBuf>,
+    /// Whether this handle may write those folders (a writer; read-only
+    /// handles only read them).
+    pub writable: bool,
+    /// Load every chunk's index when a table set is built, in parallel.
+    pub preload_indexes: bool,
+    /// Largest read-ahead window of a scan, per chunk list.
+    pub scan_readahead: u64,
+}
+
+/// Counters of the read path's object-store traffic and local index use.
+#[derive(Default)]
+pub(crate) struct ReadStats {
+    pub block_gets: AtomicU64,
+    pub block_get_bytes: AtomicU64,
+    pub index_gets: AtomicU64,
+    pub index_get_bytes: AtomicU64,
+    pub index_local_loads: AtomicU64,
+    pub index_discarded: AtomicU64,
+}
+
+/// Reads chunks from the object store through the caches.
+pub(crate) struct ChunkStore {
+    pub store: ObjectStore,
+    pub cache: BlockCache,
+    pub disk: DiskCache,
+    pub stats: ReadStats,
+    pub scan_readahead: u64,
+    local_index: Option<LocalIndexDir>,
+    writable: bool,
+    preload_indexes: bool,
+    /// Every table handed out, weakly: a chunk whose table is still alive
+    /// (an iterator pins an older table set) must not be deleted by GC.
+    opened: std::sync::Mutex<HashMap<ChunkId, std::sync::Weak<ChunkTable>>>,
+}
+
+/// Chunk indexes loaded at once while preloading.
+const PRELOAD_PARALLELISM: usize = 16;
+
+impl ChunkStore {
+    pub(crate) fn new(store: ObjectStore, config: CacheConfig) -> ChunkStore {
+        let (local_index, disk) = match &config.local_dir {
+            Some(dir) => (
+                Some(LocalIndexDir::open(dir.join("index"), config.writable)),
+                DiskCache::open(dir.join("cache"), config.disk_bytes, config.writable),
+            ),
+            None => (None, DiskCache::open(PathBuf::new(), 0, false)),
+        };
+        ChunkStore {
+            store,
+            cache: BlockCache::new(config.memory_bytes),
+            disk,
+            stats: ReadStats::default(),
+            scan_readahead: config.scan_readahead,
+            local_index,
+            writable: config.writable,
+            preload_indexes: config.preload_indexes,
+            opened: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The index of `table`: already loaded, else its local file, else one
+    /// ranged GET of the metadata region (then written to a local file).
+    /// Concurrent callers share one load.
+    pub(crate) async fn index<'t>(&self, table: &'t ChunkTable) -> Result<&'t ChunkIndex> {
+        table
+            .index
+            .get_or_try_init(|| self.load_index(&table.meta))
+            .await
+    }
+
+    async fn load_index(&self, meta: &ChunkMeta) -> Result<ChunkIndex> {
+        if let Some(local) = &self.local_index {
+            match local.load(meta) {
+                Ok(index) => {
+                    self.stats.index_local_loads.fetch_add(1, Ordering::Relaxed);
+                    return Ok(index);
+                }
+                Err(LoadFailure::Missing) => {}
+                Err(LoadFailure::Bad) => {
+                    self.stats.index_discarded.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let object = meta.id.object_name();
+        let region = self
+            .store
+            .get_range(&object, meta.meta_offset, meta.meta_len)
+            .await?;
+        self.stats.index_gets.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .index_get_bytes
+            .fetch_add(region.len() as u64, Ordering::Relaxed);
+        let index = ChunkIndex::decode(&region, meta.meta_offset, meta.size)
+            .map_err(|e| Error::chunk(&object, e))?;
+        Ok(self.keep_locally(meta, index))
+    }
+
+    /// Writes `index` to the local index folder and returns the mapped copy
+    /// (or `index` itself when it cannot be kept locally).
+    fn keep_locally(&self, meta: &ChunkMeta, index: ChunkIndex) -> ChunkIndex {
+        match &self.local_index {
+            Some(local) => local.store(meta, &index).unwrap_or(index),
+            None => index,
+        }
+    }
+
+    /// A table for a chunk this process just built, its index decoded from
+    /// the bytes in hand (no GET) and kept locally.
+    pub(crate) fn adopt_built(
+        &self,
+        id: ChunkId,
+        bytes: &[u8],
+        summary: &ChunkSummary,
+    ) -> Result<ChunkTable> {
+        let meta = ChunkTable::meta_of_built(id, summary);
+        let object = id.object_name();
+        let start = usize::try_from(summary.meta_offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let index = ChunkIndex::decode(&bytes[start..], summary.meta_offset, summary.size)
+            .map_err(|e| Error::chunk(&object, e))?;
+        let index = self.keep_locally(&meta, index);
+        Ok(ChunkTable::with_index(meta, index))
+    }
+
+    /// Builds the table set for `manifest`, reusing the tables of `previous`
+    /// (and `extra`, chunks just written). New tables load their index on
+    /// first use, or here, in parallel, when preloading is on.
+    pub(crate) async fn table_set_with(
+        self: &Arc<Self>,
+        manifest: Arc<Manifest>,
+        previous: Option<&TableSet>,
+        extra: Vec<Arc<ChunkTable>>,
+    ) -> Result<TableSet> {
+        let mut known: HashMap<ChunkId, Arc<ChunkTable>> = HashMap::new();
+        if let Some(prev) = previous {
+            for t in prev.tables() {
+                known.insert(t.meta.id, t.clone());
+            }
+        }
+        for t in extra {
+            known.insert(t.meta.id, t);
+        }
+        let live: HashSet<ChunkId> = manifest.all_chunks().map(|c| c.id).collect();
+        let mut fresh = Vec::new();
+        for meta in manifest.all_chunks() {
+            if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(meta.id) {
+                let table = Arc::new(ChunkTable::new(meta.clone()));
+                fresh.push(table.clone());
+                slot.insert(table);
+            }
+        }
+        if self.preload_indexes {
+            self.preload(fresh).await?;
+        }
+        let gone: Vec<ChunkId> = {
+            let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+            opened.retain(|_, t| t.strong_count() > 0);
+            for (id, t) in &known {
+                opened.insert(*id, Arc::downgrade(t));
+            }
+            known
+                .keys()
+                .filter(|id| !live.contains(id))
+                .copied()
+                .collect()
+        };
+        if self.writable {
+            // Chunks that left the database: their cached blocks go now, their
+            // index files with the next sweep (a reader may still map them).
+            self.disk.forget_chunks(&gone);
+            if previous.is_none() || !gone.is_empty() {
+                if let Some(local) = &self.local_index {
+                    let mut keep = live.clone();
+                    keep.extend(self.tables_in_use());
+                    local.retain(&keep);
+                }
+            }
+        }
+        let pick = |m: &ChunkMeta| known.get(&m.id).cloned();
+        let l0 = manifest.l0.iter().filter_map(pick).collect();
+        let runs = manifest
+            .runs
+            .iter()
+            .map(|r| r.chunks.iter().filter_map(pick).collect())
+            .collect();
+        Ok(TableSet { manifest, l0, runs })
+    }
+
+    /// Loads the indexes of `tables`, up to [`PRELOAD_PARALLELISM`] at once.
+    async fn preload(self: &Arc<Self>, tables: Vec<Arc<ChunkTable>>) -> Result<()> {
+        for group in tables.chunks(PRELOAD_PARALLELISM) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for table in group {
+                let (this, table) = (self.clone(), table.clone());
+                tasks.spawn(async move { this.index(&table).await.map(|_| ()) });
+            }
+            while let Some(done) = tasks.join_next().await {
+                done.map_err(|e| Error::Background(format!("loading a chunk index: {e}")))??;
+            }
+        }
+        Ok(())
+    }
+
+    /// The per-tier counters.
+    pub(crate) fn cache_counts(&self) -> CacheCounts {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (memory_hits, memory_misses) = self.cache.stats();
+        CacheCounts {
+            memory_hits,
+            memory_misses,
+            memory_bytes: self.cache.used() as u64,
+            disk_hits: get(&self.disk.stats.hits),
+            disk_misses: get(&self.disk.stats.misses),
+            disk_bytes: self.disk.used(),
+            block_gets: get(&self.stats.block_gets),
+            block_get_bytes: get(&self.stats.block_get_bytes),
+            index_local: get(&self.stats.index_local_loads),
+            index_gets: get(&self.stats.index_gets),
+            index_get_bytes: get(&self.stats.index_get_bytes),
+            discarded: get(&self.stats.index_discarded) + get(&self.disk.stats.discarded),
+        }
+    }
+
+    /// Chunks whose table is still held by some reader.
+    pub(crate) fn tables_in_use(&self) -> Vec<ChunkId> {
+        let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
+        opened
+            .iter()
+            .filter(|(_, t)| t.strong_count() > 0)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Block `key` from the memory tier, else the disk tier (which then
+    /// fills the memory tier).
+    fn cached_block(&self, key: &BlockKey, handle: BlockHandle, object: &str) -> Option<Block> {
+        if let Some(block) = self.cache.get(key) {
+            return Some(block);
+        }
+        let raw = self.disk.get(key, handle)?;
+        match decode_block(&raw, handle) {
+            Ok(block) => {
+                self.cache.insert(*key, block.clone());
+                Some(block)
+            }
+            Err(e) => {
+                // The entry's own checksum passed, so the chunk block itself
+                // is bad; the GET path reports it properly.
+                tracing::warn!(object, "cached block does not decode: {e}");
+                None
+            }
+        }
+    }
+
+    /// Data block `i` of `table`: from a cache, else one ranged GET.
+    pub(crate) async fn block(&self, table: &ChunkTable, i: usize) -> Result<Block> {
+        let mut blocks = self.blocks(table, i, 0, true).await?;
+        blocks
+            .pop()
+            .ok_or_else(|| Error::Background("empty block read".into()))
+    }
+
+    /// Data blocks `first..` of `table`: the first from a cache if it is
+    /// there, else one ranged GET covering as many adjacent uncached blocks
+    /// as fit in `max_bytes` (at least one). Fetched blocks fill both cache
+    /// tiers only when `fill_cache` is set (compaction reads once and leaves
+    /// them alone).
+    pub(crate) async fn blocks(
+        &self,
+        table: &ChunkTable,
+        first: usize,
+        max_bytes: u64,
+        fill_cache: bool,
+    ) -> Result<Vec<Block>> {
+        let index = self.index(table).await?;
+        let count = index.block_count();
+        if first >= count {
+            return Err(Error::corruption(
+                &table.object,
+                None,
+                format!("block {first} asked of a chunk with {count} blocks"),
+            ));
+        }
+        let start = index.block_handle(first);
+        if let Some(block) = self.cached_block(&(table.meta.id, first as u32), start, &table.object)
+        {
+            return Ok(vec![block]);
+        }
+        let mut last = first;
+        while last + 1 < count {
+            let next = index.block_handle(last + 1);
+            let key = (table.meta.id, (last + 1) as u32);
+            if next.offset + next.len - start.offset > max_bytes
+                || self.disk.contains(&key)
+                || self.cache.contains(&key)
+            {
+                break;
+            }
+            last += 1;
+        }
+        let end = index.block_handle(last);
+        let len = end.offset + end.len - start.offset;
+        let raw = self
+            .store
+            .get_range(&table.object, start.offset, len)
+            .await?;
+        self.stats.block_gets.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .block_get_bytes
+            .fetch_add(raw.len() as u64, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(last - first + 1);
+        for i in first..=last {
+            let handle = index.block_handle(i);
+            let from = usize::try_from(handle.offset - start.offset).unwrap_or(usize::MAX);
+            let to = from.saturating_add(usize::try_from(handle.len).unwrap_or(usize::MAX));
+            let bytes = raw.get(from..to).ok_or_else(|| {
+                Error::corruption(&table.object, Some(handle.offset), "short ranged read")
+            })?;
+            let block = decode_block(bytes, handle).map_err(|e| Error::chunk(&table.object, e))?;
+            if fill_cache {
+                let key = (table.meta.id, i as u32);
+                self.cache.insert(key, block.clone());
+                self.disk.insert(key, handle, bytes);
+            }
+            out.push(block);
+        }
+        Ok(out)
+    }
+
+    /// The block of `table` that holds the newest version of `key` at or
+    /// below `max_seq`, if the bloom filter and key range allow one.
+    pub(crate) async fn candidate_block(
+        &self,
+        table: &ChunkTable,
+        key: &[u8],
+        max_seq: u64,
+    ) -> Result<Option<usize>> {
+        if !table.covers(key) {
+            return Ok(None);
+        }
+        let index = self.index(table).await?;
+        if !index.may_contain(key) {
+            return Ok(None);
+        }
+        // The chunk format guarantees that the block the index names is the
+        // only one that can hold the newest version at or below `max_seq`.
+        Ok(index.seek_block(key, max_seq))
+    }
+
+    /// Newest version of `key` with seq <= `max_seq` in `table`: bloom, block
+    /// index, then one block.
+    pub(crate) async fn get(
+        &self,
+        table: &ChunkTable,
+        key: &[u8],
+        max_seq: u64,
+    ) -> Result<Option<(u64, Kind, Bytes)>> {
+        let Some(i) = self.candidate_block(table, key, max_seq).await? else {
+            return Ok(None);
+        };
+        let block = self.block(table, i).await?;
+        block
+            .get(key, max_seq)
+            .map_err(|e| Error::chunk(&table.object, e))
+    }
+}

@@ -1,0 +1,144 @@
+//! `Db::multi_get`: many point reads in one call, each distinct block
+//! fetched once, the fetches of one round in parallel.
+//!
+//! A key is looked up in the memtables first. The rest walk their candidate
+//! chunks (L0 newest first, then one chunk per run) in rounds: each round
+//! every unresolved key names the one block its next candidate chunk could
+//! hold it in (bloom filter and block index say which, or that none), the
+//! distinct blocks are fetched concurrently, and each key either finds its
+//! newest visible version there or moves on to its next candidate.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use firn_chunk::{Block, Kind};
+use futures::stream::{StreamExt, TryStreamExt};
+
+use crate::block_cache::BlockKey;
+use crate::db::Db;
+use crate::error::Result;
+use crate::memtable::MemValue;
+use crate::table::ChunkTable;
+
+/// Block reads in flight at once.
+const MULTI_GET_PARALLELISM: usize = 32;
+
+/// A key still looking: its candidate chunks and how far it got.
+struct Lookup {
+    slot: usize,
+    candidates: Vec<Arc<ChunkTable>>,
+    next: usize,
+}
+
+impl Db {
+    /// Reads many keys in one call: `result[i]` is the value of `keys[i]`
+    /// (`None` if absent), all at one consistent sequence number. Blocks
+    /// several keys share are fetched once; distinct blocks are fetched in
+    /// parallel.
+    pub async fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        let seq = self.inner.visible_seq.load(Ordering::Acquire);
+        self.multi_get_at(keys, seq).await
+    }
+
+    pub(crate) async fn multi_get_at<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        seq: u64,
+    ) -> Result<Vec<Option<Bytes>>> {
+        for key in keys {
+            self.check_key(key.as_ref())?;
+        }
+        let inner = &self.inner;
+        inner
+            .metrics
+            .gets
+            .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        let state = inner.state();
+        let chunks = &inner.chunks;
+        let mut out: Vec<Option<Bytes>> = vec![None; keys.len()];
+        let mut pending = Vec::new();
+        'keys: for (slot, key) in keys.iter().enumerate() {
+            let key = key.as_ref();
+            for mem in state.memtables().filter(|m| !m.is_empty()) {
+                if let Some((_, v)) = mem.get(key, seq) {
+                    if let MemValue::Put(v) = v {
+                        out[slot] = Some(v);
+                    }
+                    continue 'keys;
+                }
+            }
+            pending.push(Lookup {
+                slot,
+                candidates: state.tables.candidates(key).cloned().collect(),
+                next: 0,
+            });
+        }
+
+        // The indexes of every chunk some key may be in, loaded concurrently.
+        let mut tables: HashMap<_, Arc<ChunkTable>> = HashMap::new();
+        for l in &pending {
+            for t in &l.candidates {
+                tables.entry(t.meta.id).or_insert_with(|| t.clone());
+            }
+        }
+        futures::stream::iter(tables.values().map(|t| chunks.index(t)))
+            .buffer_unordered(MULTI_GET_PARALLELISM)
+            .try_for_each(|_| async { Ok(()) })
+            .await?;
+
+        while !pending.is_empty() {
+            // Each key's next block to look in.
+            let mut wanted: HashMap<BlockKey, (Arc<ChunkTable>, usize)> = HashMap::new();
+            let mut targets: Vec<Option<BlockKey>> = Vec::with_capacity(pending.len());
+            for l in &mut pending {
+                let key = keys[l.slot].as_ref();
+                let mut target = None;
+                while let Some(t) = l.candidates.get(l.next) {
+                    if let Some(b) = chunks.candidate_block(t, key, seq).await? {
+                        let bk = (t.meta.id, b as u32);
+                        wanted.entry(bk).or_insert_with(|| (t.clone(), b));
+                        target = Some(bk);
+                        break;
+                    }
+                    l.next += 1;
+                }
+                targets.push(target);
+            }
+            let fetched: HashMap<BlockKey, Block> =
+                futures::stream::iter(wanted.into_iter().map(|(bk, (t, b))| async move {
+                    chunks.block(&t, b).await.map(|block| (bk, block))
+                }))
+                .buffer_unordered(MULTI_GET_PARALLELISM)
+                .try_collect()
+                .await?;
+
+            let mut still = Vec::with_capacity(pending.len());
+            for (mut l, target) in pending.into_iter().zip(targets) {
+                let Some(bk) = target else { continue };
+                let Some(block) = fetched.get(&bk) else {
+                    continue;
+                };
+                let key = keys[l.slot].as_ref();
+                let object = &l.candidates[l.next].object;
+                match block
+                    .get(key, seq)
+                    .map_err(|e| crate::error::Error::chunk(object, e))?
+                {
+                    Some((_, kind, value)) => {
+                        if kind == Kind::Put {
+                            out[l.slot] = Some(value);
+                        }
+                    }
+                    None => {
+                        l.next += 1;
+                        still.push(l);
+                    }
+                }
+            }
+            pending = still;
+        }
+        Ok(out)
+    }
+}
