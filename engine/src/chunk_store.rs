@@ -200,14 +200,17 @@ impl ChunkStore {
                 .collect()
         };
         if self.writable {
-            // Chunks that left the database: their cached blocks go now, their
-            // index files with the next sweep (a reader may still map them).
+            // Chunks that left the database: their cached blocks and index
+            // files go (a reader still holding a table keeps its mapping).
+            // At open, a full sweep also clears files of chunks that left
+            // while no writer ran here. Later sweeps would race with chunks
+            // being built (their index files exist before they are live).
             self.disk.forget_chunks(&gone);
-            if previous.is_none() || !gone.is_empty() {
-                if let Some(local) = &self.local_index {
-                    let mut keep = live.clone();
-                    keep.extend(self.tables_in_use());
-                    local.retain(&keep);
+            if let Some(local) = &self.local_index {
+                if previous.is_none() {
+                    local.retain(&live);
+                } else {
+                    local.remove(&gone);
                 }
             }
         }

@@ -5,7 +5,13 @@
 //! <local_dir>/IDENTITY   "firn-db <uuid>\n": the database this folder serves
 //! <local_dir>/WRITER_ID  "firn-writer <uuid>\n": this folder's id in writer claims
 //! <local_dir>/wal/       WAL segments (see wal/FORMAT.md)
+//! <local_dir>/index/     one mapped index file per chunk (local_index.rs;
+//!                        format in chunk/FORMAT.md, "Local index file")
+//! <local_dir>/cache/     the disk block cache (disk_cache.rs)
 //! ```
+//!
+//! Only the WAL matters for durability; `index/` and `cache/` are rebuilt
+//! from the object store when missing.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};

@@ -101,6 +101,15 @@ impl LocalIndexDir {
         self.load(meta).ok()
     }
 
+    /// Removes the files of `chunks`.
+    pub(crate) fn remove(&self, chunks: &[ChunkId]) {
+        if self.writable {
+            for id in chunks {
+                let _ = fs::remove_file(self.path(*id));
+            }
+        }
+    }
+
     /// Removes the files of chunks not in `live` (and stray temporary files).
     pub(crate) fn retain(&self, live: &HashSet<ChunkId>) {
         if !self.writable {
