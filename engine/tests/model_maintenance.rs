@@ -20,6 +20,11 @@ fn opts(url: &str, local: &std::path::Path) -> Options {
     o.compaction.l0_trigger = 2;
     o.compaction.target_chunk_size = 16 << 10;
     o.retry_delay = Duration::from_millis(1);
+    // Small cache tiers: compaction and GC replace chunks under blocks
+    // cached in memory and on disk, and evictions happen constantly.
+    o.block_cache_bytes = 16 << 10;
+    o.disk_cache_bytes = 32 << 10;
+    o.scan_readahead = 2 << 10;
     o
 }
 

@@ -168,6 +168,11 @@ impl Run {
 
     fn options(&self) -> Options {
         let mut opts = self.env.small_options();
+        // Tiny caches and read-ahead windows (blocks are 512 bytes): both
+        // cache tiers evict all the time and scans cross many windows.
+        opts.block_cache_bytes = 32 << 10;
+        opts.disk_cache_bytes = 64 << 10;
+        opts.scan_readahead = 4 << 10;
         if let Some((store, _)) = &self.faulty {
             opts.object_store = Some(store.clone());
             opts.retry_delay = Duration::from_millis(2);
@@ -350,6 +355,9 @@ impl Run {
         if key.is_empty() {
             return Ok(());
         }
+        if self.rng.random_bool(0.25) {
+            return self.multi_get(key).await;
+        }
         self.note(format!("get {}", show(&key)));
         let got = self
             .db()
@@ -358,6 +366,33 @@ impl Run {
             .map_err(|e| format!("get {}: {e}", show(&key)))?;
         compare_get(&key, got.as_deref(), self.oracle.get(&key), "")?;
         self.stats.reads += 1;
+        Ok(())
+    }
+
+    /// `multi_get` of `first` and a few more keys (some repeated, some
+    /// never written), each compared with the oracle.
+    async fn multi_get(&mut self, first: Vec<u8>) -> Check {
+        let mut keys = vec![first];
+        for _ in 0..self.rng.random_range(0..12) {
+            let key = match self.rng.random_range(0..10) {
+                0 => keys[0].clone(),
+                1 => self.short_bytes(3),
+                _ => self.pick_key(),
+            };
+            if !key.is_empty() {
+                keys.push(key);
+            }
+        }
+        self.note(format!("multi_get of {} keys", keys.len()));
+        let got = self
+            .db()
+            .multi_get(&keys)
+            .await
+            .map_err(|e| format!("multi_get {}: {e}", show(&keys[0])))?;
+        for (key, value) in keys.iter().zip(&got) {
+            compare_get(key, value.as_deref(), self.oracle.get(key), " (multi_get)")?;
+        }
+        self.stats.reads += keys.len();
         Ok(())
     }
 
