@@ -387,6 +387,41 @@ fn check_entry(bytes: &[u8], key: &BlockKey, handle: BlockHandle) -> Result<(), 
     Ok(())
 }
 
+/// Runs [`check_entry`] on arbitrary bytes, as the block its header names
+/// and as a fixed one (fuzzing: it must return, never panic).
+pub(crate) fn fuzz_check_entry(data: &[u8]) {
+    let le = |at: usize| -> u64 {
+        data.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let named = (
+        (
+            ChunkId {
+                epoch: le(16),
+                id: le(24),
+            },
+            (le(8) >> 32) as u32,
+        ),
+        BlockHandle {
+            offset: le(32),
+            len: le(40),
+        },
+    );
+    let fixed = (
+        (ChunkId { epoch: 1, id: 1 }, 0),
+        BlockHandle {
+            offset: 0,
+            len: data
+                .len()
+                .saturating_sub(ENTRY_HEADER_LEN + ENTRY_TRAILER_LEN) as u64,
+        },
+    );
+    for (key, handle) in [named, fixed] {
+        let _ = check_entry(data, &key, handle);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -451,6 +486,30 @@ mod tests {
         cache.insert(key(1), handle(1, 50), &[1; 50]);
         assert!(cache.get(&key(1), handle(1, 49)).is_none());
         assert!(cache.get(&key(1), handle(1, 50)).is_none(), "discarded");
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_entry_check() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = DiskCache::open(dir.path().join("cache"), 1 << 20, true);
+        cache.insert(key(3), handle(3, 40), &[7; 40]);
+        let good = fs::read(cache.path(&key(3))).expect("entry");
+        assert!(check_entry(&good, &key(3), handle(3, 40)).is_ok());
+        fuzz_check_entry(&good);
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for i in 0..good.len() {
+            // Every truncation, every byte changed.
+            assert!(check_entry(&good[..i], &key(3), handle(3, 40)).is_err());
+            let mut bad = good.clone();
+            x = x.rotate_left(7) ^ 0x9E37_79B9;
+            bad[i] ^= (x as u8) | 1;
+            assert!(
+                check_entry(&bad, &key(3), handle(3, 40)).is_err(),
+                "byte {i}"
+            );
+            fuzz_check_entry(&bad);
+            fuzz_check_entry(&bad[..i]);
+        }
     }
 
     #[test]

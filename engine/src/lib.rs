@@ -66,6 +66,12 @@ pub use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore, RequestCounts
 /// Entry points for the fuzz targets under `fuzz/` (not a stable API).
 #[doc(hidden)]
 pub mod fuzzing {
+    /// Checks `data` as a disk cache entry for a few block identities
+    /// (including the one its header names, if it has one).
+    pub fn decode_disk_cache_entry(data: &[u8]) {
+        crate::disk_cache::fuzz_check_entry(data);
+    }
+
     /// Replays `data` as the newest and as an older WAL segment, then again
     /// behind a valid segment header, decoding every record as a batch.
     pub fn decode_wal_segment(data: &[u8]) {
