@@ -440,22 +440,25 @@ impl DbIterator {
                 sources.push(Source::Mem(MemSource::new(mem.clone(), &from)));
             }
         }
+        let mut lists: Vec<Vec<Arc<ChunkTable>>> = Vec::new();
         for t in &state.tables.l0 {
             if in_range(t) {
-                sources.push(Source::Chunks(
-                    ChunkSource::new(store.clone(), vec![t.clone()], &from)
-                        .with_scan_readahead(store.scan_readahead),
-                ));
+                lists.push(vec![t.clone()]);
             }
         }
         for run in &state.tables.runs {
             let tables: Vec<_> = run.iter().filter(|t| in_range(t)).cloned().collect();
             if !tables.is_empty() {
-                sources.push(Source::Chunks(
-                    ChunkSource::new(store.clone(), tables, &from)
-                        .with_scan_readahead(store.scan_readahead),
-                ));
+                lists.push(tables);
             }
+        }
+        // The scan's read-ahead budget is shared by its chunk lists, so a
+        // scan over many L0 chunks holds no more than one over a single run.
+        let readahead = store.scan_readahead / lists.len().max(1) as u64;
+        for tables in lists {
+            sources.push(Source::Chunks(
+                ChunkSource::new(store.clone(), tables, &from).with_scan_readahead(readahead),
+            ));
         }
         DbIterator {
             merge: MergeIter::new(sources),

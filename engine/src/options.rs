@@ -79,9 +79,11 @@ pub struct Options {
     /// first read that needs it. Indexes already in `<local_dir>/index`
     /// cost no request either way.
     pub preload_indexes: bool,
-    /// Largest read-ahead of a scan: each chunk's first read fetches one
-    /// block, later reads fetch adjacent blocks in windows doubling up to
-    /// this many bytes, with the next window fetched in the background.
+    /// Read-ahead of one scan, in bytes, shared by the chunk lists it
+    /// merges (each L0 chunk, each sorted run). A list's first read fetches
+    /// one block; later reads fetch adjacent blocks in windows doubling up
+    /// to its share (at least 64 KiB), the next window fetched while the
+    /// current one is consumed: at most two windows per list in memory.
     pub scan_readahead: u64,
     /// Largest accepted key, in bytes.
     pub max_key_size: usize,
