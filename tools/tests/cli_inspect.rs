@@ -317,4 +317,6 @@ fn stats_prints_metrics_and_a_manifest_summary() {
         "{text}"
     );
     assert!(text.contains("  requests: get="), "{text}");
+    assert!(text.contains("  cache: memory_hits="), "{text}");
+    assert!(stats["metrics"]["cache"]["index_gets"].as_u64().is_some());
 }

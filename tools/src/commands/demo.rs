@@ -117,6 +117,7 @@ async fn run(session: &mut Session, db: &Db, args: &DemoArgs) -> CliResult {
         args.keys as f64 / read.as_secs_f64().max(1e-9)
     ))?;
     out.line(&format!("requests: {}", m.requests))?;
+    out.line(&format!("cache: {}", m.cache))?;
     if scanned < args.keys {
         return Err(CliError::other(format!(
             "the scan saw {scanned} keys, expected at least {}",

@@ -302,6 +302,7 @@ pub async fn stats(session: &mut Session, json: bool) -> CliResult {
         let out = &mut session.out;
         out.line("metrics:")?;
         out.line(&format!("  requests: {}", metrics.requests))?;
+        out.line(&format!("  cache: {}", metrics.cache))?;
         print_fields(out, &metrics)?;
         out.line("manifest:")?;
         print_fields(out, &summary)?;
