@@ -104,6 +104,21 @@ pub struct Args {
     #[arg(long, value_parser = parse_size, value_name = "BYTES")]
     pub block_cache_size: Option<u64>,
 
+    /// Budget of the on-disk raw block cache in `LOCAL/cache`, e.g. `4GiB`;
+    /// `0` turns it off (default: the engine's).
+    #[arg(long, value_parser = parse_size, value_name = "BYTES")]
+    pub disk_cache_size: Option<u64>,
+
+    /// Load every chunk's index when the database opens (default: on the
+    /// first read that needs it).
+    #[arg(long)]
+    pub preload_indexes: bool,
+
+    /// Read-ahead of one scan, shared by the chunk lists it merges, e.g.
+    /// `2MiB` (default: the engine's).
+    #[arg(long, value_parser = parse_size, value_name = "BYTES")]
+    pub scan_readahead: Option<u64>,
+
     /// Do not flush after fills: leave the tail of the data in the memtable
     /// (so reads span memtable and chunks).
     #[arg(long)]

@@ -14,6 +14,7 @@ use std::time::Instant;
 use firn::{Bytes, Db, WriteBatch};
 use hdrhistogram::Histogram;
 
+use crate::cold::ColdTally;
 use crate::keys::{KeyFormat, KeySource, ValueGen};
 use crate::target::Failure;
 
@@ -31,6 +32,8 @@ pub struct Tally {
     pub first_missing: Option<u64>,
     /// Most level-0 chunks a writer's samples saw.
     pub max_l0_chunks: u64,
+    /// Per-read GET accounting of point reads (one client only).
+    pub cold: Option<ColdTally>,
 }
 
 impl Tally {
@@ -46,15 +49,18 @@ impl Tally {
             entries: 0,
             first_missing: None,
             max_l0_chunks: 0,
+            cold: None,
         })
     }
 
-    /// Records an operation that ended `now`, having started at `*last`.
-    fn lap(&mut self, last: &mut Instant) {
+    /// Records an operation that ended `now`, having started at `*last`;
+    /// returns its latency in nanoseconds.
+    fn lap(&mut self, last: &mut Instant) -> u64 {
         let now = Instant::now();
         let nanos = u64::try_from(now.duration_since(*last).as_nanos()).unwrap_or(u64::MAX);
         self.hist.saturating_record(nanos.max(1));
         *last = now;
+        nanos
     }
 
     fn merge(&mut self, other: Tally) -> Result<(), Failure> {
@@ -67,6 +73,11 @@ impl Tally {
         self.entries += other.entries;
         self.first_missing = self.first_missing.or(other.first_missing);
         self.max_l0_chunks = self.max_l0_chunks.max(other.max_l0_chunks);
+        match (&mut self.cold, other.cold) {
+            (Some(mine), Some(theirs)) => mine.merge(&theirs)?,
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
         Ok(())
     }
 }
@@ -151,18 +162,25 @@ pub async fn write_client(
 }
 
 /// Point reads of the keys of `keys`; every one must exist with a value of
-/// `value_size` bytes.
+/// `value_size` bytes. With `per_read`, the object store's GET counter is
+/// read before and after each read to count the cold reads (only
+/// meaningful when this is the only client).
 pub async fn read_client(
     db: Db,
     keys: KeySource,
     fmt: KeyFormat,
     value_size: usize,
+    per_read: bool,
 ) -> Result<Tally, Failure> {
     let mut t = Tally::new()?;
+    if per_read {
+        t.cold = Some(ColdTally::new()?);
+    }
     let mut key = Vec::new();
     let mut last = Instant::now();
     for k in keys {
         fmt.write(k, &mut key);
+        let gets_before = per_read.then(|| db.object_store().requests().get);
         match db
             .get(&key)
             .await
@@ -181,7 +199,11 @@ pub async fn read_client(
             }
         }
         t.ops += 1;
-        t.lap(&mut last);
+        let nanos = t.lap(&mut last);
+        if let (Some(cold), Some(before)) = (&mut t.cold, gets_before) {
+            let gets = db.object_store().requests().get.saturating_sub(before);
+            cold.record(nanos, gets);
+        }
     }
     Ok(t)
 }

@@ -12,11 +12,14 @@
 
 mod args;
 mod clients;
+mod cold;
 mod keys;
 mod machine;
+mod memory;
 mod probe;
 mod report;
 mod target;
+mod units;
 mod workloads;
 
 use std::process::ExitCode;
@@ -85,6 +88,9 @@ fn run(args: Args) -> Result<(), Failure> {
         durability: args.durability.name(),
         memtable_size: opts.memtable_size,
         block_cache_size: opts.block_cache_bytes,
+        disk_cache_size: opts.disk_cache_bytes,
+        preload_indexes: opts.preload_indexes,
+        scan_readahead: opts.scan_readahead,
         flush_after_fill: !args.no_flush,
         seed: args.seed,
     };

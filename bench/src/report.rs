@@ -7,8 +7,11 @@ use firn::{Metrics, RequestCounts};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::cold::{ColdReport, TierStats};
 use crate::machine::{Disk, Machine};
+use crate::memory::MemoryStats;
 use crate::probe::ProbeReport;
+use crate::units::{bytes, micros};
 
 /// The run's configuration, printed as the header.
 #[derive(Clone, Debug, Serialize)]
@@ -49,6 +52,12 @@ pub struct Config {
     pub memtable_size: usize,
     /// Block cache budget in bytes.
     pub block_cache_size: usize,
+    /// Disk block cache budget in bytes (0: off).
+    pub disk_cache_size: u64,
+    /// Whether every chunk index is loaded at open.
+    pub preload_indexes: bool,
+    /// Largest scan read-ahead window in bytes.
+    pub scan_readahead: u64,
     /// Whether fills are followed by a flush.
     pub flush_after_fill: bool,
     /// Seed of all random choices.
@@ -234,6 +243,15 @@ pub struct WorkloadResult {
     /// Where the data sits at the end (not for the probe).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shape: Option<Shape>,
+    /// The read path per tier (read workloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<TierStats>,
+    /// Cold reads (`readrandom`): figures, or why there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold_reads: Option<ColdReport>,
+    /// Resident memory after the workload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryStats>,
     /// Raw fdatasync latency of the disk, measured by the probe.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fsync_probe: Option<ProbeReport>,
@@ -367,6 +385,16 @@ impl Printer {
                 mib(c.block_cache_size),
                 if c.flush_after_fill { "yes" } else { "no" }
             ),
+            format!(
+                "Disk cache: {}; scan read-ahead {:.1} MiB; preload indexes: {}",
+                if c.disk_cache_size == 0 {
+                    "off".to_string()
+                } else {
+                    format!("{:.1} MiB", c.disk_cache_size as f64 / (1u64 << 20) as f64)
+                },
+                c.scan_readahead as f64 / (1u64 << 20) as f64,
+                if c.preload_indexes { "yes" } else { "no" }
+            ),
             "------------------------------------------------".to_string(),
         ];
         for l in lines {
@@ -477,6 +505,9 @@ impl Printer {
                 ratio(r.requests.get, r.ops)
             ));
         }
+        for l in crate::cold::detail_lines(r) {
+            self.line(&format!("{pad}{l}"));
+        }
     }
 
     /// Prints the JSON document (on stdout).
@@ -507,48 +538,9 @@ fn short_requests(r: &RequestCounts) -> String {
     )
 }
 
-/// A latency in adaptive units: `812ns`, `2.1us`, `3.45ms`, `1.20s`.
-pub fn micros(us: f64) -> String {
-    if us < 1.0 {
-        format!("{:.0}ns", us * 1000.0)
-    } else if us < 1000.0 {
-        format!("{us:.1}us")
-    } else if us < 1_000_000.0 {
-        format!("{:.2}ms", us / 1000.0)
-    } else {
-        format!("{:.2}s", us / 1_000_000.0)
-    }
-}
-
-/// A byte count in adaptive binary units.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n}B")
-    } else {
-        format!("{v:.1}{}", UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn units() {
-        assert_eq!(micros(0.5), "500ns");
-        assert_eq!(micros(2.14), "2.1us");
-        assert_eq!(micros(3450.0), "3.45ms");
-        assert_eq!(micros(1_200_000.0), "1.20s");
-        assert_eq!(bytes(512), "512B");
-        assert_eq!(bytes(3 << 20), "3.0MiB");
-    }
 
     #[test]
     fn rates_and_deltas() {

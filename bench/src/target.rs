@@ -1,8 +1,8 @@
 //! Where the benchmark database lives, how it is opened, wiped and removed.
 //!
 //! Wiping removes only what a Firn database consists of (the `manifest/`
-//! and `chunks/` objects, the local `wal/`, `IDENTITY` and `LOCK`), never
-//! anything else found in a folder the user named.
+//! and `chunks/` objects, the local `wal/`, `index/`, `cache/`, `IDENTITY`
+//! and `LOCK`), never anything else found in a folder the user named.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use crate::args::Args;
 /// Object-name prefixes of a Firn database.
 const OBJECT_PREFIXES: [&str; 2] = ["manifest/", "chunks/"];
 /// Entries of a Firn local directory.
-const LOCAL_ENTRIES: [&str; 4] = ["wal", "IDENTITY", "IDENTITY.tmp", "LOCK"];
+const LOCAL_ENTRIES: [&str; 6] = ["wal", "index", "cache", "IDENTITY", "IDENTITY.tmp", "LOCK"];
 
 /// The database location and the options every open uses.
 #[derive(Debug)]
@@ -60,6 +60,13 @@ impl Target {
             opts.block_cache_bytes = usize::try_from(bytes)
                 .map_err(|_| "--block-cache-size is too large".to_string())?;
         }
+        if let Some(bytes) = args.disk_cache_size {
+            opts.disk_cache_bytes = bytes;
+        }
+        if let Some(bytes) = args.scan_readahead {
+            opts.scan_readahead = bytes;
+        }
+        opts.preload_indexes = args.preload_indexes;
         // Wiping between fills throws memtables away; the final close
         // flushes explicitly when the database is kept.
         opts.flush_on_close = false;

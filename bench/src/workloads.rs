@@ -13,7 +13,9 @@ use firn::{Db, Metrics};
 
 use crate::args::Args;
 use crate::clients::{read_client, readseq_client, run_clients, scan_client, write_client, Tally};
+use crate::cold::{ColdReport, TierStats};
 use crate::keys::{share_range, KeyFormat, Order, ValueGen};
+use crate::memory::{reset_peak, MemoryStats};
 use crate::probe::{fsync_probe, ProbeReport};
 use crate::report::{
     cache_delta, write_stats, FlushStats, Latency, ReadStats, Shape, WorkloadResult, WriteStats,
@@ -119,11 +121,13 @@ impl Bench {
 
     /// Runs one workload.
     pub async fn run(&mut self, w: Workload) -> Result<WorkloadResult, Failure> {
+        let peak_reset = reset_peak();
         let mut result = match w {
             Workload::FsyncProbe => return self.probe_result(),
             Workload::FillSeq | Workload::FillRandom | Workload::Overwrite => self.fill(w).await?,
             Workload::ReadRandom | Workload::ReadSeq | Workload::Scan => self.read(w).await?,
         };
+        result.memory = Some(MemoryStats::now(peak_reset));
         result.name = w.name().to_string();
         result.threads = self.args.threads;
         result.set_rates(self.args.key_size + self.args.value_size);
@@ -273,8 +277,15 @@ impl Bench {
                     seed: seed.wrapping_add(2),
                 };
                 let (reads, size) = (self.args.reads(), self.args.value_size);
+                let per_read = clients == 1;
                 run_clients(clients, |i| {
-                    read_client(db.clone(), order.share(reads, i, clients), fmt, size)
+                    read_client(
+                        db.clone(),
+                        order.share(reads, i, clients),
+                        fmt,
+                        size,
+                        per_read,
+                    )
                 })
                 .await?
             }
@@ -308,14 +319,20 @@ impl Bench {
             }
         };
         let after = db.metrics();
-        Ok(read_result(
+        let mut r = read_result(
             &before,
             &after,
             db.manifest().runs.len(),
             seconds,
             &tally,
             w == Workload::Scan,
-        ))
+        );
+        let tiers = TierStats::between(&before, &after);
+        if w == Workload::ReadRandom {
+            r.cold_reads = Some(ColdReport::new(tally.cold.as_ref(), tally.ops, &tiers));
+        }
+        r.tiers = Some(tiers);
+        Ok(r)
     }
 
     /// Runs the fsync probe on the disk holding the WAL.
@@ -392,7 +409,10 @@ mod tests {
             std::process::id(),
             extra.join("")
         ));
-        let mut argv = vec!["firn-bench", "--num", "2000", "--threads", "3"];
+        let mut argv = vec!["firn-bench", "--num", "2000"];
+        if !extra.contains(&"--threads") {
+            argv.extend_from_slice(&["--threads", "3"]);
+        }
         argv.extend_from_slice(extra);
         argv.extend_from_slice(&["--db", dir.to_str().unwrap()]);
         let args = Args::parse_from(argv);
@@ -418,6 +438,11 @@ mod tests {
             assert!(b.missing_keys(&r).is_none(), "{w:?}");
             if let Some(rd) = &r.reads {
                 assert_eq!(rd.not_found, 0);
+                assert!(r.tiers.is_some(), "{w:?}");
+            }
+            assert!(r.memory.is_some(), "{w:?}");
+            if w == Workload::ReadRandom {
+                assert!(matches!(r.cold_reads, Some(ColdReport::NotMeasured(_))));
             }
         }
         let fill = b.run(Workload::FillSeq).await.unwrap();
@@ -427,6 +452,27 @@ mod tests {
         assert!(fill.flush.is_some());
         let seq = b.run(Workload::ReadSeq).await.unwrap();
         assert_eq!(seq.ops, 2000);
+        b.finish().await.unwrap();
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_client_counts_cold_reads() {
+        let mut b = bench(&["--threads", "1", "--reads", "300", "--disk-cache-size", "0"]);
+        assert_eq!(b.target.options().disk_cache_bytes, 0);
+        let root = b.target.local_dir().parent().unwrap().to_path_buf();
+        b.run(Workload::FillRandom).await.unwrap();
+        // A new handle reads with empty memory: its first reads are cold.
+        b.db.take().unwrap().close().await.unwrap();
+        let r = b.run(Workload::ReadRandom).await.unwrap();
+        let Some(ColdReport::Measured(c)) = &r.cold_reads else {
+            panic!("cold reads not measured: {:?}", r.cold_reads);
+        };
+        let tiers = r.tiers.as_ref().unwrap();
+        assert!(c.cold_reads > 0 && c.cold_reads <= 300);
+        assert!(c.gets >= c.cold_reads && c.gets <= tiers.gets);
+        assert!(tiers.block_gets > 0 && tiers.disk_hits == 0);
+        assert!(c.latency.p50_us > 0.0);
         b.finish().await.unwrap();
         std::fs::remove_dir_all(root).unwrap();
     }

@@ -298,9 +298,10 @@ impl ChunkStore {
             .ok_or_else(|| Error::Background("empty block read".into()))
     }
 
-    /// Data blocks `first..` of `table`: the first from a cache if it is
-    /// there, else one ranged GET covering as many adjacent uncached blocks
-    /// as fit in `max_bytes` (at least one). Fetched blocks fill both cache
+    /// Data blocks `first..` of `table`: when the first is cached, it and
+    /// the cached blocks right after it (within `max_bytes`); else one
+    /// ranged GET covering as many adjacent blocks as fit in `max_bytes` (at
+    /// least one). Fetched blocks fill both cache
     /// tiers only when `fill_cache` is set (compaction reads once and leaves
     /// them alone).
     pub(crate) async fn blocks(
@@ -320,20 +321,33 @@ impl ChunkStore {
             ));
         }
         let start = index.block_handle(first);
+        let within = |i: usize| {
+            let h = index.block_handle(i);
+            h.offset + h.len - start.offset <= max_bytes
+        };
         if let Some(block) = self.cached_block(&(table.meta.id, first as u32), start, &table.object)
         {
-            return Ok(vec![block]);
-        }
-        let mut last = first;
-        while last + 1 < count {
-            let next = index.block_handle(last + 1);
-            let key = (table.meta.id, (last + 1) as u32);
-            if next.offset + next.len - start.offset > max_bytes
-                || self.disk.contains(&key)
-                || self.cache.contains(&key)
-            {
-                break;
+            // Cached: hand out the cached blocks that follow it too (no GET).
+            let mut out = vec![block];
+            let mut i = first + 1;
+            while i < count && within(i) {
+                let key = (table.meta.id, i as u32);
+                if !(self.cache.contains(&key) || self.disk.contains(&key)) {
+                    break;
+                }
+                match self.cached_block(&key, index.block_handle(i), &table.object) {
+                    Some(block) => out.push(block),
+                    None => break,
+                }
+                i += 1;
             }
+            return Ok(out);
+        }
+        // One GET for the whole window, even over blocks cached already:
+        // a request costs more than the bytes, and a partly cached chunk
+        // must not turn a scan into one GET per block.
+        let mut last = first;
+        while last + 1 < count && within(last + 1) {
             last += 1;
         }
         let end = index.block_handle(last);

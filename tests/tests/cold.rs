@@ -393,6 +393,31 @@ async fn a_cold_scan_reads_ahead_and_a_cached_scan_makes_no_request(kind: StoreK
         "a cold scan of ~{blocks} blocks made {} block GETs",
         c.block_gets
     );
+    // Partly cached (random reads first, on another fresh local directory):
+    // the read-ahead still covers whole windows, cached blocks and all.
+    let mut partly = many_chunks(env.options_with_local("partly"));
+    partly.scan_readahead = 1 << 20;
+    let db2 = Db::open(partly).await.expect("open");
+    settle(&db2).await;
+    let mut rng = StdRng::seed_from_u64(12);
+    for _ in 0..300 {
+        let i = rng.random_range(0..50_000);
+        get_cost(&db2, i).await;
+    }
+    let before = db2.metrics();
+    let n = collect(db2.scan::<&[u8], _>(..).expect("scan"))
+        .await
+        .expect("scan")
+        .len();
+    assert_eq!(n, 50_000);
+    let c = cost(&before, &db2.metrics());
+    assert!(
+        c.block_gets * 8 < blocks,
+        "a scan over a partly cached range of ~{blocks} blocks made {} block GETs",
+        c.block_gets
+    );
+    db2.close().await.expect("close");
+
     // The same range again: every block is cached.
     let before = db.metrics();
     let again = collect(
