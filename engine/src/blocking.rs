@@ -82,6 +82,11 @@ impl Db {
         self.rt.block_on(self.db.get(key))
     }
 
+    /// See [`crate::Db::multi_get`].
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        self.rt.block_on(self.db.multi_get(keys))
+    }
+
     /// See [`crate::Db::scan`]; the iterator blocks on each step.
     pub fn scan<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<Iter> {
         Ok(Iter {

@@ -3,10 +3,12 @@
 //! Writes go to a local write-ahead log and an in-memory skiplist
 //! (memtable) at disk speed; full memtables are frozen and flushed in the
 //! background as immutable sorted chunk files to the object store
-//! (`file://` folder, `memory://`), and a versioned manifest there says which
-//! chunks make up the database. Reads consult the memtables, then the chunks
-//! newest first (bloom filter and block index in memory, one ranged GET per
-//! data block, a cache of decoded blocks).
+//! (`file://` folder, `memory://`, `s3://`), and a versioned manifest there
+//! says which chunks make up the database. Reads consult the memtables, then
+//! the chunks newest first: each chunk's bloom filter and block index come
+//! from a memory-mapped file in the local directory (fetched once with one
+//! ranged GET when missing), and the one data block a read needs comes from
+//! the memory cache, the disk cache, or one ranged GET.
 //!
 //! ```no_run
 //! # async fn demo() -> firn::Result<()> {

@@ -711,6 +711,8 @@ fn blocking_wrapper_works_without_a_runtime() {
     db.flush().expect("flush");
     assert_eq!(db.get("b001").expect("get").as_deref(), Some(&b"v1"[..]));
     assert_eq!(db.get("b100").expect("get"), None);
+    let many = db.multi_get(&["b100", "b001"]).expect("multi_get");
+    assert_eq!(many, vec![None, Some(firn::Bytes::from_static(b"v1"))]);
     let rows: Vec<_> = db
         .scan_prefix("b")
         .expect("scan")
