@@ -50,20 +50,23 @@ pub struct GcReport {
 pub(crate) struct GcState {
     /// Per manifest version: publish time and the chunks it references.
     versions: BTreeMap<u64, VersionInfo>,
+    /// Set after the first pass of this process.
+    primed: bool,
     /// Own-epoch orphans: when first seen unreferenced (ms).
     orphans_seen: HashMap<ChunkId, u64>,
 }
 
 struct VersionInfo {
     published_at_ms: u64,
-    chunks: HashSet<ChunkId>,
+    /// `None`: not read (a version found at this process's first pass).
+    chunks: Option<HashSet<ChunkId>>,
 }
 
 impl VersionInfo {
     fn of(m: &Manifest) -> VersionInfo {
         VersionInfo {
             published_at_ms: m.published_at_ms,
-            chunks: m.all_chunks().map(|c| c.id).collect(),
+            chunks: Some(m.all_chunks().map(|c| c.id).collect()),
         }
     }
 }
@@ -94,14 +97,34 @@ pub(crate) async fn collect(inner: &Arc<DbInner>, grace: Duration) -> Result<GcR
     let now = now_ms();
     let horizon = now.saturating_sub(grace.as_millis() as u64);
 
+    let pinned: HashSet<u64> = list_checkpoints(inner)
+        .await?
+        .into_iter()
+        .map(|c| c.manifest_version)
+        .collect();
     let versions = inner.manifests.list_versions().await?;
     gc.versions.retain(|v, _| versions.binary_search(v).is_ok());
+    // The first pass does not read the superseded versions it finds (there
+    // may be hundreds within the grace period): it takes them as published
+    // now, so each stays retained for a full grace period from now, and
+    // while one is retained no chunk it may reference is deleted.
+    let first_pass = !gc.primed;
     for &v in &versions {
-        if gc.versions.contains_key(&v) {
-            continue;
+        // Known versions are not read again, except an unread one that a
+        // checkpoint pins since (it is retained for good, so its chunks
+        // must be known).
+        if let Some(known) = gc.versions.get(&v) {
+            if known.chunks.is_some() || !pinned.contains(&v) {
+                continue;
+            }
         }
         let info = if v == latest.version {
             VersionInfo::of(&latest)
+        } else if first_pass && !pinned.contains(&v) {
+            VersionInfo {
+                published_at_ms: now,
+                chunks: None,
+            }
         } else {
             match inner.manifests.load_version(v).await? {
                 Some(m) => VersionInfo::of(&m),
@@ -110,11 +133,7 @@ pub(crate) async fn collect(inner: &Arc<DbInner>, grace: Duration) -> Result<GcR
         };
         gc.versions.insert(v, info);
     }
-    let pinned: HashSet<u64> = list_checkpoints(inner)
-        .await?
-        .into_iter()
-        .map(|c| c.manifest_version)
-        .collect();
+    gc.primed = true;
     // A version stops being current when the next one is published.
     let mut retained = HashSet::new();
     let present: Vec<u64> = gc.versions.keys().copied().collect();
@@ -132,10 +151,16 @@ pub(crate) async fn collect(inner: &Arc<DbInner>, grace: Duration) -> Result<GcR
 
     let mut referenced: HashSet<ChunkId> = HashSet::new();
     let mut ever_published: HashSet<ChunkId> = HashSet::new();
+    // A retained version whose chunks are unknown may reference any chunk.
+    let mut blind = false;
     for (v, info) in &gc.versions {
-        ever_published.extend(info.chunks.iter().copied());
+        let Some(chunks) = &info.chunks else {
+            blind |= retained.contains(v);
+            continue;
+        };
+        ever_published.extend(chunks.iter().copied());
         if retained.contains(v) {
-            referenced.extend(info.chunks.iter().copied());
+            referenced.extend(chunks.iter().copied());
         }
     }
     referenced.extend(inner.state().tables.manifest.all_chunks().map(|c| c.id));
@@ -149,6 +174,10 @@ pub(crate) async fn collect(inner: &Arc<DbInner>, grace: Duration) -> Result<GcR
             continue;
         };
         let collectable = if referenced.contains(&id) || id.epoch > inner.epoch {
+            false
+        } else if blind && (id.epoch != inner.epoch || ever_published.contains(&id)) {
+            // Only this process's own orphans are known not to be in an
+            // unread version.
             false
         } else if ever_published.contains(&id) {
             true // dropped by a version that is no longer retained

@@ -180,3 +180,73 @@ async fn an_idle_database_makes_no_requests() {
     assert_eq!(db.metrics().requests, last, "requests while idle");
     db.close().await.unwrap();
 }
+
+/// The first GC pass of a new process neither reads the superseded manifest
+/// versions it finds (there may be hundreds within the grace period) nor
+/// deletes a chunk one of them may still reference: those versions count
+/// as superseded when first seen, so their chunks wait a full grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_process_gcs_without_reading_old_versions_and_keeps_their_chunks() {
+    let url = format!("memory://gc-first-pass-{}", std::process::id());
+    let local = tempfile::tempdir().unwrap();
+    let db = Db::open(opts(&url, local.path())).await.unwrap();
+    for round in 0..6 {
+        overwrite(&db, round).await;
+    }
+    // A reader in "another process" still on the version with six L0 chunks.
+    let reader_dir = tempfile::tempdir().unwrap();
+    let reader = Db::open(opts(&url, reader_dir.path()).read_only(true))
+        .await
+        .unwrap();
+    let old_chunks: Vec<String> = reader
+        .manifest()
+        .all_chunks()
+        .map(|c| c.id.object_name())
+        .collect();
+    assert!(old_chunks.len() >= 6, "{} chunks", old_chunks.len());
+    db.compact().await.unwrap();
+    let versions = db.object_store().list("manifest/").await.unwrap().len();
+    db.close().await.unwrap();
+    assert!(versions >= 8, "{versions} manifest versions");
+
+    // A new writer process (fresh local directory), default grace.
+    let local2 = tempfile::tempdir().unwrap();
+    let db2 = Db::open(opts(&url, local2.path())).await.unwrap();
+    // Wait for the open's GC pass.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while db2.metrics().gc_passes == 0 {
+        assert!(std::time::Instant::now() < deadline, "no GC pass at open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let m = db2.metrics();
+    assert!(
+        m.requests.get < 6,
+        "the open and its GC pass made {} GETs for {versions} manifest versions",
+        m.requests.get
+    );
+    for name in &old_chunks {
+        assert!(
+            db2.object_store().get(name).await.is_ok(),
+            "{name} was deleted although a version superseded just now references it"
+        );
+    }
+    let all = reader
+        .scan::<&[u8], _>(..)
+        .unwrap()
+        .collect_all()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 10_000, "the old reader lost data");
+
+    // With no grace at all, they go.
+    let report = db2.gc(Duration::ZERO).await.unwrap();
+    assert!(
+        report.chunks_deleted >= old_chunks.len() as u64,
+        "{report:?}"
+    );
+    for name in &old_chunks {
+        assert!(db2.object_store().get(name).await.is_err(), "{name} kept");
+    }
+    reader.close().await.unwrap();
+    db2.close().await.unwrap();
+}
