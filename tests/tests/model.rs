@@ -1,13 +1,16 @@
 //! Model-based test: the database behaves exactly like a `BTreeMap`.
 //!
 //! Thousands of seeded random operations — puts, deletes, mixed batches,
-//! point reads, range scans and prefix scans, snapshots read long after they
-//! were taken, flushes, clean close + reopen and crash (drop without close) +
-//! reopen — run against the engine and against an in-memory oracle, and every
+//! point reads and `multi_get`s, range scans and prefix scans, snapshots read
+//! long after they were taken, flushes, GC passes with no grace period, clean
+//! close + reopen and crash (drop without close) + reopen — run against the
+//! engine and against an in-memory oracle, and every
 //! read is compared with the oracle (a snapshot is compared with the oracle
 //! state captured when it was taken). A 16 KiB memtable and 512-byte blocks
 //! make flushes and multi-block chunks frequent, and a small key space makes
-//! overwrites and deletes hit keys that live in memtables and in chunks.
+//! overwrites and deletes hit keys that live in memtables and in chunks;
+//! tiny memory and disk caches and read-ahead windows keep both cache tiers
+//! evicting.
 //!
 //! It runs on `memory://` (a uniquely named in-process store, which survives
 //! close and reopen), on `file://` (a temporary folder) and on the S3 server
@@ -78,6 +81,7 @@ struct Stats {
     reads: usize,
     scans: usize,
     snapshot_reads: usize,
+    gc_passes: usize,
     flushes: usize,
     background_flushes: u64,
     reopens: usize,
@@ -505,6 +509,23 @@ impl Run {
         result
     }
 
+    /// A GC pass with no grace period: everything that left the database
+    /// goes at once, while snapshots, iterators and the oracle must not
+    /// notice. Under injected faults a failed pass is allowed (GC is best
+    /// effort and retried by the next pass).
+    async fn gc(&mut self) -> Check {
+        self.note("gc, no grace".into());
+        match self.db().gc(Duration::ZERO).await {
+            Ok(_) => {}
+            Err(Error::Store(e)) if self.faulty.is_some() => {
+                self.note(format!("gc failed under faults: {e}"));
+            }
+            Err(e) => return Err(format!("gc: {e}")),
+        }
+        self.stats.gc_passes += 1;
+        Ok(())
+    }
+
     async fn flush(&mut self) -> Check {
         self.note("flush".into());
         self.db().flush().await.map_err(|e| format!("flush: {e}"))?;
@@ -591,6 +612,7 @@ impl Run {
             965..980 => self.flush().await,
             980..986 => self.reopen(false).await,
             986..992 => self.reopen(true).await,
+            992..995 => self.gc().await,
             _ => self.full_check("at a random step").await,
         }
     }
