@@ -17,7 +17,8 @@
 //!   its nonce, chunks by comparing bytes).
 //!
 //! Decisions are deterministic for a seed: the `n`-th request of one kind on
-//! one object is faulty or not by a hash of (seed, kind, object, n), however
+//! one object (one byte range of it, for reads) is faulty or not by a hash
+//! of (seed, kind, object, n), however
 //! the engine's background tasks interleave. [`FaultConfig::max_streak_reads`]
 //! and [`FaultConfig::max_streak_writes`] cap how many requests in a row on
 //! one object may fail, so a test can promise that reads always succeed after
@@ -490,6 +491,14 @@ impl Service for FaultService {
     }
 }
 
+/// What read decisions and streaks are keyed by: the object and the byte
+/// range. Concurrent reads of one object (a scan's read-ahead beside point
+/// reads) then keep separate streaks, so none of them can fail more often in
+/// a row than `max_streak_reads` because the others failed in between.
+fn read_key(path: &str, range: &BytesRange) -> String {
+    format!("{path} {range:?}")
+}
+
 /// Reads through [`FaultLayer`]: each read request may be delayed or fail.
 pub struct FaultReader {
     inner: oio::Reader,
@@ -499,12 +508,16 @@ pub struct FaultReader {
 
 impl oio::Read for FaultReader {
     async fn open(&self, range: BytesRange) -> Result<(RpRead, Box<dyn oio::ReadStreamDyn>)> {
-        self.shared.gate(Op::Read, &self.path).await?;
+        self.shared
+            .gate(Op::Read, &read_key(&self.path, &range))
+            .await?;
         self.inner.open(range).await
     }
 
     async fn read(&self, range: BytesRange) -> Result<(RpRead, Buffer)> {
-        self.shared.gate(Op::Read, &self.path).await?;
+        self.shared
+            .gate(Op::Read, &read_key(&self.path, &range))
+            .await?;
         self.inner.read(range).await
     }
 }
