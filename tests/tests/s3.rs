@@ -813,9 +813,11 @@ async fn a_large_chunk_is_uploaded_in_parts_and_read_by_ranges_on_s3() {
     assert!(during.bytes_written >= chunk.size, "{during}");
     db.close().await.expect("close");
 
-    // A fresh local directory: nothing cached, the chunk's index comes at open.
+    // A fresh local directory: nothing cached; the chunk's index comes at
+    // open (preloaded; lazily it would cost one more GET on the first read).
     let mut cold = env.options_with_local("cold");
     cold.block_cache_bytes = 64 << 20;
+    cold.preload_indexes = true;
     let db = env.open(cold).await;
     // Background work after open (the GC pass an open triggers) makes its
     // own requests: measure once the handle is idle.
