@@ -207,6 +207,9 @@ impl DbInner {
     }
 }
 
+/// How long `close()` waits for aborted background writes to finish.
+const CLOSE_QUIESCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Ends background work and releases the writer lock when the last handle
 /// goes away without `close()`: the same as a crash, which recovery handles.
 pub(crate) struct HandleGuard {
@@ -495,6 +498,11 @@ impl Db {
         }
         inner.closing.store(true, Ordering::Release);
         inner.stop_tasks();
+        // An aborted task's local-file write (a chunk, a manifest version)
+        // still runs to its end: wait for it, so nothing lands after close.
+        if !inner.chunks.store.quiesce(CLOSE_QUIESCE).await {
+            tracing::warn!("close: object-store writes still running after {CLOSE_QUIESCE:?}");
+        }
         lock(&inner.commit.log).wal = None;
         lock(&inner.local).take();
         if let Some(err) = inner.fatal_error() {

@@ -66,6 +66,9 @@ struct Inner {
     /// Which kind of store this is.
     backend: Backend,
     counters: Arc<Counters>,
+    /// Local-file operations still running on the blocking pool (they run
+    /// to the end even when the future that started them is dropped).
+    blocking_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What an [`ObjectStore`] talks to.
@@ -208,8 +211,26 @@ impl ObjectStore {
                 options,
                 backend,
                 counters,
+                blocking_in_flight: Arc::default(),
             }),
         }
+    }
+
+    /// Waits (up to `timeout`) until no local-file operation started through
+    /// this store is still running. A `file://` write runs to completion on
+    /// the blocking pool even when the task that started it was aborted, so
+    /// a writer that is closing waits here: after it, nothing it started can
+    /// still land in the bucket. Returns whether it got there in time.
+    pub async fn quiesce(&self, timeout: std::time::Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.inner.blocking_in_flight.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        true
     }
 
     /// The options this store was opened with.
@@ -494,6 +515,20 @@ impl ObjectStore {
         path: &str,
         f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering;
+        /// Counts the operation as in flight until the closure ends.
+        struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for InFlight {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.inner.blocking_in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(self.inner.blocking_in_flight.clone());
+        let f = move || {
+            let _guard = guard;
+            f()
+        };
         match tokio::task::spawn_blocking(f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.io_error(op, path, e)),
