@@ -157,6 +157,31 @@ impl ChunkStore {
         Ok(ChunkTable::with_index(meta, index))
     }
 
+    /// Puts every block of a chunk this process just wrote (`bytes`, the
+    /// whole chunk) into the disk cache, on the blocking pool, in the
+    /// background: recent data then reads from local disk.
+    pub(crate) fn cache_written_blocks(self: &Arc<Self>, table: &Arc<ChunkTable>, bytes: Bytes) {
+        if !self.writable || !self.disk.enabled() {
+            return;
+        }
+        let (this, table) = (self.clone(), table.clone());
+        tokio::task::spawn_blocking(move || {
+            let Some(index) = table.index.get() else {
+                return;
+            };
+            for i in 0..index.block_count() {
+                let handle = index.block_handle(i);
+                let range = usize::try_from(handle.offset)
+                    .ok()
+                    .zip(usize::try_from(handle.end()).ok())
+                    .and_then(|(from, to)| bytes.get(from..to));
+                if let Some(raw) = range {
+                    this.disk.insert((table.meta.id, i as u32), handle, raw);
+                }
+            }
+        });
+    }
+
     /// Builds the table set for `manifest`, reusing the tables of `previous`
     /// (and `extra`, chunks just written). New tables load their index on
     /// first use, or here, in parallel, when preloading is on.

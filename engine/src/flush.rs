@@ -78,7 +78,10 @@ async fn upload_and_publish(
         ..ManifestEdit::default()
     };
 
-    publish_edit(inner, &edit, vec![table], Some(mem.id)).await?;
+    publish_edit(inner, &edit, vec![table.clone()], Some(mem.id)).await?;
+    if inner.opts.cache_flushed_blocks {
+        inner.chunks.cache_written_blocks(&table, bytes);
+    }
     inner.metrics.flushes.fetch_add(1, Ordering::Relaxed);
     inner
         .metrics

@@ -75,6 +75,11 @@ pub struct Options {
     /// Byte budget of the on-disk cache of raw blocks in
     /// `<local_dir>/cache` (tier 2); 0 turns it off. Survives restarts.
     pub disk_cache_bytes: u64,
+    /// Put the blocks of every chunk a flush writes into the disk cache (in
+    /// the background), so recently written data reads from local disk, not
+    /// the bucket. Costs a second local write of each flushed chunk, and a
+    /// heavy load churns the disk cache. Off by default.
+    pub cache_flushed_blocks: bool,
     /// Load every chunk's index at open (in parallel) instead of on the
     /// first read that needs it. Indexes already in `<local_dir>/index`
     /// cost no request either way.
@@ -150,6 +155,7 @@ impl Options {
             bloom_bits_per_key: chunk.bloom_bits_per_key,
             block_cache_bytes: 256 << 20,
             disk_cache_bytes: 1 << 30,
+            cache_flushed_blocks: false,
             preload_indexes: false,
             scan_readahead: 2 << 20,
             max_key_size: DEFAULT_MAX_KEY_SIZE,

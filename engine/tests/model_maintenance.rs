@@ -25,6 +25,7 @@ fn opts(url: &str, local: &std::path::Path) -> Options {
     o.block_cache_bytes = 16 << 10;
     o.disk_cache_bytes = 32 << 10;
     o.scan_readahead = 2 << 10;
+    o.cache_flushed_blocks = true;
     o
 }
 

@@ -16,6 +16,8 @@
 //!   missing), and fetches a block several keys share once.
 //! * A cold scan reads ahead (far fewer GETs than blocks); scanning the same
 //!   range again makes no request.
+//! * With `cache_flushed_blocks`, reading back flushed data makes no request
+//!   (without it, each block costs a GET).
 //!
 //! Every case runs on `memory://`, `file://` and the S3 server.
 
@@ -32,6 +34,7 @@ firn_tests::on_every_store!(
     damaged_or_stale_local_files_are_discarded_and_fetched_again,
     multi_get_agrees_with_get_and_fetches_each_block_once,
     a_cold_scan_reads_ahead_and_a_cached_scan_makes_no_request,
+    flushed_blocks_can_be_kept_on_local_disk,
 );
 
 const KEYS: usize = 200_000;
@@ -434,4 +437,42 @@ async fn a_cold_scan_reads_ahead_and_a_cached_scan_makes_no_request(kind: StoreK
         "a cached scan made requests"
     );
     db.close().await.expect("close");
+}
+
+async fn flushed_blocks_can_be_kept_on_local_disk(kind: StoreKind) {
+    for keep in [false, true] {
+        let env = TestDb::new(kind, "cache-flushed");
+        let mut opts = many_chunks(env.options());
+        opts.cache_flushed_blocks = keep;
+        let db = env.open(opts).await;
+        load(&db, 5_000, 6).await;
+        db.flush().await.expect("flush");
+        // The blocks go to the disk cache in the background: wait until its
+        // size stops growing.
+        let mut last = u64::MAX;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let now = db.metrics().cache.disk_bytes;
+            if now == last && (now > 0 || !keep) {
+                break;
+            }
+            last = now;
+        }
+        settle(&db).await;
+        let before = db.metrics();
+        for i in (0..5_000).step_by(97) {
+            get_cost(&db, i).await;
+        }
+        let c = cost(&before, &db.metrics());
+        if keep {
+            assert_eq!(c.gets, 0, "flushed blocks were not served from local disk");
+            assert!(db.metrics().cache.disk_hits > 0);
+        } else {
+            assert!(
+                c.block_gets > 0,
+                "without the option reads go to the bucket"
+            );
+        }
+        db.close().await.expect("close");
+    }
 }

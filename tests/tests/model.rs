@@ -177,6 +177,7 @@ impl Run {
         opts.block_cache_bytes = 32 << 10;
         opts.disk_cache_bytes = 64 << 10;
         opts.scan_readahead = 4 << 10;
+        opts.cache_flushed_blocks = true;
         if let Some((store, _)) = &self.faulty {
             opts.object_store = Some(store.clone());
             opts.retry_delay = Duration::from_millis(2);
