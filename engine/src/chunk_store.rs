@@ -317,8 +317,13 @@ impl ChunkStore {
 
     /// Data block `i` of `table`: from a cache, else one ranged GET.
     pub(crate) async fn block(&self, table: &ChunkTable, i: usize) -> Result<Block> {
-        let mut blocks = self.blocks(table, i, 0, true).await?;
-        blocks
+        let index = self.index(table).await?;
+        let handle = checked_handle(table, index, i)?;
+        if let Some(block) = self.cached_block(&(table.meta.id, i as u32), handle, &table.object) {
+            return Ok(block);
+        }
+        let mut fetched = self.fetch(table, index, i, i, true).await?;
+        fetched
             .pop()
             .ok_or_else(|| Error::Background("empty block read".into()))
     }
@@ -326,9 +331,8 @@ impl ChunkStore {
     /// Data blocks `first..` of `table`: when the first is cached, it and
     /// the cached blocks right after it (within `max_bytes`); else one
     /// ranged GET covering as many adjacent blocks as fit in `max_bytes` (at
-    /// least one). Fetched blocks fill both cache
-    /// tiers only when `fill_cache` is set (compaction reads once and leaves
-    /// them alone).
+    /// least one). Fetched blocks fill both cache tiers only when
+    /// `fill_cache` is set (compaction reads once and leaves them alone).
     pub(crate) async fn blocks(
         &self,
         table: &ChunkTable,
@@ -338,14 +342,7 @@ impl ChunkStore {
     ) -> Result<Vec<Block>> {
         let index = self.index(table).await?;
         let count = index.block_count();
-        if first >= count {
-            return Err(Error::corruption(
-                &table.object,
-                None,
-                format!("block {first} asked of a chunk with {count} blocks"),
-            ));
-        }
-        let start = index.block_handle(first);
+        let start = checked_handle(table, index, first)?;
         let within = |i: usize| {
             let h = index.block_handle(i);
             h.offset + h.len - start.offset <= max_bytes
@@ -375,6 +372,20 @@ impl ChunkStore {
         while last + 1 < count && within(last + 1) {
             last += 1;
         }
+        self.fetch(table, index, first, last, fill_cache).await
+    }
+
+    /// Blocks `first..=last` of `table` with one ranged GET, filling both
+    /// cache tiers when `fill_cache` is set.
+    async fn fetch(
+        &self,
+        table: &ChunkTable,
+        index: &ChunkIndex,
+        first: usize,
+        last: usize,
+        fill_cache: bool,
+    ) -> Result<Vec<Block>> {
+        let start = index.block_handle(first);
         let end = index.block_handle(last);
         let len = end.offset + end.len - start.offset;
         let raw = self
@@ -440,4 +451,18 @@ impl ChunkStore {
             .get(key, max_seq)
             .map_err(|e| Error::chunk(&table.object, e))
     }
+}
+
+/// The handle of block `i` of `table`, or a corruption error naming the
+/// chunk when the index has no such block.
+fn checked_handle(table: &ChunkTable, index: &ChunkIndex, i: usize) -> Result<BlockHandle> {
+    let count = index.block_count();
+    if i >= count {
+        return Err(Error::corruption(
+            &table.object,
+            None,
+            format!("block {i} asked of a chunk with {count} blocks"),
+        ));
+    }
+    Ok(index.block_handle(i))
 }

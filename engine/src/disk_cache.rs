@@ -26,6 +26,7 @@ use firn_chunk::BlockHandle;
 use firn_manifest::ChunkId;
 
 use crate::block_cache::BlockKey;
+use crate::db::lock;
 
 // A cache entry file, all integers little-endian:
 //
@@ -420,10 +421,6 @@ pub(crate) fn fuzz_check_entry(data: &[u8]) {
     for (key, handle) in [named, fixed] {
         let _ = check_entry(data, &key, handle);
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

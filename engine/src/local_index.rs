@@ -62,10 +62,7 @@ impl LocalIndexDir {
         };
         let checked = map(&file)
             .and_then(|bytes| ChunkIndex::decode_local(bytes).map_err(|e| format!("{e}")))
-            .and_then(|index| match describes(&index, meta) {
-                Ok(()) => Ok(index),
-                Err(why) => Err(why),
-            });
+            .and_then(|index| describes(&index, meta).map(|()| index));
         checked.map_err(|why| {
             tracing::warn!(
                 path = %path.display(),

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use firn::{Db, Metrics, Options, WriteBatch};
+use firn::{ChunkMeta, Db, Metrics, Options, WriteBatch};
 use firn_tests::{collect, settle, StoreKind, TestDb};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -108,10 +108,12 @@ async fn get_cost(db: &Db, i: usize) -> Cost {
 
 /// Chunks whose key range covers `k`.
 fn covering(db: &Db, k: &str) -> usize {
-    db.manifest()
-        .all_chunks()
-        .filter(|c| c.min_key.as_slice() <= k.as_bytes() && k.as_bytes() <= c.max_key.as_slice())
-        .count()
+    db.manifest().all_chunks().filter(|c| holds(c, k)).count()
+}
+
+/// Whether `k` falls inside chunk `c`'s key range.
+fn holds(c: &ChunkMeta, k: &str) -> bool {
+    c.min_key.as_slice() <= k.as_bytes() && k.as_bytes() <= c.max_key.as_slice()
 }
 
 async fn a_cold_read_costs_one_get_and_a_repeat_costs_none(kind: StoreKind) {
@@ -177,13 +179,9 @@ async fn a_cold_read_costs_one_get_and_a_repeat_costs_none(kind: StoreKind) {
     let same_chunk = (0..KEYS)
         .map(|d| (i + 500 + d) % KEYS)
         .find(|&j| {
-            db.manifest().all_chunks().any(|c| {
-                let (k, kj) = (key(i), key(j));
-                c.min_key.as_slice() <= k.as_bytes()
-                    && k.as_bytes() <= c.max_key.as_slice()
-                    && c.min_key.as_slice() <= kj.as_bytes()
-                    && kj.as_bytes() <= c.max_key.as_slice()
-            })
+            db.manifest()
+                .all_chunks()
+                .any(|c| holds(c, &key(i)) && holds(c, &key(j)))
         })
         .expect("another key in the chunk");
     let local_index = get_cost(&db, same_chunk).await;
@@ -236,11 +234,7 @@ async fn damaged_or_stale_local_files_are_discarded_and_fetched_again(kind: Stor
     };
     let in_chunk = |c: usize| -> usize {
         (0..30_000)
-            .find(|&i| {
-                let k = key(i);
-                chunks[c].min_key.as_slice() <= k.as_bytes()
-                    && k.as_bytes() <= chunks[c].max_key.as_slice()
-            })
+            .find(|&i| holds(&chunks[c], &key(i)))
             .expect("a key in the chunk")
     };
     let (a, b) = (in_chunk(0), in_chunk(1));
