@@ -495,6 +495,9 @@ impl Db {
             if let Err(e) = commit::sync_wal(&inner) {
                 result = result.and(Err(e));
             }
+            if result.is_ok() {
+                mark_closed_cleanly(&inner).await;
+            }
         }
         inner.closing.store(true, Ordering::Release);
         inner.stop_tasks();
@@ -564,6 +567,37 @@ impl Db {
     pub fn wal_synced_position(&self) -> Option<(u64, u64)> {
         let log = lock(&self.inner.commit.log);
         log.wal.as_ref().map(|w| (w.segment(), w.synced_len()))
+    }
+}
+
+/// After a successful final flush: stops accepting writes and, if every
+/// write this writer acknowledged is in the bucket, publishes that it closed
+/// cleanly ([`Manifest::writer_clean`]), so the next writer to claim the
+/// database records no fence for this directory. Best effort: without the
+/// mark, the next claim records a fence whose watermark covers every write,
+/// and this directory opens again all the same.
+async fn mark_closed_cleanly(inner: &Arc<DbInner>) {
+    inner.closing.store(true, Ordering::Release);
+    let last_seq = {
+        let mut log = lock(&inner.commit.log);
+        // No commit can append after this.
+        log.wal = None;
+        log.next_seq.saturating_sub(1)
+    };
+    let manifest = inner.state().tables.manifest.clone();
+    if manifest.writer_clean || last_seq > manifest.wal_watermark || manifest.epoch != inner.epoch
+    {
+        return;
+    }
+    let edit = firn_manifest::ManifestEdit {
+        writer_clean: true,
+        ..Default::default()
+    };
+    let publish = crate::flush::publish_edit(inner, &edit, Vec::new(), None);
+    match tokio::time::timeout(inner.opts.close_timeout, publish).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("close: could not mark the writer closed cleanly: {e}"),
+        Err(_) => tracing::warn!("close: marking the writer closed cleanly timed out"),
     }
 }
 

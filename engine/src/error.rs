@@ -16,12 +16,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The local directory holds acknowledged writes of a writer that was
     /// fenced before they reached the bucket. The open refuses to drop them.
+    ///
+    /// With `exact` (always, unless the writer was fenced before the database
+    /// kept exact fence records), `first_seq..=last_seq` are exactly the
+    /// writes in the WAL that never reached the bucket, however many writers
+    /// opened the database since.
     #[error(
         "fenced: local directory {local} holds acknowledged writes with sequence numbers \
-         {first_seq}..={last_seq} from writer epoch {epoch} that never reached the bucket; \
+         {first_seq}..={last_seq} from writer epoch {epoch} that {} the bucket; \
          writer epoch {their_epoch} has taken over the database since. Export them with \
-         `firn wal-export --local {local}` and re-apply them with `firn load`, or discard them \
-         by deleting {local}/wal; then open again"
+         `firn wal-export --local {local} --from-seq {first_seq}` and re-apply them with `firn load`, or discard them \
+         by deleting {local}/wal; then open again",
+        if *.exact { "never reached" } else {
+            "may not all have reached (the database was fenced before it kept exact fence records, \
+             so some of them may be in the bucket already: review them before re-applying)"
+        }
     )]
     FencedWrites {
         /// The local directory.
@@ -34,6 +43,8 @@ pub enum Error {
         first_seq: u64,
         /// Last one.
         last_seq: u64,
+        /// Whether the range is exact (see above).
+        exact: bool,
     },
 
     /// The caller asked for something invalid (oversized key, empty key, a

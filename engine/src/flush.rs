@@ -78,6 +78,7 @@ async fn upload_and_publish(
         ..ManifestEdit::default()
     };
 
+    crate::crash_point::crash_point("flush.before_publish");
     publish_edit(inner, &edit, vec![table.clone()], Some(mem.id)).await?;
     if inner.opts.cache_flushed_blocks {
         inner.chunks.cache_written_blocks(&table, bytes);

@@ -30,6 +30,7 @@ mod checkpoint;
 mod chunk_store;
 mod commit;
 mod compact;
+mod crash_point;
 mod db;
 mod disk_cache;
 mod error;

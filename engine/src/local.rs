@@ -62,25 +62,27 @@ impl LocalDir {
         self.root.join("wal")
     }
 
-    /// The database id recorded here, if any.
+    /// The database id recorded here, if any. A damaged file (not UTF-8, not
+    /// `firn-db <uuid>`, cut short) is an error naming it, never taken for
+    /// another database's id.
     pub(crate) fn identity(&self) -> Result<Option<String>> {
         let path = self.root.join("IDENTITY");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let id = text
-                    .trim_end()
-                    .strip_prefix(IDENTITY_PREFIX)
-                    .ok_or_else(|| {
-                        Error::corruption(
-                            path.display().to_string(),
-                            Some(0),
-                            "not a Firn IDENTITY file",
-                        )
-                    })?;
-                Ok(Some(id.to_string()))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&path, e)),
+        let Some(id) = read_id_file(&path, IDENTITY_PREFIX)? else {
+            return Ok(None);
+        };
+        match id {
+            Ok(uuid) => Ok(Some(uuid.hyphenated().to_string())),
+            Err(why) => Err(Error::corruption(
+                path.display().to_string(),
+                Some(0),
+                format!(
+                    "the local IDENTITY file is damaged ({why}; expected \"{IDENTITY_PREFIX}<uuid>\"). \
+                     It names the database this folder serves. If {} belongs to this database, \
+                     delete the file and open again as writer (it is written anew); otherwise use \
+                     another local directory",
+                    self.root.display()
+                ),
+            )),
         }
     }
 
@@ -89,27 +91,39 @@ impl LocalDir {
         self.write_durably("IDENTITY", &format!("{IDENTITY_PREFIX}{id}\n"))
     }
 
-    /// This folder's writer id, recorded in the manifest's writer claims so
-    /// the folder can tell its own claims from another writer's. A writer
-    /// creates it on first use; a reader gets zeros when there is none.
+    /// This folder's writer id, recorded in the manifest's writer claims and
+    /// fence records so the folder can tell which of its WAL's writes reached
+    /// the bucket. A writer creates it on first use; a reader gets zeros when
+    /// there is none. A damaged file, or a missing one while the WAL holds
+    /// segments, is an error: the WAL could not be matched to its fence record.
     pub(crate) fn writer_id(&self, create: bool) -> Result<[u8; 16]> {
         let path = self.root.join("WRITER_ID");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => text
-                .trim_end()
-                .strip_prefix(WRITER_PREFIX)
-                .and_then(|s| uuid::Uuid::parse_str(s).ok())
-                .map(|u| *u.as_bytes())
-                .ok_or_else(|| {
-                    Error::corruption(
-                        path.display().to_string(),
-                        Some(0),
-                        "not a Firn WRITER_ID file",
-                    )
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let damaged = |why: String| {
+            Error::corruption(
+                path.display().to_string(),
+                Some(0),
+                format!(
+                    "the local WRITER_ID file is {why}, so the WAL in {wal} cannot be matched to \
+                     the writer that wrote it. Export the WAL with `firn wal-export --local {root}` \
+                     and review it, then delete {wal} and {path} and open again",
+                    wal = self.wal_dir().display(),
+                    root = self.root.display(),
+                    path = path.display(),
+                ),
+            )
+        };
+        match read_id_file(&path, WRITER_PREFIX)? {
+            Some(Ok(uuid)) => Ok(*uuid.as_bytes()),
+            Some(Err(why)) => Err(damaged(format!(
+                "damaged ({why}; expected \"{WRITER_PREFIX}<uuid>\")"
+            ))),
+            None => {
                 if !create {
                     return Ok([0; 16]);
+                }
+                let segments = crate::wal::list_segments(&self.wal_dir())?;
+                if !segments.is_empty() {
+                    return Err(damaged("missing although the WAL holds segments".into()));
                 }
                 let id = uuid::Uuid::new_v4();
                 self.write_durably(
@@ -118,7 +132,6 @@ impl LocalDir {
                 )?;
                 Ok(*id.as_bytes())
             }
-            Err(e) => Err(Error::io(&path, e)),
         }
     }
 
@@ -134,6 +147,31 @@ impl LocalDir {
         std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
         crate::wal::sync_dir(&self.root).map_err(|e| io(&self.root, e))
     }
+}
+
+/// Reads a `<prefix><uuid>\n` file: `None` when it does not exist,
+/// `Some(Err(why))` when it is damaged.
+fn read_id_file(
+    path: &Path,
+    prefix: &str,
+) -> Result<Option<std::result::Result<uuid::Uuid, String>>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(Some(Err("not valid UTF-8".into())));
+    };
+    let Some(id) = text.trim_end().strip_prefix(prefix) else {
+        return Ok(Some(Err(format!(
+            "{} bytes that do not start with \"{prefix}\"",
+            bytes.len()
+        ))));
+    };
+    Ok(Some(uuid::Uuid::try_parse(id).map_err(|_| {
+        format!("{id:?} is not a whole UUID (cut short or altered)")
+    })))
 }
 
 /// Formats a database id as a UUID string.

@@ -19,6 +19,6 @@ pub mod store;
 pub use crate::error::{BoxedSource, ManifestError, StoreError};
 pub use crate::manifest::{
     decode, encode, fresh_nonce, manifest_object, parse_manifest_object, ChunkId, ChunkMeta,
-    Manifest, ManifestEdit, ManifestStore, SortedRun, Totals, WriterClaim, MAX_CLAIMS,
+    FencedWriter, Manifest, ManifestEdit, ManifestStore, SortedRun, Totals, WriterClaim, MAX_CLAIMS,
 };
 pub use crate::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreOptions};

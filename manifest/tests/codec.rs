@@ -2,7 +2,8 @@
 
 use firn_manifest::manifest::{FORMAT_VERSION, HEADER_LEN};
 use firn_manifest::{
-    decode, encode, ChunkId, ChunkMeta, Manifest, ManifestError, SortedRun, WriterClaim,
+    decode, encode, ChunkId, ChunkMeta, FencedWriter, Manifest, ManifestError, SortedRun, Totals,
+    WriterClaim,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -58,6 +59,11 @@ fn manifest() -> impl Strategy<Value = Manifest> {
         vec(chunk_meta(), 0..6),
         vec((any::<u64>(), vec(chunk_meta(), 0..5)), 0..4),
         vec(any::<(u64, u64, u64, u64)>(), 0..4),
+        (
+            vec(any::<([u8; 16], u64, u64, u64, u64)>(), 0..4),
+            any::<bool>(),
+            any::<u64>(),
+        ),
     )
         .prop_map(
             |(
@@ -66,6 +72,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                 l0,
                 runs,
                 claims,
+                (fenced, writer_clean, fence_records_since),
             )| Manifest {
                 version,
                 db_id,
@@ -101,6 +108,22 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                         },
                     )
                     .collect(),
+                fenced: fenced
+                    .into_iter()
+                    .map(
+                        |(writer_id, epoch, wal_watermark, fenced_by_epoch, fenced_at_ms)| {
+                            FencedWriter {
+                                writer_id,
+                                epoch,
+                                wal_watermark,
+                                fenced_by_epoch,
+                                fenced_at_ms,
+                            }
+                        },
+                    )
+                    .collect(),
+                writer_clean,
+                fence_records_since,
             },
         )
 }
@@ -195,7 +218,7 @@ fn newer_format_version_is_unsupported() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        msg.contains(OBJECT) && msg.contains("format version 2"),
+        msg.contains(OBJECT) && msg.contains(&format!("format version {}", FORMAT_VERSION + 1)),
         "{msg}"
     );
 }
@@ -217,4 +240,91 @@ fn payload_errors_point_past_the_header() {
         }
         other => panic!("expected Corrupt, got {other:?}"),
     }
+}
+
+/// The payload of manifest format version 1, as older builds wrote it.
+#[derive(serde::Serialize)]
+struct ManifestV1 {
+    version: u64,
+    db_id: [u8; 16],
+    epoch: u64,
+    nonce: u64,
+    wal_watermark: u64,
+    next_chunk_id: u64,
+    next_run_id: u64,
+    l0: Vec<ChunkMeta>,
+    runs: Vec<SortedRun>,
+    published_at_ms: u64,
+    totals: Totals,
+    claims: Vec<WriterClaim>,
+}
+
+fn frame_v1(m: &ManifestV1) -> Vec<u8> {
+    let payload = postcard::to_allocvec(m).unwrap();
+    let mut bytes = b"FIRNMNFT".to_vec();
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+fn claim(epoch: u64, writer: u8, wal_watermark: u64) -> WriterClaim {
+    WriterClaim {
+        epoch,
+        writer_id: [writer; 16],
+        version: epoch * 10,
+        wal_watermark,
+        claimed_at_ms: epoch * 1000,
+    }
+}
+
+/// A version 1 manifest still opens: its fence records are rebuilt from the claims it
+/// remembers, and epochs before the oldest remembered claim are marked unknown.
+#[test]
+fn format_version_1_decodes_with_fence_records_rebuilt() {
+    let v1 = |claims: Vec<WriterClaim>| ManifestV1 {
+        version: 42,
+        db_id: [3; 16],
+        epoch: claims.last().map_or(0, |c| c.epoch),
+        nonce: 7,
+        wal_watermark: 500,
+        next_chunk_id: 9,
+        next_run_id: 2,
+        l0: Vec::new(),
+        runs: Vec::new(),
+        published_at_ms: 123,
+        totals: Totals::default(),
+        claims,
+    };
+    // A (1) is fenced by B (2) at 10; B reopens (3: no fence); A's wal was dealt with and A
+    // claims (4) at 30, fencing B; C claims (5) at 40, fencing A.
+    let claims = vec![
+        claim(1, 0xA, 0),
+        claim(2, 0xB, 10),
+        claim(3, 0xB, 20),
+        claim(4, 0xA, 30),
+        claim(5, 0xC, 40),
+    ];
+    let m = decode(&frame_v1(&v1(claims.clone())), OBJECT).unwrap();
+    assert_eq!(m.version, 42);
+    assert_eq!(m.claims, claims);
+    assert_eq!(m.fence_records_since, 0, "every claim since epoch 1 is remembered");
+    assert!(!m.writer_clean);
+    let records: Vec<_> = m
+        .fenced
+        .iter()
+        .map(|f| (f.writer_id[0], f.epoch, f.wal_watermark, f.fenced_by_epoch))
+        .collect();
+    assert_eq!(records, vec![(0xB, 3, 30, 4), (0xA, 4, 40, 5)]);
+    // Re-encoded, it is written in the current format and reads back the same.
+    let again = encode(&m);
+    assert_eq!(again[8..12], FORMAT_VERSION.to_le_bytes());
+    assert_eq!(decode(&again, OBJECT).unwrap(), m);
+
+    // Only the last claims remembered: older epochs are unknown.
+    let m = decode(&frame_v1(&v1(claims[2..].to_vec())), OBJECT).unwrap();
+    assert_eq!(m.fence_records_since, 3);
+    assert_eq!(m.fenced.len(), 2);
 }

@@ -3,12 +3,20 @@
 //! Thousands of seeded random operations — puts, deletes, mixed batches,
 //! point reads and `multi_get`s, range scans and prefix scans, snapshots read
 //! long after they were taken, flushes, GC passes with no grace period, clean
-//! close + reopen and crash (drop without close) + reopen — run against the
+//! close + reopen, crash (drop without close) + reopen, takeover by a writer
+//! on another local directory (after a crash or a clean close) and reopening
+//! a fenced directory — run against the
 //! engine and against an in-memory oracle, and every
 //! read is compared with the oracle (a snapshot is compared with the oracle
 //! state captured when it was taken). A 16 KiB memtable and 512-byte blocks
 //! make flushes and multi-block chunks frequent, and a small key space makes
 //! overwrites and deletes hit keys that live in memtables and in chunks;
+//! every acknowledged write is logged with its sequence numbers and local
+//! directory, so after a takeover the oracle is exactly the writes at or
+//! below the new writer's watermark, and reopening the fenced directory must
+//! name exactly the rest (`FencedWrites`), which are then re-applied through
+//! the current writer (as `wal-export | load` does) or discarded, with no
+//! bound on how many takeovers happen;
 //! tiny memory and disk caches and read-ahead windows keep both cache tiers
 //! evicting.
 //!
@@ -86,6 +94,12 @@ struct Stats {
     background_flushes: u64,
     reopens: usize,
     crashes: usize,
+    /// Writers opened on another local directory (fencing the previous one).
+    takeovers: usize,
+    /// Fenced directories reopened (each reporting exactly its stranded writes).
+    fenced_reopens: usize,
+    /// Writes that were stranded in a fenced directory's WAL.
+    stranded_writes: usize,
     max_chunks: u64,
     /// Object-store operations the engine retried (all handles).
     upload_retries: u64,
@@ -109,6 +123,22 @@ struct Run {
     stats: Stats,
     /// The faulty store every handle of the run opens, with its control.
     faulty: Option<(ObjectStore, FaultControl)>,
+    /// The local directory the current handle uses (0: the test's own).
+    dir: usize,
+    /// Local directories used so far.
+    dirs: usize,
+    /// Every acknowledged write that is in the database, in order.
+    log: Vec<Logged>,
+    /// Per fenced directory: its acknowledged writes that never reached the bucket.
+    stranded: Vec<(usize, Vec<Logged>)>,
+}
+
+/// One acknowledged write: the directory whose writer made it, its seqs.
+struct Logged {
+    dir: usize,
+    first: u64,
+    last: u64,
+    batch: WriteBatch,
 }
 
 impl Run {
@@ -125,6 +155,10 @@ impl Run {
             step: 0,
             history: VecDeque::new(),
             stats: Stats::default(),
+            dir: 0,
+            dirs: 1,
+            log: Vec::new(),
+            stranded: Vec::new(),
         }
     }
 
@@ -170,8 +204,12 @@ impl Run {
         run
     }
 
-    fn options(&self) -> Options {
+    /// Options for local directory `dir` (0: the test's own).
+    fn options_for(&self, dir: usize) -> Options {
         let mut opts = self.env.small_options();
+        if dir > 0 {
+            opts.local_dir = self.env.root.path().join(format!("local-{dir}"));
+        }
         // Tiny caches and read-ahead windows (blocks are 512 bytes): both
         // cache tiers evict all the time and scans cross many windows.
         opts.block_cache_bytes = 32 << 10;
@@ -191,23 +229,41 @@ impl Run {
     }
 
     async fn open(&mut self) -> Check {
+        let db = self
+            .open_dir(self.dir)
+            .await?
+            .map_err(|e| format!("open: {e}"))?;
+        self.db = Some(db);
+        Ok(())
+    }
+
+    /// Opens local directory `dir` as writer. Over the faulty store an open
+    /// may meet more failures in a row than the store retries: one clear
+    /// error, and nothing changed that a second open cannot handle.
+    async fn open_dir(&mut self, dir: usize) -> Result<Result<Db, Error>, String> {
         let mut attempt = 0;
-        let db = loop {
-            match Db::open(self.options()).await {
-                Ok(db) => break db,
-                // Over the faulty store an open may meet more failures in a
-                // row than the store retries: one clear error, and nothing
-                // changed that a second open cannot handle.
+        loop {
+            match Db::open(self.options_for(dir)).await {
                 Err(e @ Error::Store(_)) if self.faulty.is_some() && attempt < 20 => {
                     attempt += 1;
                     self.stats.open_retries += 1;
                     self.note(format!("open failed with a store error, again: {e}"));
                 }
-                Err(e) => return Err(format!("open: {e}")),
+                other => return Ok(other),
             }
-        };
-        self.db = Some(db);
-        Ok(())
+        }
+    }
+
+    /// Logs an acknowledged write of the current handle ending at `last`.
+    fn log_write(&mut self, batch: WriteBatch, last: u64) {
+        let first = last + 1 - batch.len() as u64;
+        self.oracle.apply(&batch);
+        self.log.push(Logged {
+            dir: self.dir,
+            first,
+            last,
+            batch,
+        });
     }
 
     /// Ends the current handle's life: its counters go into the stats.
@@ -304,7 +360,10 @@ impl Run {
             .put(key.clone(), value.clone())
             .await
             .map_err(|e| format!("put {}: {e}", show(&key)))?;
-        self.oracle.put(&key, &value);
+        let seq = self.db().metrics().visible_seq;
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.log_write(batch, seq);
         self.stats.writes += 1;
         Ok(())
     }
@@ -316,7 +375,10 @@ impl Run {
             .delete(key.clone())
             .await
             .map_err(|e| format!("delete {}: {e}", show(&key)))?;
-        self.oracle.delete(&key);
+        let seq = self.db().metrics().visible_seq;
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        self.log_write(batch, seq);
         self.stats.writes += 1;
         Ok(())
     }
@@ -346,7 +408,7 @@ impl Run {
                 "batch acknowledged with seq {last} but visible seq is {visible}"
             ));
         }
-        self.oracle.apply(&batch);
+        self.log_write(batch, last);
         self.stats.writes += 1;
         Ok(())
     }
@@ -560,6 +622,113 @@ impl Run {
         self.full_check("after reopen").await
     }
 
+    /// A writer on another local directory (a fresh one or one with no
+    /// stranded writes) takes over after the current one crashed or closed.
+    /// The database then holds exactly the writes at or below the new
+    /// writer's watermark; the old directory's writes above it are stranded
+    /// in its WAL.
+    async fn takeover(&mut self, crash: bool) -> Check {
+        self.snapshots.clear();
+        self.account();
+        let db = self.db.take().expect("open");
+        if crash {
+            drop(db);
+        } else {
+            db.close().await.map_err(|e| format!("close: {e}"))?;
+        }
+        let old = self.dir;
+        let candidates: Vec<usize> = (0..self.dirs)
+            .filter(|d| *d != old && !self.stranded.iter().any(|(s, _)| s == d))
+            .collect();
+        self.dir = if candidates.is_empty() || self.rng.random_bool(0.5) {
+            self.dirs += 1;
+            self.dirs - 1
+        } else {
+            candidates[self.rng.random_range(0..candidates.len())]
+        };
+        self.note(format!(
+            "takeover: directory {} after {} of directory {old}",
+            self.dir,
+            if crash { "a crash" } else { "a clean close" }
+        ));
+        self.open().await?;
+        self.stats.takeovers += 1;
+        let watermark = self.db().manifest().wal_watermark;
+        let (kept, lost): (Vec<Logged>, Vec<Logged>) = std::mem::take(&mut self.log)
+            .into_iter()
+            .partition(|w| w.dir != old || w.last <= watermark);
+        self.log = kept;
+        if !lost.is_empty() {
+            if !crash {
+                return Err(format!(
+                    "{} writes above watermark {watermark} after a clean close",
+                    lost.len()
+                ));
+            }
+            self.note(format!(
+                "{} writes of directory {old} stranded above watermark {watermark}",
+                lost.len()
+            ));
+            self.stats.stranded_writes += lost.len();
+            self.stranded.push((old, lost));
+        }
+        self.oracle = Oracle::new();
+        for w in &self.log {
+            self.oracle.apply(&w.batch);
+        }
+        self.full_check("after a takeover").await
+    }
+
+    /// Opens a fenced directory as writer: it must refuse with exactly the
+    /// seq range of its stranded writes, without fencing the current writer.
+    /// Then the stranded writes are re-applied through the current writer
+    /// (as `wal-export --from-seq | load` does) or discarded, and the
+    /// directory's WAL is deleted.
+    async fn reopen_fenced(&mut self) -> Check {
+        if self.stranded.is_empty() {
+            return Ok(());
+        }
+        let i = self.rng.random_range(0..self.stranded.len());
+        let (dir, lost) = self.stranded.swap_remove(i);
+        let want = (lost[0].first, lost[lost.len() - 1].last);
+        self.note(format!("reopen fenced directory {dir}, expecting {want:?}"));
+        match self.open_dir(dir).await? {
+            Ok(_) => return Err(format!("fenced directory {dir} opened")),
+            Err(Error::FencedWrites {
+                first_seq,
+                last_seq,
+                exact: true,
+                ..
+            }) if (first_seq, last_seq) == want => {}
+            Err(e) => return Err(format!("reopening fenced directory {dir}: {e}")),
+        }
+        self.stats.fenced_reopens += 1;
+        let local = self.options_for(dir).local_dir;
+        if self.rng.random_bool(0.6) {
+            let wal = firn::read_local_wal(&local).map_err(|e| format!("read_local_wal: {e}"))?;
+            let exported: Vec<_> = wal.into_iter().filter(|b| b.first_seq >= want.0).collect();
+            if exported.len() != lost.len() {
+                return Err(format!(
+                    "the fenced WAL holds {} batches from seq {}, the model {}",
+                    exported.len(),
+                    want.0,
+                    lost.len()
+                ));
+            }
+            self.note(format!("re-apply {} stranded batches", exported.len()));
+            for b in exported {
+                let last = self
+                    .db()
+                    .write(b.batch.clone())
+                    .await
+                    .map_err(|e| format!("re-applying a stranded batch: {e}"))?;
+                self.log_write(b.batch, last);
+            }
+        }
+        std::fs::remove_dir_all(local.join("wal")).map_err(|e| format!("delete wal: {e}"))?;
+        self.full_check("after a fenced directory was dealt with").await
+    }
+
     /// Every key of the key space by point read, and one full scan.
     async fn full_check(&mut self, when: &str) -> Check {
         let db = self.db().clone();
@@ -613,7 +782,12 @@ impl Run {
             965..980 => self.flush().await,
             980..986 => self.reopen(false).await,
             986..992 => self.reopen(true).await,
-            992..995 => self.gc().await,
+            992..994 => self.gc().await,
+            994..998 => {
+                let crash = self.rng.random_bool(0.7);
+                self.takeover(crash).await
+            }
+            998..999 => self.reopen_fenced().await,
             _ => self.full_check("at a random step").await,
         }
     }
@@ -754,6 +928,10 @@ async fn run_model(default_seeds: &[u64], steps: usize, make: impl Fn(u64) -> Ru
         assert!(
             s.reopens + s.crashes >= need(5),
             "too few reopens on {label} for seed {seed}: {s:?}"
+        );
+        assert!(
+            s.takeovers >= need(3),
+            "too few takeovers on {label} for seed {seed}: {s:?}"
         );
         assert!(
             s.snapshot_reads >= need(20),

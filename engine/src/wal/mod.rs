@@ -14,6 +14,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub(crate) use reader::{list_segments, replay_segment};
+
 pub(crate) use writer::WalWriter;
 
 /// Segment magic (FORMAT.md, "Segment header").
@@ -30,6 +31,29 @@ pub(crate) const MAX_RECORD_LEN: usize = (1 << 30) + (1 << 20);
 /// File name of segment `n`.
 pub(crate) fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{n:020}.wal"))
+}
+
+/// The temporary name segment `n` is created under (`<n>.wal.tmp`, never
+/// listed as a segment): its header is written there, then it is renamed to
+/// [`segment_path`].
+pub(crate) fn temp_segment_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{n:020}.wal.tmp"))
+}
+
+/// Removes temporary segment files a crash left behind (writer only).
+pub(crate) fn remove_temp_segments(dir: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_str().is_some_and(|n| n.ends_with(".wal.tmp")) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// The segment header of a segment written by a writer of `epoch`.

@@ -18,6 +18,9 @@ pub(crate) struct SegmentReplay {
     pub torn: bool,
     /// The epoch of the writer that wrote the segment (0 when the header is torn).
     pub epoch: u64,
+    /// True when the segment never received a complete header: a crash while creating it
+    /// (by a build that created segments in place). It holds no write.
+    pub headerless: bool,
 }
 
 /// Segment numbers in `dir`, ascending. Other files are ignored.
@@ -61,24 +64,30 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
                 valid_len: 0,
                 torn: false,
                 epoch: 0,
+                headerless: true,
             })
         }
         Err(e) => return Err(Error::io(path, e)),
     };
     let object = path.display().to_string();
+    if is_unfinished_header(&data) {
+        return Ok(SegmentReplay {
+            records: Vec::new(),
+            valid_len: 0,
+            torn: false,
+            epoch: 0,
+            headerless: true,
+        });
+    }
     if data.len() < SEGMENT_HEADER_LEN {
-        if newest {
-            return Ok(SegmentReplay {
-                records: Vec::new(),
-                valid_len: 0,
-                torn: !data.is_empty(),
-                epoch: 0,
-            });
-        }
         return Err(Error::corruption(
             object,
             Some(0),
-            "WAL segment shorter than its header",
+            format!(
+                "WAL segment is {} bytes, shorter than its {SEGMENT_HEADER_LEN}-byte header, and \
+                 not the start of one (damaged)",
+                data.len()
+            ),
         ));
     }
     let epoch = check_header(&data, &object)?;
@@ -97,6 +106,7 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
                         valid_len: pos as u64,
                         torn: true,
                         epoch,
+                        headerless: false,
                     });
                 }
                 return Err(Error::corruption(
@@ -112,7 +122,38 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
         valid_len: pos as u64,
         torn: false,
         epoch,
+        headerless: false,
     })
+}
+
+/// True for the bytes a crash can leave while a segment's header is being written in place
+/// (segments are created under a temporary name now, but older builds wrote them in place):
+/// nothing beyond the header's length, and what is there is a prefix of a header (magic, then a
+/// known version) or zeros (a header whose data never reached the disk). Such a segment never
+/// held a record.
+fn is_unfinished_header(data: &[u8]) -> bool {
+    if data.len() > SEGMENT_HEADER_LEN {
+        return false;
+    }
+    if data.iter().all(|&b| b == 0) {
+        return true;
+    }
+    let magic_len = data.len().min(SEGMENT_MAGIC.len());
+    if data.get(..magic_len) != SEGMENT_MAGIC.get(..magic_len) {
+        return false;
+    }
+    if data.len() < SEGMENT_HEADER_LEN {
+        // A prefix of the magic, or the magic followed by part of the rest.
+        return true;
+    }
+    // A full-length header that fails its checksum: the crash tore it.
+    let crc = data
+        .get(20..24)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_le_bytes);
+    data.get(..20)
+        .zip(crc)
+        .is_some_and(|(h, crc)| crc32fast::hash(h) != crc)
 }
 
 /// Checks a segment header; returns the writer epoch it records.

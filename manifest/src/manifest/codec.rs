@@ -4,7 +4,7 @@
 //! offset  size  field
 //! ------  ----  -----------------------------------------------------------------
 //!      0     8  magic            b"FIRNMNFT"
-//!      8     4  format_version   u32 little-endian (this build writes and reads 1)
+//!      8     4  format_version   u32 little-endian (this build writes 2, reads 1 and 2)
 //!     12     4  payload_len      u32 little-endian, = N
 //!     16     N  payload          postcard encoding of `Manifest`
 //!   16+N     4  crc32            u32 little-endian, CRC-32 (IEEE) of bytes [0, 16+N)
@@ -14,15 +14,30 @@
 //! order: length of the header, magic, format version (a newer one is
 //! [`ManifestError::UnsupportedVersion`], since its layout past the version may differ), total
 //! length, checksum, then decodes the payload, which must be consumed exactly.
+//!
+//! Format versions (never renumber):
+//!
+//! | version | payload |
+//! |---|---|
+//! | 1 | `ManifestV1`: every field of [`Manifest`] up to `claims` (the last 64 writer claims) |
+//! | 2 | [`Manifest`]: version 1 plus `fenced`, `writer_clean`, `fence_records_since` |
+//!
+//! A version 1 object decodes into a [`Manifest`] whose fence records are derived from the
+//! claims it remembers ([`upgrade_v1`]).
 
-use super::model::Manifest;
+use serde::Deserialize;
+
+use super::model::{FencedWriter, Manifest, SortedRun, Totals, WriterClaim};
 use crate::error::ManifestError;
 
 /// The 8 bytes every manifest object starts with.
 pub const MAGIC: [u8; 8] = *b"FIRNMNFT";
 
 /// The manifest format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first format version: no fence records (frozen: never renumber).
+const FORMAT_V1: u32 = 1;
 
 /// Bytes before the payload: magic, format version, payload length.
 pub const HEADER_LEN: usize = 16;
@@ -122,8 +137,13 @@ pub fn decode(bytes: &[u8], object: &str) -> Result<Manifest, ManifestError> {
         ));
     }
     let payload = body.get(HEADER_LEN..).unwrap_or_default();
-    let (manifest, rest) = postcard::take_from_bytes::<Manifest>(payload)
-        .map_err(|e| corrupt(HEADER_LEN, format!("undecodable payload: {e}")))?;
+    let undecodable = |e: postcard::Error| corrupt(HEADER_LEN, format!("undecodable payload: {e}"));
+    let (manifest, rest) = if version == FORMAT_V1 {
+        let (v1, rest) = postcard::take_from_bytes::<ManifestV1>(payload).map_err(undecodable)?;
+        (upgrade_v1(v1), rest)
+    } else {
+        postcard::take_from_bytes::<Manifest>(payload).map_err(undecodable)?
+    };
     if !rest.is_empty() {
         return Err(corrupt(
             payload_end - rest.len(),
@@ -131,6 +151,72 @@ pub fn decode(bytes: &[u8], object: &str) -> Result<Manifest, ManifestError> {
         ));
     }
     Ok(manifest)
+}
+
+/// The payload of format version 1 (frozen: the layout of objects already written).
+#[derive(Deserialize)]
+struct ManifestV1 {
+    version: u64,
+    db_id: [u8; 16],
+    epoch: u64,
+    nonce: u64,
+    wal_watermark: u64,
+    next_chunk_id: u64,
+    next_run_id: u64,
+    l0: Vec<super::model::ChunkMeta>,
+    runs: Vec<SortedRun>,
+    published_at_ms: u64,
+    totals: Totals,
+    claims: Vec<WriterClaim>,
+}
+
+/// A version 1 manifest as a current one. Its fence records are rebuilt by replaying the claims
+/// it remembers (each claim by another directory fences the previous claimant, a directory's
+/// own claim clears its record); epochs older than the oldest remembered claim stay unknown
+/// (`fence_records_since`).
+fn upgrade_v1(v1: ManifestV1) -> Manifest {
+    let mut fenced: Vec<FencedWriter> = Vec::new();
+    let mut previous: Option<&WriterClaim> = None;
+    for claim in &v1.claims {
+        if let Some(prev) = previous {
+            if prev.writer_id != claim.writer_id && prev.writer_id != [0; 16] {
+                fenced.retain(|f| f.writer_id != prev.writer_id);
+                fenced.push(FencedWriter {
+                    writer_id: prev.writer_id,
+                    epoch: prev.epoch,
+                    wal_watermark: claim.wal_watermark,
+                    fenced_by_epoch: claim.epoch,
+                    fenced_at_ms: claim.claimed_at_ms,
+                });
+            }
+        }
+        fenced.retain(|f| f.writer_id != claim.writer_id || claim.writer_id == [0; 16]);
+        previous = Some(claim);
+    }
+    // The first remembered claim is complete history only if it is the database's first.
+    let fence_records_since = match v1.claims.first() {
+        Some(first) if first.epoch > 1 => first.epoch,
+        Some(_) => 0,
+        None if v1.epoch > 0 => v1.epoch,
+        None => 0,
+    };
+    Manifest {
+        version: v1.version,
+        db_id: v1.db_id,
+        epoch: v1.epoch,
+        nonce: v1.nonce,
+        wal_watermark: v1.wal_watermark,
+        next_chunk_id: v1.next_chunk_id,
+        next_run_id: v1.next_run_id,
+        l0: v1.l0,
+        runs: v1.runs,
+        published_at_ms: v1.published_at_ms,
+        totals: v1.totals,
+        claims: v1.claims,
+        fenced,
+        writer_clean: false,
+        fence_records_since,
+    }
 }
 
 /// Reads a little-endian u32 at `at`, if the bytes are there.
@@ -148,7 +234,7 @@ mod tests {
         let m = Manifest::new([7; 16]);
         let bytes = encode(&m);
         assert_eq!(&bytes[..8], b"FIRNMNFT");
-        assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+        assert_eq!(bytes[8..12], 2u32.to_le_bytes());
         let n = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
         assert_eq!(bytes.len(), 16 + n + 4);
         let crc = crc32fast::hash(&bytes[..16 + n]);

@@ -17,7 +17,8 @@ use crate::error::ManifestError;
 /// 3. `add_runs`: given newest first, they take the place of the oldest run the edit removed
 ///    chunks from (in front of what is left of it), or go in front of all runs when the edit
 ///    removes no run chunks; runs without chunks are skipped;
-/// 4. `new_epoch` sets the epoch; `wal_watermark` and `next_chunk_id` only ever grow
+/// 4. `new_epoch` sets the epoch; `writer_clean` sets [`Manifest::writer_clean`];
+///    `wal_watermark` and `next_chunk_id` only ever grow
 ///    (`max(current, given)`); `next_chunk_id` and `next_run_id` are also raised past every
 ///    added chunk and run.
 ///
@@ -39,6 +40,10 @@ pub struct ManifestEdit {
     pub next_chunk_id: Option<u64>,
     /// Add these to the manifest's running totals.
     pub add_totals: Totals,
+    /// Mark the writer as closed cleanly ([`Manifest::writer_clean`]): every write it
+    /// acknowledged is at or below the watermark. Only a closing writer that has flushed
+    /// everything and accepts no more writes may set it.
+    pub writer_clean: bool,
 }
 
 impl ManifestEdit {
@@ -69,6 +74,9 @@ impl ManifestEdit {
             next.next_chunk_id = next.next_chunk_id.max(n);
         }
         next.totals.add(&self.add_totals);
+        if self.writer_clean {
+            next.writer_clean = true;
+        }
         let added_chunks = self
             .add_l0
             .iter()

@@ -19,8 +19,7 @@ use bytes::Bytes;
 use super::codec::{decode, encode, HEADER_LEN};
 use super::edit::ManifestEdit;
 use super::model::{
-    format_db_id, manifest_object, parse_manifest_object, Manifest, WriterClaim, MANIFEST_PREFIX,
-    MAX_CLAIMS,
+    format_db_id, manifest_object, parse_manifest_object, Manifest, MANIFEST_PREFIX,
 };
 use crate::error::{ManifestError, StoreError};
 use crate::store::{ObjectStore, PutOutcome};
@@ -233,29 +232,25 @@ impl ManifestStore {
                 }
             };
             let mut next = base.clone();
-            edit.apply(&mut next)?;
-            next.version = base
+            let version = base
                 .version
                 .checked_add(1)
                 .ok_or_else(|| exhausted("version"))?;
-            next.epoch = epoch;
-            next.nonce = nonce;
-            next.published_at_ms = now_ms();
+            let now = now_ms();
             if edit.new_epoch.is_some() {
+                // The fence bookkeeping reads the outgoing writer's epoch and watermark, so it
+                // comes before the edit moves the epoch on.
                 let writer_id = match mode {
                     Mode::Claim { writer_id } => writer_id,
                     Mode::Write { .. } => [0; 16],
                 };
-                next.claims.push(WriterClaim {
-                    writer_id,
-                    epoch,
-                    version: next.version,
-                    wal_watermark: next.wal_watermark,
-                    claimed_at_ms: next.published_at_ms,
-                });
-                let excess = next.claims.len().saturating_sub(MAX_CLAIMS);
-                next.claims.drain(..excess);
+                next.record_claim(writer_id, epoch, version, now);
             }
+            edit.apply(&mut next)?;
+            next.version = version;
+            next.epoch = epoch;
+            next.nonce = nonce;
+            next.published_at_ms = now;
 
             let Some(winner) = self.create_version(&next).await? else {
                 return Ok(next);

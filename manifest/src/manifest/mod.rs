@@ -12,6 +12,6 @@ pub use self::edit::ManifestEdit;
 pub use self::manifest_store::{fresh_nonce, ManifestStore};
 pub use self::model::{
     manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest, SortedRun, Totals,
-    WriterClaim, CHUNK_PREFIX, MANIFEST_PREFIX, MAX_CLAIMS,
+    FencedWriter, WriterClaim, CHUNK_PREFIX, MANIFEST_PREFIX, MAX_CLAIMS,
 };
 pub use crate::error::ManifestError;

@@ -136,10 +136,26 @@ pub struct Manifest {
     pub published_at_ms: u64,
     /// Running totals of the work done on the database (flushes, compactions, GC).
     pub totals: Totals,
-    /// The most recent writer claims, oldest first (at most [`MAX_CLAIMS`]). A writer whose
-    /// local WAL was written under an older epoch learns from this which of its writes reached
-    /// the bucket before it was fenced: those at or below the next claim's `wal_watermark`.
+    /// The most recent writer claims, oldest first (at most [`MAX_CLAIMS`]): a history for
+    /// inspection and for timing the collection of fenced writers' orphaned uploads. Nothing
+    /// that decides which writes reached the bucket depends on it (see [`Manifest::fenced`]).
     pub claims: Vec<WriterClaim>,
+    /// One record per local directory whose writer was fenced by another directory's claim
+    /// while it may still have held acknowledged writes that never reached the bucket, until
+    /// that directory claims the database again. Each says exactly which of the directory's
+    /// writes are in the bucket, however many writers came after. Bounded by the number of such
+    /// directories, not by the number of opens: a directory's own reopens and a writer that
+    /// closed cleanly ([`Manifest::writer_clean`]) add none.
+    pub fenced: Vec<FencedWriter>,
+    /// True once the writer of `epoch` closed cleanly: every write it acknowledged is at or
+    /// below `wal_watermark`, so the claim that takes over from it records no [`FencedWriter`].
+    /// Every claim sets it back to false.
+    pub writer_clean: bool,
+    /// Epochs below this ended before the database kept exact fence records (a manifest
+    /// upgraded from format version 1 remembered only its last 64 claims). For a local WAL of
+    /// such an epoch with no record, which writes reached the bucket is unknown. 0 for a
+    /// database created with exact records.
+    pub fence_records_since: u64,
 }
 
 /// Running totals of the work done on a database since it was created, carried from version to
@@ -194,6 +210,24 @@ impl Totals {
 /// How many writer claims a manifest remembers.
 pub const MAX_CLAIMS: usize = 64;
 
+/// A local directory whose writer was fenced while it may have held acknowledged writes that
+/// never reached the bucket: recorded by the claim that fenced it, dropped when the directory
+/// claims the database again (it has then dealt with its WAL).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FencedWriter {
+    /// Id of the fenced local directory (its `WRITER_ID`).
+    pub writer_id: [u8; 16],
+    /// The directory's last epoch (the one that was fenced). Its WAL holds no newer epoch.
+    pub epoch: u64,
+    /// The WAL watermark when it was fenced: of the directory's writes (under `epoch` or its
+    /// own earlier epochs), exactly those at or below this reached the bucket.
+    pub wal_watermark: u64,
+    /// The epoch whose claim fenced it.
+    pub fenced_by_epoch: u64,
+    /// Wall-clock time of that claim, milliseconds since the Unix epoch.
+    pub fenced_at_ms: u64,
+}
+
 /// A writer taking over the database: recorded in the manifest version that bumped the epoch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WriterClaim {
@@ -227,6 +261,9 @@ impl Manifest {
             published_at_ms: 0,
             totals: Totals::default(),
             claims: Vec::new(),
+            fenced: Vec::new(),
+            writer_clean: false,
+            fence_records_since: 0,
         }
     }
 
@@ -236,26 +273,50 @@ impl Manifest {
         self.claims.iter().find(|c| c.epoch > epoch)
     }
 
-    /// The first claim after `epoch` made by a writer other than `writer_id`: the claim that
-    /// fenced the writes a local directory made under `epoch`. `Err(())` when the manifest no
-    /// longer remembers every claim after `epoch` (it cannot tell).
-    #[allow(clippy::result_unit_err)]
-    pub fn foreign_claim_after(
-        &self,
-        epoch: u64,
-        writer_id: [u8; 16],
-    ) -> Result<Option<&WriterClaim>, ()> {
-        let remembered = self
-            .claims
-            .first()
-            .is_some_and(|c| c.epoch <= epoch.saturating_add(1));
-        if !remembered && self.epoch > epoch {
-            return Err(());
+    /// The id of the local directory that holds the current epoch (from its claim), if known.
+    pub fn writer_id(&self) -> Option<[u8; 16]> {
+        self.claims
+            .last()
+            .filter(|c| c.epoch == self.epoch && c.writer_id != [0; 16])
+            .map(|c| c.writer_id)
+    }
+
+    /// The fence record of the local directory `writer_id`, if its writer was fenced while it
+    /// may have held writes that never reached the bucket.
+    pub fn fenced_writer(&self, writer_id: [u8; 16]) -> Option<&FencedWriter> {
+        self.fenced.iter().find(|f| f.writer_id == writer_id)
+    }
+
+    /// Applies the bookkeeping of a claim of `new_epoch` by `writer_id` to this manifest (the
+    /// version being claimed): the outgoing writer gets a fence record unless it is the same
+    /// directory or it closed cleanly, the claimant's own record goes (it dealt with its WAL
+    /// before claiming), and the claim is appended to the history.
+    pub fn record_claim(&mut self, writer_id: [u8; 16], new_epoch: u64, version: u64, now_ms: u64) {
+        if let Some(outgoing) = self.writer_id() {
+            if outgoing != writer_id && !self.writer_clean {
+                self.fenced.retain(|f| f.writer_id != outgoing);
+                self.fenced.push(FencedWriter {
+                    writer_id: outgoing,
+                    epoch: self.epoch,
+                    wal_watermark: self.wal_watermark,
+                    fenced_by_epoch: new_epoch,
+                    fenced_at_ms: now_ms,
+                });
+            }
         }
-        Ok(self
-            .claims
-            .iter()
-            .find(|c| c.epoch > epoch && c.writer_id != writer_id))
+        if writer_id != [0; 16] {
+            self.fenced.retain(|f| f.writer_id != writer_id);
+        }
+        self.writer_clean = false;
+        self.claims.push(WriterClaim {
+            writer_id,
+            epoch: new_epoch,
+            version,
+            wal_watermark: self.wal_watermark,
+            claimed_at_ms: now_ms,
+        });
+        let excess = self.claims.len().saturating_sub(MAX_CLAIMS);
+        self.claims.drain(..excess);
     }
 
     /// The object name of this version.
