@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use firn_chunk::{decode_block, Block, BlockHandle, ChunkIndex, ChunkSummary, Kind};
-use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore};
+use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore, StoreError};
 
 use crate::block_cache::{BlockCache, BlockKey};
 use crate::disk_cache::DiskCache;
@@ -39,6 +39,16 @@ pub(crate) struct CacheConfig {
     pub preload_indexes: bool,
     /// Largest read-ahead window of a scan, per chunk list.
     pub scan_readahead: u64,
+    /// The GC grace period: a view of the manifest older than this may
+    /// reference chunks GC has deleted (for the error a read gets then).
+    pub gc_grace: std::time::Duration,
+}
+
+/// The manifest version this handle reads and when it loaded it.
+#[derive(Default)]
+struct View {
+    version: AtomicU64,
+    loaded_at_ms: AtomicU64,
 }
 
 /// Counters of the read path's object-store traffic and local index use.
@@ -65,6 +75,8 @@ pub(crate) struct ChunkStore {
     /// Every table handed out, weakly: a chunk whose table is still alive
     /// (an iterator pins an older table set) must not be deleted by GC.
     opened: std::sync::Mutex<HashMap<ChunkId, std::sync::Weak<ChunkTable>>>,
+    gc_grace: std::time::Duration,
+    view: View,
 }
 
 /// Chunk indexes loaded at once while preloading.
@@ -89,7 +101,51 @@ impl ChunkStore {
             writable: config.writable,
             preload_indexes: config.preload_indexes,
             opened: std::sync::Mutex::new(HashMap::new()),
+            gc_grace: config.gc_grace,
+            view: View::default(),
         }
+    }
+
+    /// The error for a failed read of `len` bytes at `offset` of the chunk
+    /// `meta`. A chunk the manifest references that is missing, or shorter
+    /// than the manifest says, is corruption naming the object and what the
+    /// manifest expected; when this handle's manifest is older than the GC
+    /// grace period, the chunk was probably collected after a newer version
+    /// replaced it, and the message says to reopen.
+    fn read_error(&self, meta: &ChunkMeta, offset: u64, len: u64, err: StoreError) -> Error {
+        let what = match &err {
+            StoreError::NotFound { .. } => "is missing from the bucket",
+            StoreError::ShortObject { .. } => "is shorter than the manifest says",
+            _ => return err.into(),
+        };
+        let version = self.view.version.load(Ordering::Relaxed);
+        let age_ms = crate::gc::now_ms().saturating_sub(self.view.loaded_at_ms.load(Ordering::Relaxed));
+        let grace_ms = u64::try_from(self.gc_grace.as_millis()).unwrap_or(u64::MAX);
+        let why = if age_ms >= grace_ms {
+            format!(
+                "this handle loaded manifest version {version} {:.0} s ago, longer than the GC \
+                 grace period ({:.0} s), so the chunk was probably collected after a newer \
+                 version replaced it: reopen the database to read the current version",
+                age_ms as f64 / 1000.0,
+                self.gc_grace.as_secs_f64()
+            )
+        } else {
+            format!(
+                "manifest version {version}, loaded {:.0} s ago (within the GC grace period), \
+                 still references it, so it was lost or altered outside Firn: run `firn verify` \
+                 and restore the object",
+                age_ms as f64 / 1000.0
+            )
+        };
+        Error::corruption(
+            meta.id.object_name(),
+            Some(offset),
+            format!(
+                "chunk {} {what}: the manifest records it as {} bytes, and reading {len} bytes \
+                 at offset {offset} failed ({err}); {why}",
+                meta.id, meta.size
+            ),
+        )
     }
 
     /// The index of `table`: already loaded, else its local file, else one
@@ -119,7 +175,8 @@ impl ChunkStore {
         let region = self
             .store
             .get_range(&object, meta.meta_offset, meta.meta_len)
-            .await?;
+            .await
+            .map_err(|e| self.read_error(meta, meta.meta_offset, meta.meta_len, e))?;
         self.stats.index_gets.fetch_add(1, Ordering::Relaxed);
         self.stats
             .index_get_bytes
@@ -199,6 +256,12 @@ impl ChunkStore {
         }
         for t in extra {
             known.insert(t.meta.id, t);
+        }
+        if manifest.version >= self.view.version.load(Ordering::Relaxed) {
+            self.view.version.store(manifest.version, Ordering::Relaxed);
+            self.view
+                .loaded_at_ms
+                .store(crate::gc::now_ms(), Ordering::Relaxed);
         }
         let live: HashSet<ChunkId> = manifest.all_chunks().map(|c| c.id).collect();
         let mut fresh = Vec::new();
@@ -391,7 +454,8 @@ impl ChunkStore {
         let raw = self
             .store
             .get_range(&table.object, start.offset, len)
-            .await?;
+            .await
+            .map_err(|e| self.read_error(&table.meta, start.offset, len, e))?;
         self.stats.block_gets.fetch_add(1, Ordering::Relaxed);
         self.stats
             .block_get_bytes

@@ -151,6 +151,7 @@ async fn assemble(
             writable: writer,
             preload_indexes: opts.preload_indexes,
             scan_readahead: opts.scan_readahead,
+            gc_grace: opts.gc_grace,
         },
     ));
     let manifest = Arc::new(manifest);

@@ -14,6 +14,22 @@ pub enum StoreError {
         path: String,
     },
 
+    /// A ranged read asked for bytes past the end of the object: the object is shorter than
+    /// the caller expected (a truncated or replaced object). Not retryable.
+    #[error("object {path:?} ends before byte {end}: a read of {len} bytes at offset {offset} got {got}")]
+    ShortObject {
+        /// The object name, relative to the store's root.
+        path: String,
+        /// Where the read started.
+        offset: u64,
+        /// How many bytes were asked for.
+        len: u64,
+        /// `offset + len`: the object is shorter than this.
+        end: u64,
+        /// What came back (`none`: the store refused the range).
+        got: String,
+    },
+
     /// The store URL could not be understood.
     #[error("invalid object-store URL {url:?}: {reason}")]
     InvalidUrl {

@@ -164,10 +164,7 @@ async fn operations_cost_exactly_one_request_each() -> TestResult {
     assert!(
         matches!(
             r,
-            Err(StoreError::Io {
-                op: "get_range",
-                ..
-            })
+            Err(StoreError::ShortObject { .. })
         ),
         "{r:?}"
     );

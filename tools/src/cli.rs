@@ -230,9 +230,10 @@ const LOAD_ABOUT: &str = "\
 Apply puts and deletes from FILE (or standard input for '-' or no FILE).
 
 Each line is `put<TAB>key<TAB>value` or `del<TAB>key`, with keys and values in
-the escaped form scan prints (\\t \\n \\\\ \\xNN; other bytes stand for
-themselves), or hex with --hex. Empty lines are skipped. Every --batch lines
-are written as one atomic batch. A malformed line stops the load with an error
+the escaped form scan prints (\\t \\n \\r \\\\ \\xNN; other bytes stand for
+themselves), or hex with --hex. Lines end with LF; a raw carriage return at
+the end of a line is an error (write \\r; convert CRLF files). Empty lines are
+skipped. Every --batch lines are written as one atomic batch. A malformed line stops the load with an error
 naming the line (exit 3); nothing of its batch is written, earlier batches
 stay. The load ends with a flush to the object store.
 

@@ -283,27 +283,24 @@ impl ObjectStore {
             )
         })?;
         self.count(RequestKind::Get);
-        let buf = self
-            .inner
-            .op
-            .read_with(path)
-            .range(offset..end)
-            .await
-            .map_err(|e| self.op_error(OP, path, e))?;
+        let short = |got: String| StoreError::ShortObject {
+            path: path.to_string(),
+            offset,
+            len,
+            end,
+            got,
+        };
+        let buf = match self.inner.op.read_with(path).range(offset..end).await {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => {
+                return Err(short("none (range not satisfiable)".into()))
+            }
+            Err(e) => return Err(self.op_error(OP, path, e)),
+        };
         let bytes = buf.to_bytes();
         self.inner.counters.read_bytes(bytes.len());
         if bytes.len() as u64 != len {
-            return Err(self.io_error(
-                OP,
-                path,
-                std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "short read: asked for {len} bytes at offset {offset}, got {}",
-                        bytes.len()
-                    ),
-                ),
-            ));
+            return Err(short(format!("{} bytes", bytes.len())));
         }
         Ok(bytes)
     }

@@ -71,16 +71,10 @@ pub async fn load(session: &mut Session, args: &LoadArgs) -> CliResult {
         None => Box::new(std::io::stdin().lock()),
         Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
         Some(p) => {
-            let file = File::open(p).map_err(|e| {
-                let err = CliError::other(format!("cannot open {}: {e}", p.display()));
-                match e.kind() {
-                    std::io::ErrorKind::NotFound => CliError {
-                        kind: crate::error::ExitKind::NotFound,
-                        ..err
-                    },
-                    _ => err,
-                }
-            })?;
+            // Exit 3, like every bad argument: exit 1 means a key or
+            // object that is not in the database.
+            let file = File::open(p)
+                .map_err(|e| CliError::other(format!("cannot open {}: {e}", p.display())))?;
             Box::new(BufReader::with_capacity(256 << 10, file))
         }
     };
@@ -114,8 +108,8 @@ async fn load_lines(
             break;
         }
         line_no += 1;
-        let text = strip_line_end(&line);
-        let parsed = parse_line(text, session.codec).map_err(|why| {
+        let parsed = strip_line_end(&line).and_then(|text| parse_line(text, session.codec));
+        let parsed = parsed.map_err(|why| {
             let discarded = match &pending {
                 Some(p) => format!("lines {}-{line_no}", p.first_line),
                 None => format!("line {line_no}"),
@@ -171,10 +165,19 @@ async fn commit(
     Ok(())
 }
 
-/// `line` without its trailing `\n` or `\r\n`.
-fn strip_line_end(line: &[u8]) -> &[u8] {
+/// `line` without its trailing `\n`. A raw carriage return before it is an
+/// error rather than silently dropped (or kept as part of the value): every
+/// byte but the line end stands for itself, so a value ending in a carriage
+/// return is written `\r`, and a file with CRLF line ends must be converted.
+fn strip_line_end(line: &[u8]) -> Result<&[u8], String> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
-    line.strip_suffix(b"\r").unwrap_or(line)
+    if line.ends_with(b"\r") {
+        return Err("the line ends in a raw carriage return: write \\r for a carriage \
+                    return at the end of a value, or convert a file with CRLF line ends \
+                    to LF"
+            .to_string());
+    }
+    Ok(line)
 }
 
 #[cfg(test)]
@@ -223,8 +226,12 @@ mod tests {
 
     #[test]
     fn line_ends() {
-        assert_eq!(strip_line_end(b"a\r\n"), b"a");
-        assert_eq!(strip_line_end(b"a\n"), b"a");
-        assert_eq!(strip_line_end(b"a"), b"a");
+        assert!(strip_line_end(b"a\r\n")
+            .unwrap_err()
+            .contains("raw carriage return"));
+        assert!(strip_line_end(b"a\r").is_err());
+        assert_eq!(strip_line_end(b"a\rb\n"), Ok(&b"a\rb"[..]));
+        assert_eq!(strip_line_end(b"a\n"), Ok(&b"a"[..]));
+        assert_eq!(strip_line_end(b"a"), Ok(&b"a"[..]));
     }
 }
