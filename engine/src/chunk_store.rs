@@ -119,7 +119,8 @@ impl ChunkStore {
             _ => return err.into(),
         };
         let version = self.view.version.load(Ordering::Relaxed);
-        let age_ms = crate::gc::now_ms().saturating_sub(self.view.loaded_at_ms.load(Ordering::Relaxed));
+        let age_ms =
+            crate::gc::now_ms().saturating_sub(self.view.loaded_at_ms.load(Ordering::Relaxed));
         let grace_ms = u64::try_from(self.gc_grace.as_millis()).unwrap_or(u64::MAX);
         let why = if age_ms >= grace_ms {
             format!(

@@ -585,8 +585,7 @@ async fn mark_closed_cleanly(inner: &Arc<DbInner>) {
         log.next_seq.saturating_sub(1)
     };
     let manifest = inner.state().tables.manifest.clone();
-    if manifest.writer_clean || last_seq > manifest.wal_watermark || manifest.epoch != inner.epoch
-    {
+    if manifest.writer_clean || last_seq > manifest.wal_watermark || manifest.epoch != inner.epoch {
         return;
     }
     let edit = firn_manifest::ManifestEdit {

@@ -47,6 +47,27 @@ pub enum Error {
         exact: bool,
     },
 
+    /// The object store no longer holds what this writer built on: its
+    /// identity object is gone (the bucket was wiped, re-created or replaced).
+    /// The writer stops accepting writes and keeps its WAL.
+    #[error(
+        "the object store {url} no longer holds the database this writer built on: {missing} \
+         is gone (was the bucket wiped, re-created or restored from an older copy?). No more \
+         writes are accepted, and the WAL in {wal} is kept with every acknowledged write: \
+         restore the bucket's objects and open again, or export the writes with \
+         `firn wal-export --local {local}`"
+    )]
+    BucketLost {
+        /// The object-store URL.
+        url: String,
+        /// The object found missing.
+        missing: String,
+        /// The WAL folder that keeps the writes.
+        wal: String,
+        /// The local directory.
+        local: String,
+    },
+
     /// The caller asked for something invalid (oversized key, empty key, a
     /// malformed URL, ...). Nothing was written.
     #[error("invalid argument: {0}")]

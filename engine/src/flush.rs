@@ -80,6 +80,9 @@ async fn upload_and_publish(
 
     crate::crash_point::crash_point("flush.before_publish");
     publish_edit(inner, &edit, vec![table.clone()], Some(mem.id)).await?;
+    // The WAL goes only if the bucket we published into still is the
+    // database's: a wiped or replaced bucket takes the version with it.
+    with_retry(inner, "bucket identity check", || check_bucket(inner)).await?;
     if inner.opts.cache_flushed_blocks {
         inner.chunks.cache_written_blocks(&table, bytes);
     }
@@ -126,6 +129,20 @@ pub(crate) async fn publish_edit(
         .await?;
     inner.update_state(|s| without_frozen(s, flushed, Arc::new(tables)));
     Ok(())
+}
+
+/// Checks that the bucket's identity object is still there (one HEAD).
+async fn check_bucket(inner: &DbInner) -> Result<()> {
+    let store = &inner.chunks.store;
+    match store.stat(firn_manifest::IDENTITY_OBJECT).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::BucketLost {
+            url: store.url().to_string(),
+            missing: firn_manifest::IDENTITY_OBJECT.to_string(),
+            wal: inner.wal_dir.display().to_string(),
+            local: inner.opts.local_dir.display().to_string(),
+        }),
+    }
 }
 
 /// `s` with `tables` and without the frozen memtable `id`.

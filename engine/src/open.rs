@@ -105,6 +105,7 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
         writer_id,
     )?;
     let manifest = if writer {
+        ensure_bucket_identity(&manifests, &manifest).await?;
         manifests.claim_writer_as(&manifest, writer_id).await?
     } else {
         manifest
@@ -207,6 +208,21 @@ async fn assemble(
         inner,
         _guard: guard,
     })
+}
+
+/// Creates the bucket's identity object if it is missing (a new database,
+/// or one made before the object existed): one HEAD when it is there.
+async fn ensure_bucket_identity(manifests: &ManifestStore, manifest: &Manifest) -> Result<()> {
+    let store = manifests.store();
+    let object = firn_manifest::IDENTITY_OBJECT;
+    if store.stat(object).await?.is_some() {
+        return Ok(());
+    }
+    let contents = firn_manifest::identity_contents(&manifest.db_id);
+    store
+        .put_if_absent(object, bytes::Bytes::from(contents))
+        .await?;
+    Ok(())
 }
 
 /// The manifest version the checkpoint `name` pins.

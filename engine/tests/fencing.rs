@@ -142,14 +142,20 @@ async fn the_fenced_range_is_exact_after_thousands_of_writer_opens() {
     let mut stranded_dirs = Vec::new();
     for i in 0..OPENS {
         let fresh = tempfile::tempdir().unwrap();
-        let dir = if i % 2 == 0 { dir_b.path() } else { fresh.path() };
+        let dir = if i % 2 == 0 {
+            dir_b.path()
+        } else {
+            fresh.path()
+        };
         let db = Db::open(opts(&url, dir)).await.unwrap();
         if i % 50 == 0 {
             db.put(format!("by-other-{i}"), "x").await.unwrap();
         }
         if i % 500 == 1 {
             // Crash with an acknowledged write only in this directory's WAL.
-            db.put(format!("crashed-{i}"), "lost-for-now").await.unwrap();
+            db.put(format!("crashed-{i}"), "lost-for-now")
+                .await
+                .unwrap();
             drop(db);
             stranded_dirs.push(fresh);
         } else {

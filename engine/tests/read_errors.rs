@@ -24,10 +24,7 @@ async fn a_missing_chunk_says_whether_gc_may_have_taken_it() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "chunk"))
         .unwrap();
-    let name = format!(
-        "chunks/{}",
-        chunk.file_name().unwrap().to_str().unwrap()
-    );
+    let name = format!("chunks/{}", chunk.file_name().unwrap().to_str().unwrap());
 
     for (grace, expect) in [
         (Duration::from_secs(3600), "firn verify"),
@@ -53,6 +50,9 @@ async fn a_missing_chunk_says_whether_gc_may_have_taken_it() {
             assert!(msg.contains("reopen"), "{msg}");
         }
         // Restored, the same handle reads it.
-        assert_eq!(reader.get("k001").await.unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(
+            reader.get("k001").await.unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
     }
 }

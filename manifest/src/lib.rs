@@ -18,7 +18,8 @@ pub mod store;
 
 pub use crate::error::{BoxedSource, ManifestError, StoreError};
 pub use crate::manifest::{
-    decode, encode, fresh_nonce, manifest_object, parse_manifest_object, ChunkId, ChunkMeta,
-    FencedWriter, Manifest, ManifestEdit, ManifestStore, SortedRun, Totals, WriterClaim, MAX_CLAIMS,
+    decode, encode, fresh_nonce, identity_contents, manifest_object, parse_manifest_object,
+    ChunkId, ChunkMeta, FencedWriter, Manifest, ManifestEdit, ManifestStore, SortedRun, Totals,
+    WriterClaim, IDENTITY_OBJECT, MAX_CLAIMS,
 };
 pub use crate::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreOptions};

@@ -310,7 +310,10 @@ fn format_version_1_decodes_with_fence_records_rebuilt() {
     let m = decode(&frame_v1(&v1(claims.clone())), OBJECT).unwrap();
     assert_eq!(m.version, 42);
     assert_eq!(m.claims, claims);
-    assert_eq!(m.fence_records_since, 0, "every claim since epoch 1 is remembered");
+    assert_eq!(
+        m.fence_records_since, 0,
+        "every claim since epoch 1 is remembered"
+    );
     assert!(!m.writer_clean);
     let records: Vec<_> = m
         .fenced

@@ -161,13 +161,7 @@ async fn operations_cost_exactly_one_request_each() -> TestResult {
     assert_eq!((c.get, c.total_requests()), (1, 1));
     // A range past the end is an error, never a short answer.
     let (r, c) = cost(&store, store.get_range("chunks/a", 8, 4)).await;
-    assert!(
-        matches!(
-            r,
-            Err(StoreError::ShortObject { .. })
-        ),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(StoreError::ShortObject { .. })), "{r:?}");
     assert_eq!((c.get, c.total_requests()), (1, 1));
 
     let (r, c) = cost(&store, store.stat("chunks/b")).await;

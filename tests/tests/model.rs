@@ -726,7 +726,8 @@ impl Run {
             }
         }
         std::fs::remove_dir_all(local.join("wal")).map_err(|e| format!("delete wal: {e}"))?;
-        self.full_check("after a fenced directory was dealt with").await
+        self.full_check("after a fenced directory was dealt with")
+            .await
     }
 
     /// Every key of the key space by point read, and one full scan.

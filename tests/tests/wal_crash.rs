@@ -154,7 +154,10 @@ async fn crashes_inside_segment_creation_then_in_recovery_lose_nothing() {
             lines.iter().any(|l| l.ends_with("opened")),
             "{point}: the recovering open failed: {lines:?}"
         );
-        assert!(!clean, "{point}: the recovering open did not crash: {lines:?}");
+        assert!(
+            !clean,
+            "{point}: the recovering open did not crash: {lines:?}"
+        );
         check_all_there(&dir, &acked, point).await;
     }
 }
@@ -246,6 +249,9 @@ async fn a_short_segment_that_is_not_a_header_is_corruption() {
         Err(e) => e,
     };
     assert!(err.is_corruption(), "{err}");
-    assert!(err.to_string().contains(&bad.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&bad.display().to_string()),
+        "{err}"
+    );
     assert!(bad.exists(), "a damaged segment must not be removed");
 }

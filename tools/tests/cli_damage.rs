@@ -130,7 +130,11 @@ fn load_of_a_missing_file_exits_3() {
     let run = firn(&db, &["load", "/nonexistent/input.tsv"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_one_error_line(&run);
-    assert!(run.stderr.contains("/nonexistent/input.tsv"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("/nonexistent/input.tsv"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -49,7 +49,11 @@ pub(crate) fn remove_temp_segments(dir: &Path) -> std::io::Result<()> {
     };
     for entry in entries {
         let entry = entry?;
-        if entry.file_name().to_str().is_some_and(|n| n.ends_with(".wal.tmp")) {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.ends_with(".wal.tmp"))
+        {
             std::fs::remove_file(entry.path())?;
         }
     }

@@ -11,7 +11,8 @@ pub use self::codec::{decode, encode, FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER
 pub use self::edit::ManifestEdit;
 pub use self::manifest_store::{fresh_nonce, ManifestStore};
 pub use self::model::{
-    manifest_object, parse_manifest_object, ChunkId, ChunkMeta, Manifest, SortedRun, Totals,
-    FencedWriter, WriterClaim, CHUNK_PREFIX, MANIFEST_PREFIX, MAX_CLAIMS,
+    identity_contents, manifest_object, parse_manifest_object, ChunkId, ChunkMeta, FencedWriter,
+    Manifest, SortedRun, Totals, WriterClaim, CHUNK_PREFIX, IDENTITY_OBJECT, MANIFEST_PREFIX,
+    MAX_CLAIMS,
 };
 pub use crate::error::ManifestError;

@@ -8,6 +8,17 @@ use serde::{Deserialize, Serialize};
 /// The folder holding manifest versions.
 pub const MANIFEST_PREFIX: &str = "manifest/";
 
+/// The bucket's identity object: `firn-db-identity 1 <uuid>\n` (the `1` is its format
+/// version), created with the database and never deleted or replaced. A writer checks that it
+/// is still there before it deletes WAL that a flush put into the bucket: a bucket that was
+/// wiped or replaced under it must not take acknowledged writes with it.
+pub const IDENTITY_OBJECT: &str = "IDENTITY";
+
+/// The contents of [`IDENTITY_OBJECT`] for the database `db_id`.
+pub fn identity_contents(db_id: &[u8; 16]) -> String {
+    format!("firn-db-identity 1 {}\n", format_db_id(db_id))
+}
+
 /// The folder holding chunks.
 pub const CHUNK_PREFIX: &str = "chunks/";
 

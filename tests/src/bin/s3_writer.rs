@@ -51,6 +51,7 @@ fn kind(e: &Error) -> &'static str {
         Error::Io { .. } => "Io",
         Error::Manifest(_) => "Manifest",
         Error::Background(_) => "Background",
+        Error::BucketLost { .. } => "BucketLost",
     }
 }
 

@@ -172,10 +172,12 @@ async fn commit(
 fn strip_line_end(line: &[u8]) -> Result<&[u8], String> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     if line.ends_with(b"\r") {
-        return Err("the line ends in a raw carriage return: write \\r for a carriage \
+        return Err(
+            "the line ends in a raw carriage return: write \\r for a carriage \
                     return at the end of a value, or convert a file with CRLF line ends \
                     to LF"
-            .to_string());
+                .to_string(),
+        );
     }
     Ok(line)
 }
