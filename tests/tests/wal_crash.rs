@@ -172,6 +172,9 @@ fn segments(wal: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Makes the bytes a crash left in a segment from a valid header.
+type MakeSegment = fn(&[u8]) -> Vec<u8>;
+
 fn segment_number(path: &Path) -> u64 {
     path.file_stem().unwrap().to_str().unwrap().parse().unwrap()
 }
@@ -182,7 +185,7 @@ async fn headerless_segments_left_by_older_builds_are_removed_and_exported_aroun
         let first = &segments(wal)[0];
         std::fs::read(first).unwrap()[..24].to_vec()
     };
-    let cases: [(&str, fn(&[u8]) -> Vec<u8>); 5] = [
+    let cases: [(&str, MakeSegment); 5] = [
         ("empty", |_| Vec::new()),
         ("part of the magic", |h| h[..5].to_vec()),
         ("half a header", |h| h[..12].to_vec()),

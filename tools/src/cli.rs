@@ -247,7 +247,11 @@ next_chunk_id, next_run_id, published_at_ms, runs, and chunks: each chunk has
 id (\"EPOCH-N\"), object, run (the sorted run's integer id, or the string \"L0\"
 for level-0 chunks), size, meta_offset, meta_len, entries, tombstones, min_key,
 max_key (escaped as scan prints them, or hex with --hex), min_seq, max_seq.
-Chunks are listed L0 first (newest first), then the runs (newest first).";
+Chunks are listed L0 first (newest first), then the runs (newest first).
+writer_clean says whether the current writer closed cleanly; fenced lists the
+local directories fenced while holding writes that never reached the bucket:
+writer_id, epoch, wal_watermark (exactly that directory's writes at or below it
+are in the bucket), fenced_by_epoch, fenced_at_ms.";
 
 const CHUNK_DUMP_ABOUT: &str = "\
 Decode one chunk file: properties, block list, entries. Needs no database.

@@ -153,3 +153,13 @@ fn load_refuses_a_raw_carriage_return_at_a_line_end_and_keeps_escaped_ones() {
     firn_in(&db, &["load"], "put\tk3\tv3\\r\n").ok();
     assert_eq!(firn(&db, &["--hex", "get", "6b33"]).ok().stdout, "76330d\n");
 }
+
+#[test]
+fn manifest_json_shows_the_clean_close_and_the_fence_records() {
+    let (_dir, db) = loaded_db();
+    let m = json(&firn(&db, &["manifest", "--json"]).ok().stdout);
+    assert_eq!(m["writer_clean"], true, "{m}");
+    assert_eq!(m["fenced"], serde_json::json!([]), "{m}");
+    let text = firn(&db, &["manifest"]).ok().stdout;
+    assert!(text.contains("writer_clean: true"), "{text}");
+}

@@ -295,6 +295,14 @@ impl ObjectStore {
             Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => {
                 return Err(short("none (range not satisfiable)".into()))
             }
+            // S3 answers a range that runs past the end with the bytes there are, and
+            // OpenDAL's reader reports the shortfall as an unexpected error.
+            Err(e)
+                if e.kind() == ErrorKind::Unexpected
+                    && e.to_string().contains("too little data") =>
+            {
+                return Err(short(format!("fewer bytes ({e})")))
+            }
             Err(e) => return Err(self.op_error(OP, path, e)),
         };
         let bytes = buf.to_bytes();

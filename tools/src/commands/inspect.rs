@@ -109,6 +109,30 @@ struct ManifestJson {
     l0_chunks: usize,
     runs: Vec<RunJson>,
     chunks: Vec<ChunkJson>,
+    writer_clean: bool,
+    fenced: Vec<FencedJson>,
+}
+
+/// One fence record in `manifest --json`.
+#[derive(Serialize)]
+struct FencedJson {
+    writer_id: String,
+    epoch: u64,
+    wal_watermark: u64,
+    fenced_by_epoch: u64,
+    fenced_at_ms: u64,
+}
+
+impl FencedJson {
+    fn new(f: &firn_manifest::FencedWriter) -> FencedJson {
+        FencedJson {
+            writer_id: format_db_id(&f.writer_id),
+            epoch: f.epoch,
+            wal_watermark: f.wal_watermark,
+            fenced_by_epoch: f.fenced_by_epoch,
+            fenced_at_ms: f.fenced_at_ms,
+        }
+    }
 }
 
 /// Formats a database id as a UUID string.
@@ -158,6 +182,8 @@ pub async fn manifest(session: &mut Session, json: bool) -> CliResult {
                 })
                 .collect(),
             chunks,
+            writer_clean: m.writer_clean,
+            fenced: m.fenced.iter().map(FencedJson::new).collect(),
         };
         return session.out.json_line(&doc);
     }
@@ -177,6 +203,17 @@ fn print_manifest(out: &mut Out, m: &Manifest, codec: Codec) -> CliResult {
     out.line(&format!("next_chunk_id: {}", m.next_chunk_id))?;
     out.line(&format!("next_run_id: {}", m.next_run_id))?;
     out.line(&format!("published_at_ms: {}", m.published_at_ms))?;
+    out.line(&format!("writer_clean: {}", m.writer_clean))?;
+    for f in &m.fenced {
+        out.line(&format!(
+            "fenced: writer {} epoch {}: writes at or below seq {} are in the bucket (fenced by epoch {} at {} ms)",
+            format_db_id(&f.writer_id),
+            f.epoch,
+            f.wal_watermark,
+            f.fenced_by_epoch,
+            f.fenced_at_ms
+        ))?;
+    }
     out.line(&format!(
         "chunks: {} ({} in L0, {} in {} sorted runs), {} bytes, {} entries, {} tombstones",
         summary.chunks,
