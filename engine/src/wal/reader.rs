@@ -23,6 +23,19 @@ pub(crate) struct SegmentReplay {
     pub headerless: bool,
 }
 
+impl SegmentReplay {
+    /// A segment without a complete header (or gone): no records.
+    fn empty() -> SegmentReplay {
+        SegmentReplay {
+            records: Vec::new(),
+            valid_len: 0,
+            torn: false,
+            epoch: 0,
+            headerless: true,
+        }
+    }
+}
+
 /// Segment numbers in `dir`, ascending. Other files are ignored.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
@@ -58,26 +71,12 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay> {
     let data = match std::fs::read(path) {
         Ok(data) => Bytes::from(data),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(SegmentReplay {
-                records: Vec::new(),
-                valid_len: 0,
-                torn: false,
-                epoch: 0,
-                headerless: true,
-            })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SegmentReplay::empty()),
         Err(e) => return Err(Error::io(path, e)),
     };
     let object = path.display().to_string();
     if is_unfinished_header(&data) {
-        return Ok(SegmentReplay {
-            records: Vec::new(),
-            valid_len: 0,
-            torn: false,
-            epoch: 0,
-            headerless: true,
-        });
+        return Ok(SegmentReplay::empty());
     }
     if data.len() < SEGMENT_HEADER_LEN {
         return Err(Error::corruption(
