@@ -345,7 +345,7 @@ fn encode_header(key: &BlockKey, handle: BlockHandle) -> [u8; ENTRY_HEADER_LEN] 
     h
 }
 
-fn write_entry(
+pub(crate) fn write_entry(
     path: &Path,
     key: &BlockKey,
     handle: BlockHandle,
@@ -365,7 +365,7 @@ fn write_entry(
 }
 
 /// Checks a whole entry file against the block it should hold.
-fn check_entry(bytes: &[u8], key: &BlockKey, handle: BlockHandle) -> Result<(), String> {
+pub(crate) fn check_entry(bytes: &[u8], key: &BlockKey, handle: BlockHandle) -> Result<(), String> {
     let expect_len = usize::try_from(handle.len)
         .ok()
         .and_then(|l| l.checked_add(ENTRY_HEADER_LEN + ENTRY_TRAILER_LEN))

@@ -36,6 +36,8 @@ mod disk_cache;
 mod error;
 mod flush;
 mod gc;
+#[cfg(test)]
+mod golden_tests;
 mod iter;
 mod local;
 mod local_index;

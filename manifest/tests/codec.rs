@@ -331,3 +331,138 @@ fn format_version_1_decodes_with_fence_records_rebuilt() {
     assert_eq!(m.fence_records_since, 3);
     assert_eq!(m.fenced.len(), 2);
 }
+
+// Golden fixtures (tests/fixtures/): a manifest object of every format version, checked in and
+// decoded to its known contents, so a silent layout change fails here even when encoder and
+// decoder change together. Written only by `FIRN_BLESS_FIXTURES=1 cargo test -p firn-manifest
+// --test codec golden`, when a version is added on purpose; older ones stay and must decode.
+
+fn golden(name: &str, fresh: &[u8]) -> Vec<u8> {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    if std::env::var_os("FIRN_BLESS_FIXTURES").is_some() {
+        std::fs::write(&path, fresh).unwrap();
+    }
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "golden fixture {} is missing ({e}); write it with FIRN_BLESS_FIXTURES=1",
+            path.display()
+        )
+    })
+}
+
+fn known_chunk(epoch: u64, id: u64, keys: (&str, &str), seqs: (u64, u64)) -> ChunkMeta {
+    ChunkMeta {
+        id: ChunkId { epoch, id },
+        size: 4096 + id,
+        meta_offset: 4000,
+        meta_len: 96 + id,
+        entries: 100 * id,
+        tombstones: id,
+        min_key: keys.0.as_bytes().to_vec(),
+        max_key: keys.1.as_bytes().to_vec(),
+        min_seq: seqs.0,
+        max_seq: seqs.1,
+    }
+}
+
+fn known_totals() -> Totals {
+    Totals {
+        flushes: 3,
+        flush_bytes: 12_345,
+        compactions: 1,
+        compaction_bytes_read: 8_000,
+        compaction_bytes_written: 7_000,
+        gc_chunks_deleted: 2,
+        gc_bytes_reclaimed: 8_192,
+    }
+}
+
+fn known_v1() -> ManifestV1 {
+    ManifestV1 {
+        version: 17,
+        db_id: [0x5A; 16],
+        epoch: 4,
+        nonce: 0xDEAD_BEEF,
+        wal_watermark: 230,
+        next_chunk_id: 9,
+        next_run_id: 3,
+        l0: vec![known_chunk(4, 8, ("a", "m"), (201, 230))],
+        runs: vec![SortedRun {
+            id: 2,
+            chunks: vec![
+                known_chunk(3, 5, ("a", "f"), (1, 200)),
+                known_chunk(3, 6, ("g", "z\u{ff}"), (2, 199)),
+            ],
+        }],
+        published_at_ms: 1_700_000_000_000,
+        totals: known_totals(),
+        claims: vec![claim(3, 0xB, 100), claim(4, 0xA, 200)],
+    }
+}
+
+#[test]
+fn golden_manifest_v1_decodes_to_its_known_contents() {
+    let bytes = golden("v1.manifest", &frame_v1(&known_v1()));
+    assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+    let m = decode(&bytes, OBJECT).unwrap();
+    let v1 = known_v1();
+    assert_eq!(
+        (m.version, m.db_id, m.epoch, m.nonce, m.wal_watermark),
+        (17, [0x5A; 16], 4, 0xDEAD_BEEF, 230)
+    );
+    assert_eq!((m.next_chunk_id, m.next_run_id), (9, 3));
+    assert_eq!((m.l0.clone(), m.runs.clone()), (v1.l0, v1.runs));
+    assert_eq!(m.published_at_ms, 1_700_000_000_000);
+    assert_eq!(m.totals, known_totals());
+    assert_eq!(m.claims, v1.claims);
+    // Upgraded: B (epoch 3) was fenced by A's claim at watermark 200; epochs before 3 unknown.
+    assert_eq!(
+        m.fenced,
+        vec![FencedWriter {
+            writer_id: [0xB; 16],
+            epoch: 3,
+            wal_watermark: 200,
+            fenced_by_epoch: 4,
+            fenced_at_ms: 4000,
+        }]
+    );
+    assert!(!m.writer_clean);
+    assert_eq!(m.fence_records_since, 3);
+}
+
+#[test]
+fn golden_manifest_v2_decodes_to_its_known_contents_and_encodes_to_the_same_bytes() {
+    assert_eq!(
+        FORMAT_VERSION, 2,
+        "a new manifest format version needs its own fixture"
+    );
+    let v1 = known_v1();
+    let known = Manifest {
+        version: v1.version,
+        db_id: v1.db_id,
+        epoch: v1.epoch,
+        nonce: v1.nonce,
+        wal_watermark: v1.wal_watermark,
+        next_chunk_id: v1.next_chunk_id,
+        next_run_id: v1.next_run_id,
+        l0: v1.l0,
+        runs: v1.runs,
+        published_at_ms: v1.published_at_ms,
+        totals: v1.totals,
+        claims: v1.claims,
+        fenced: vec![FencedWriter {
+            writer_id: [0xB; 16],
+            epoch: 3,
+            wal_watermark: 200,
+            fenced_by_epoch: 4,
+            fenced_at_ms: 4000,
+        }],
+        writer_clean: true,
+        fence_records_since: 0,
+    };
+    let bytes = golden("v2.manifest", &encode(&known));
+    assert_eq!(decode(&bytes, OBJECT).unwrap(), known);
+    assert_eq!(encode(&known), bytes, "the manifest encoding changed");
+}

@@ -1,0 +1,145 @@
+//! Golden fixtures of the engine's own formats (`engine/tests/fixtures/`): a
+//! WAL segment, a checkpoint object and a disk cache entry, written by the
+//! current format versions and checked in. Each is decoded to its known
+//! contents and the encoder must still produce the same bytes, so a silent
+//! layout change fails here even when encoder and decoder change together.
+//!
+//! The files are written only by `FIRN_BLESS_FIXTURES=1 cargo test -p
+//! firn-engine --lib golden`, when a format version is added on purpose;
+//! fixtures of older versions stay and must keep decoding.
+
+use std::path::PathBuf;
+
+use firn_chunk::BlockHandle;
+use firn_manifest::ChunkId;
+
+use crate::batch::{BatchOp, WriteBatch};
+use crate::checkpoint::{self, Checkpoint, CHECKPOINT_FORMAT_VERSION};
+use crate::disk_cache::{check_entry, write_entry};
+use crate::wal::{frame_record, replay_segment, segment_header, WAL_FORMAT_VERSION};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The checked-in fixture `name`, written from `fresh` first when blessing.
+fn golden(name: &str, fresh: &[u8]) -> Vec<u8> {
+    let path = fixture(name);
+    if std::env::var_os("FIRN_BLESS_FIXTURES").is_some() {
+        std::fs::write(&path, fresh).unwrap();
+    }
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "golden fixture {} is missing ({e}); write it with FIRN_BLESS_FIXTURES=1",
+            path.display()
+        )
+    })
+}
+
+/// The known batches of the WAL fixture, with their first seqs.
+fn wal_batches() -> Vec<(u64, WriteBatch)> {
+    let mut a = WriteBatch::new();
+    a.put("alpha", "one").put("beta", "");
+    let mut b = WriteBatch::new();
+    b.delete("alpha");
+    let mut c = WriteBatch::new();
+    c.put(&b"\x00\xff"[..], vec![7u8; 200]).delete("gamma");
+    vec![(1, a), (3, b), (10, c)]
+}
+
+fn wal_segment() -> Vec<u8> {
+    let mut out = segment_header(42).to_vec();
+    for (first, batch) in wal_batches() {
+        frame_record(&mut out, |buf| batch.encode_into(first, buf));
+    }
+    out
+}
+
+#[test]
+fn golden_wal_segment_v1() {
+    assert_eq!(
+        WAL_FORMAT_VERSION, 1,
+        "a new WAL format version needs its own fixture"
+    );
+    let bytes = golden("v1.wal", &wal_segment());
+    assert_eq!(bytes, wal_segment(), "the WAL segment encoding changed");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("00000000000000000001.wal");
+    std::fs::write(&path, &bytes).unwrap();
+    let replay = replay_segment(&path, true).unwrap();
+    assert_eq!(replay.epoch, 42);
+    assert!(!replay.torn && !replay.headerless);
+    let decoded: Vec<(u64, Vec<BatchOp>)> = replay
+        .records
+        .iter()
+        .map(|r| {
+            let (first, batch) = WriteBatch::decode(r).unwrap();
+            (first, batch.ops().to_vec())
+        })
+        .collect();
+    let known: Vec<(u64, Vec<BatchOp>)> = wal_batches()
+        .into_iter()
+        .map(|(first, b)| (first, b.ops().to_vec()))
+        .collect();
+    assert_eq!(decoded, known);
+}
+
+fn known_checkpoint() -> Checkpoint {
+    Checkpoint {
+        name: "nightly-2026.12.01".into(),
+        db_id: [0x3C; 16],
+        manifest_version: 1234,
+        created_at_ms: 1_764_547_200_000,
+    }
+}
+
+#[test]
+fn golden_checkpoint_v1() {
+    assert_eq!(
+        CHECKPOINT_FORMAT_VERSION, 1,
+        "a new checkpoint format needs its own fixture"
+    );
+    let bytes = golden("v1.checkpoint", &checkpoint::encode(&known_checkpoint()));
+    assert_eq!(
+        checkpoint::encode(&known_checkpoint()),
+        bytes,
+        "the checkpoint encoding changed"
+    );
+    let c = checkpoint::decode(&bytes, "checkpoints/nightly").unwrap();
+    assert_eq!(
+        (
+            c.name.as_str(),
+            c.db_id,
+            c.manifest_version,
+            c.created_at_ms
+        ),
+        ("nightly-2026.12.01", [0x3C; 16], 1234, 1_764_547_200_000)
+    );
+}
+
+#[test]
+fn golden_disk_cache_entry_v1() {
+    let key = (ChunkId { epoch: 5, id: 77 }, 3u32);
+    let raw: Vec<u8> = (0..100u8).collect();
+    let handle = BlockHandle {
+        offset: 9000,
+        len: raw.len() as u64,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("entry.blk");
+    write_entry(&path, &key, handle, &raw).unwrap();
+    let fresh = std::fs::read(&path).unwrap();
+    let bytes = golden("v1.blk", &fresh);
+    assert_eq!(bytes, fresh, "the disk cache entry encoding changed");
+    check_entry(&bytes, &key, handle).unwrap();
+    assert_eq!(
+        &bytes[48..148],
+        &raw[..],
+        "the raw block follows the 48-byte header"
+    );
+    // The entry names its block: another one is refused.
+    let other = (ChunkId { epoch: 5, id: 78 }, 3u32);
+    assert!(check_entry(&bytes, &other, handle).is_err());
+}
