@@ -22,7 +22,7 @@ pub(crate) const CHECKPOINT_MAGIC: &[u8; 8] = b"FIRNCKPT";
 /// Current checkpoint format version.
 pub(crate) const CHECKPOINT_FORMAT_VERSION: u32 = 1;
 /// Folder of checkpoint objects.
-pub(crate) const CHECKPOINT_PREFIX: &str = "checkpoints/";
+pub(crate) use firn_manifest::manifest::CHECKPOINT_PREFIX;
 
 /// A named pin of one manifest version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +39,7 @@ pub struct Checkpoint {
 
 /// The object holding checkpoint `name`.
 pub(crate) fn checkpoint_object(name: &str) -> String {
-    format!("{CHECKPOINT_PREFIX}{name}")
+    firn_manifest::ObjectName::Checkpoint(name.to_string()).path()
 }
 
 /// Checks a checkpoint name: 1 to 128 of `A-Z a-z 0-9 . _ -`, not starting with a dot.

@@ -1,12 +1,11 @@
-//! Firn's durable catalogue and object-store access.
+//! Firn's durable catalogue.
 //!
-//! - [`store`]: [`ObjectStore`], the object-store wrapper every Firn crate uses — URL setup
-//!   (`file:///path`, `s3://bucket/prefix`, `memory://NAME`) with [`StoreOptions`], request
-//!   counting, retries and multipart uploads on S3, access and conditional-write checks, and
-//!   a conditional create that is crash-safe on local folders.
 //! - [`manifest`]: [`Manifest`] versions (chunk metadata, sorted runs, WAL watermark, writer
-//!   epoch), their checksummed byte format ([`encode`], [`decode`]) and [`ManifestStore`], which
-//!   publishes new versions by conditional create with writer fencing.
+//!   epoch, fence records) and their checksummed byte format ([`encode`], [`decode`]): pure
+//!   data, which the compaction planner builds on.
+//! - With the `store` feature (on by default): `ManifestStore`, which publishes new versions
+//!   on the object store (the `firn-store` crate, re-exported as `store`) by conditional
+//!   create with writer fencing.
 //!
 //! The object layout and the publish protocol are described in `FORMAT.md`.
 
@@ -14,12 +13,20 @@
 
 mod error;
 pub mod manifest;
-pub mod store;
 
-pub use crate::error::{BoxedSource, ManifestError, StoreError};
+/// The object store ([`firn_store`]), re-exported for the crates that publish manifests.
+#[cfg(feature = "store")]
+pub use firn_store as store;
+
+pub use crate::error::ManifestError;
 pub use crate::manifest::{
-    decode, encode, fresh_nonce, identity_contents, manifest_object, parse_manifest_object,
-    ChunkId, ChunkMeta, FencedWriter, Manifest, ManifestEdit, ManifestStore, SortedRun, Totals,
-    WriterClaim, IDENTITY_OBJECT, MAX_CLAIMS,
+    decode, encode, identity_contents, manifest_object, parse_manifest_object, ChunkId, ChunkMeta,
+    FencedWriter, Manifest, ManifestEdit, ObjectName, SortedRun, Totals, WriterClaim,
+    IDENTITY_OBJECT, MAX_CLAIMS,
 };
-pub use crate::store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreOptions};
+#[cfg(feature = "store")]
+pub use crate::manifest::{fresh_nonce, ManifestStore};
+#[cfg(feature = "store")]
+pub use firn_store::{BoxedSource, StoreError};
+#[cfg(feature = "store")]
+pub use firn_store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreOptions};

@@ -21,8 +21,8 @@ use super::edit::ManifestEdit;
 use super::model::{
     format_db_id, manifest_object, parse_manifest_object, Manifest, MANIFEST_PREFIX,
 };
-use crate::error::{ManifestError, StoreError};
-use crate::store::{ObjectStore, PutOutcome};
+use crate::error::ManifestError;
+use firn_store::{ObjectStore, PutOutcome, StoreError};
 
 /// Attempts per store request before a transient error is returned to the caller.
 const MAX_STORE_ATTEMPTS: u32 = 6;

@@ -1,50 +1,30 @@
-//! The manifest data model: chunk ids and metadata, sorted runs, the manifest itself, and the
-//! object names they live under.
+//! The manifest data model: chunk ids and metadata, sorted runs, the manifest itself (object
+//! names come from [`super::names`]).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The folder holding manifest versions.
-pub const MANIFEST_PREFIX: &str = "manifest/";
-
-/// The bucket's identity object: `firn-db-identity 1 <uuid>\n` (the `1` is its format
-/// version), created with the database and never deleted or replaced. A writer checks that it
-/// is still there before it deletes WAL that a flush put into the bucket: a bucket that was
-/// wiped or replaced under it must not take acknowledged writes with it.
-pub const IDENTITY_OBJECT: &str = "IDENTITY";
+use super::names::ObjectName;
+pub use super::names::{CHUNK_PREFIX, IDENTITY_OBJECT, MANIFEST_PREFIX};
 
 /// The contents of [`IDENTITY_OBJECT`] for the database `db_id`.
 pub fn identity_contents(db_id: &[u8; 16]) -> String {
     format!("firn-db-identity 1 {}\n", format_db_id(db_id))
 }
 
-/// The folder holding chunks.
-pub const CHUNK_PREFIX: &str = "chunks/";
-
-const CHUNK_SUFFIX: &str = ".chunk";
-
-/// Digits in the zero-padded numbers of object names (enough for any `u64`), so that names sort
-/// like the numbers they carry.
-const NAME_DIGITS: usize = 20;
-
 /// The object name of a manifest version: `manifest/<version, 20 digits>`.
 pub fn manifest_object(version: u64) -> String {
-    format!("manifest/{version:020}")
+    ObjectName::ManifestVersion(version).path()
 }
 
 /// The version a manifest object name carries, or `None` if `name` is not one
 /// (the inverse of [`manifest_object`]).
 pub fn parse_manifest_object(name: &str) -> Option<u64> {
-    parse_padded(name.strip_prefix(MANIFEST_PREFIX)?)
-}
-
-/// Parses exactly [`NAME_DIGITS`] ASCII digits.
-fn parse_padded(digits: &str) -> Option<u64> {
-    if digits.len() != NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    match ObjectName::parse(name)? {
+        ObjectName::ManifestVersion(v) => Some(v),
+        _ => None,
     }
-    digits.parse().ok()
 }
 
 /// The identity of a chunk: the epoch of the writer that built it and a number unique within
@@ -60,20 +40,20 @@ pub struct ChunkId {
 impl ChunkId {
     /// The chunk's object name: `chunks/<epoch, 20 digits>-<id, 20 digits>.chunk`.
     pub fn object_name(&self) -> String {
-        format!("chunks/{:020}-{:020}.chunk", self.epoch, self.id)
+        ObjectName::Chunk {
+            epoch: self.epoch,
+            id: self.id,
+        }
+        .path()
     }
 
     /// The chunk id a chunk object name carries, or `None` if `name` is not one
     /// (the inverse of [`ChunkId::object_name`]).
     pub fn parse_object_name(name: &str) -> Option<ChunkId> {
-        let stem = name
-            .strip_prefix(CHUNK_PREFIX)?
-            .strip_suffix(CHUNK_SUFFIX)?;
-        let (epoch, id) = stem.split_once('-')?;
-        Some(ChunkId {
-            epoch: parse_padded(epoch)?,
-            id: parse_padded(id)?,
-        })
+        match ObjectName::parse(name)? {
+            ObjectName::Chunk { epoch, id } => Some(ChunkId { epoch, id }),
+            _ => None,
+        }
     }
 }
 

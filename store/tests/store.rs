@@ -3,10 +3,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use firn_manifest::store::testing::IgnoreConditionalWritesLayer;
-use firn_manifest::store::{
-    ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreError, StoreOptions,
-};
+use firn_store::testing::IgnoreConditionalWritesLayer;
+use firn_store::{ObjectInfo, ObjectStore, PutOutcome, RequestCounts, StoreError, StoreOptions};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

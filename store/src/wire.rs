@@ -11,7 +11,7 @@ use http::{Method, Request, Response};
 use opendal::raw::{Layer, Servicer};
 use opendal::{Buffer, HttpBody, HttpTransport, HttpTransporter, OperationContext};
 
-use super::counts::{Counters, RequestKind};
+use crate::counts::{Counters, RequestKind};
 
 /// An OpenDAL layer that counts the HTTP requests sent to one endpoint host.
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 //! Wrap an operator with one and hand it to [`super::ObjectStore::from_operator`]:
 //!
 //! ```
-//! use firn_manifest::store::testing::IgnoreConditionalWritesLayer;
-//! use firn_manifest::ObjectStore;
+//! use firn_store::testing::IgnoreConditionalWritesLayer;
+//! use firn_store::ObjectStore;
 //!
 //! let op = opendal::Operator::new(opendal::services::Memory::default())
 //!     .expect("memory operator")

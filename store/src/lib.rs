@@ -1,4 +1,4 @@
-//! The object-store wrapper every Firn crate uses: an OpenDAL operator plus request counting,
+//! `firn-store`: the object-store wrapper every Firn crate uses: an OpenDAL operator plus request counting,
 //! URL-based setup (`file://`, `s3://`, `memory://`), retries with backoff on S3, multipart
 //! uploads of large objects and a crash-safe conditional create.
 //!
@@ -6,8 +6,11 @@
 //! They may not be empty, start or end with `/`, contain empty, `.` or `..` segments, or start
 //! with the reserved `.tmp/` folder.
 
+#![warn(missing_docs)]
+
 mod checks;
 mod counts;
+mod error;
 mod local;
 mod memory;
 mod options;
@@ -30,7 +33,7 @@ use self::counts::{Counters, RequestKind};
 pub use self::options::StoreOptions;
 use self::s3::S3Target;
 use self::url::Location;
-pub use crate::error::StoreError;
+pub use crate::error::{BoxedSource, StoreError};
 
 /// The result of a conditional create ([`ObjectStore::put_if_absent`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{ErrorKind, Operator};
 
-use super::counts::Counters;
-use super::options::StoreOptions;
-use super::wire::WireCountLayer;
+use crate::counts::Counters;
 use crate::error::StoreError;
+use crate::options::StoreOptions;
+use crate::wire::WireCountLayer;
 
 /// The region used when neither the options nor the environment name one.
 const DEFAULT_REGION: &str = "us-east-1";

@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use futures::TryStreamExt;
 
-use super::{Backend, ObjectStore, PutOutcome, RequestKind};
 use crate::error::StoreError;
+use crate::{Backend, ObjectStore, PutOutcome, RequestKind};
 
 /// The folder, under the store root, of the objects [`ObjectStore::verify_conditional_writes`]
 /// creates and deletes again.
