@@ -13,6 +13,14 @@
 //!           | uncompressed_len:varint zstd_frame         (type 1)
 //! ```
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Read;
@@ -83,12 +91,22 @@ impl BlockBuilder {
     }
 
     /// Size of the contents [`BlockBuilder::finish`] would produce.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "encoder: a block stays far below usize::MAX bytes"
+    )]
     pub(crate) fn size_estimate(&self) -> usize {
         self.buf.len() + 4 * (self.restarts.len().max(1) + 1)
     }
 
     /// Appends an entry. The caller guarantees internal key order and that the
     /// block stays below 4 GiB.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        reason = "encoder: `shared` is a common prefix length of `key`, and counters count \
+                  entries of a block below 4 GiB"
+    )]
     pub(crate) fn add(&mut self, key: &[u8], seq: u64, kind: Kind, value: &[u8]) {
         let shared = if self.counter < RESTART_INTERVAL && self.entries > 0 {
             common_prefix(&self.last_key, key)
@@ -142,6 +160,11 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 /// Appends `contents` as a stored block to `out`: zstd-compressed when a
 /// compressor is given and compression shrinks it, raw otherwise; then the
 /// trailer. Returns the stored length.
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    reason = "encoder: `n` is what zstd wrote into `scratch`, `start` a length of `out`"
+)]
 pub(crate) fn seal_block(
     contents: &[u8],
     compressor: Option<&mut zstd::bulk::Compressor<'static>>,
@@ -176,9 +199,9 @@ pub(crate) fn unseal_block(raw: &[u8], offset: u64) -> Result<Bytes, ChunkError>
         .len()
         .checked_sub(BLOCK_TRAILER_LEN)
         .ok_or_else(|| ChunkError::corrupt(offset, "block shorter than its trailer"))?;
-    let crc_stored = get_u32_le(raw, body_len + 1)
+    let crc_stored = get_u32_le(raw, body_len.saturating_add(1))
         .ok_or_else(|| ChunkError::corrupt(offset, "block trailer out of range"))?;
-    let checked = raw.get(..body_len + 1).unwrap_or_default();
+    let checked = raw.get(..body_len.saturating_add(1)).unwrap_or_default();
     if crc32(&[checked]) != crc_stored {
         return Err(ChunkError::corrupt(offset, "block checksum mismatch"));
     }
@@ -304,8 +327,7 @@ impl Block {
             .ok_or_else(|| bad("restart array larger than the block"))?;
         let mut prev: Option<usize> = None;
         for i in 0..n {
-            let r =
-                get_u32_le(&data, restarts + 4 * i).ok_or_else(|| bad("restart array"))? as usize;
+            let r = restart_at(&data, restarts, i).ok_or_else(|| bad("restart array"))? as usize;
             let ok = match prev {
                 None => r == 0,
                 Some(p) => r > p,
@@ -325,7 +347,7 @@ impl Block {
 
     /// Bytes of memory this block holds (for cache accounting).
     pub fn memory_usage(&self) -> usize {
-        self.data.len() + std::mem::size_of::<Block>()
+        self.data.len().saturating_add(std::mem::size_of::<Block>())
     }
 
     /// Absolute file offset of the stored block.
@@ -336,11 +358,23 @@ impl Block {
     /// Offset of restart point `i` within the contents.
     #[inline]
     pub(crate) fn restart(&self, i: usize) -> usize {
-        get_u32_le(&self.data, self.restarts + 4 * i).map_or(usize::MAX, |r| r as usize)
+        restart_at(&self.data, self.restarts, i).map_or(usize::MAX, |r| r as usize)
     }
 }
 
+/// Entry `i` of the restart array starting at `restarts` in `data`.
+fn restart_at(data: &[u8], restarts: usize, i: usize) -> Option<u32> {
+    let at = i.checked_mul(4).and_then(|o| restarts.checked_add(o))?;
+    get_u32_le(data, at)
+}
+
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -4,6 +4,14 @@
 //! keys are stored whole, so they are compared in place), then a linear scan of
 //! at most one restart interval.
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::cmp::Ordering;
 
 use bytes::Bytes;
@@ -50,16 +58,19 @@ impl Block {
         // Fast path: the three varints are one byte each (keys, deltas and
         // values shorter than 128 bytes).
         let (shared, unshared, value_len, delta_start) = match *head {
-            [a, b, c, ..] if (a | b | c) < 0x80 => (a as usize, b as usize, c as usize, pos + 3),
+            [a, b, c, ..] if (a | b | c) < 0x80 => {
+                let start = pos.checked_add(3).ok_or(MALFORMED)?;
+                (a as usize, b as usize, c as usize, start)
+            }
             _ => {
                 let mut p = 0;
                 let mut varint = || -> Result<usize, &'static str> {
                     let (v, n) = get_varint(head.get(p..).unwrap_or_default()).ok_or(MALFORMED)?;
-                    p += n;
+                    p = p.checked_add(n).ok_or(MALFORMED)?;
                     usize::try_from(v).map_err(|_| MALFORMED)
                 };
                 let (s, u, v) = (varint()?, varint()?, varint()?);
-                (s, u, v, pos + p)
+                (s, u, v, pos.checked_add(p).ok_or(MALFORMED)?)
             }
         };
         let delta_end = delta_start.checked_add(unshared).ok_or(MALFORMED)?;
@@ -98,14 +109,16 @@ impl Block {
 
     /// Index of the last restart point whose key is < (user_key, seq), or 0.
     fn find_restart(&self, user_key: &[u8], seq: u64) -> Result<usize, ChunkError> {
-        let (mut left, mut right) = (0, self.num_restarts - 1);
+        // A parsed block has at least one restart point; `left < right`
+        // keeps `mid` in range and `mid - 1` from underflowing.
+        let (mut left, mut right) = (0, self.num_restarts.saturating_sub(1));
         while left < right {
-            let mid = left + (right - left).div_ceil(2);
+            let mid = left.saturating_add(right.saturating_sub(left).div_ceil(2));
             let (k, s) = self.restart_key(mid)?;
             if compare_internal(k, s, user_key, seq) == Ordering::Less {
                 left = mid;
             } else {
-                right = mid - 1;
+                right = mid.saturating_sub(1);
             }
         }
         Ok(left)
@@ -338,6 +351,12 @@ impl BlockIter {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::block::{decode_block, seal_block, BlockBuilder, BlockHandle};

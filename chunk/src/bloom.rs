@@ -3,6 +3,14 @@
 //! The hash is XXH64 (seed 0), written out here so that the file format can
 //! never change with a dependency's hash function. See FORMAT.md, "Filter block".
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use bytes::Bytes;
 
 const P1: u64 = 0x9E37_79B1_85EB_CA87;
@@ -26,17 +34,23 @@ fn xxh_merge(acc: u64, v: u64) -> u64 {
     (acc ^ xxh_round(0, v)).wrapping_mul(P1).wrapping_add(P4)
 }
 
+/// The first 8 bytes of `b` as a little-endian u64 (callers pass at least 8).
 #[inline]
 fn le64(b: &[u8]) -> u64 {
     let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
+    if let Some(head) = b.get(..8) {
+        a.copy_from_slice(head);
+    }
     u64::from_le_bytes(a)
 }
 
+/// The first 4 bytes of `b` as a little-endian u32 (callers pass at least 4).
 #[inline]
 fn le32(b: &[u8]) -> u64 {
     let mut a = [0u8; 4];
-    a.copy_from_slice(&b[..4]);
+    if let Some(head) = b.get(..4) {
+        a.copy_from_slice(head);
+    }
     u32::from_le_bytes(a) as u64
 }
 
@@ -53,8 +67,8 @@ pub(crate) fn xxh64(data: &[u8], seed: u64) -> u64 {
         ];
         let mut stripes = data.chunks_exact(32);
         for stripe in &mut stripes {
-            for (i, lane) in v.iter_mut().enumerate() {
-                *lane = xxh_round(*lane, le64(&stripe[i * 8..]));
+            for (lane, word) in v.iter_mut().zip(stripe.chunks_exact(8)) {
+                *lane = xxh_round(*lane, le64(word));
             }
         }
         rest = stripes.remainder();
@@ -80,7 +94,7 @@ pub(crate) fn xxh64(data: &[u8], seed: u64) -> u64 {
     if rest.len() >= 4 {
         h ^= le32(rest).wrapping_mul(P1);
         h = h.rotate_left(23).wrapping_mul(P2).wrapping_add(P3);
-        rest = &rest[4..];
+        rest = rest.get(4..).unwrap_or_default();
     }
     for &b in rest {
         h ^= (b as u64).wrapping_mul(P5);
@@ -108,7 +122,7 @@ pub(crate) fn num_probes(bits_per_key: u32) -> u32 {
 /// Maps a 64-bit probe value onto `0..m` ("fastrange": the high half of x * m).
 #[inline]
 fn bit_index(x: u64, m: u64) -> u64 {
-    ((x as u128 * m as u128) >> 64) as u64
+    ((x as u128).wrapping_mul(m as u128) >> 64) as u64
 }
 
 /// The bit positions a hash sets: x_0 = h, x_{i+1} = x_i + rotl(h, 31)
@@ -130,9 +144,9 @@ pub(crate) fn build_filter(hashes: &[u64], bits_per_key: u32) -> Vec<u8> {
         .saturating_mul(bits_per_key as u64)
         .max(64);
     let nbytes = bits.div_ceil(8) as usize;
-    let m = nbytes as u64 * 8;
+    let m = (nbytes as u64).saturating_mul(8);
     let k = num_probes(bits_per_key);
-    let mut out = vec![0u8; nbytes + 1];
+    let mut out = vec![0u8; nbytes.saturating_add(1)];
     for &h in hashes {
         for bit in probes(h, k, m) {
             // bit < m = 8 * nbytes, so the index is in range.
@@ -141,7 +155,9 @@ pub(crate) fn build_filter(hashes: &[u64], bits_per_key: u32) -> Vec<u8> {
             }
         }
     }
-    out[nbytes] = k as u8;
+    if let Some(last) = out.last_mut() {
+        *last = k as u8;
+    }
     out
 }
 
@@ -190,7 +206,7 @@ impl Bloom {
         if self.k == 0 || self.bits.is_empty() {
             return true;
         }
-        let m = self.bits.len() as u64 * 8;
+        let m = (self.bits.len() as u64).saturating_mul(8);
         probes(h, self.k, m).all(|bit| {
             self.bits
                 .get((bit / 8) as usize)
@@ -205,6 +221,12 @@ impl Bloom {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

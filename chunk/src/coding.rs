@@ -4,6 +4,14 @@
 //! the callers turn `None` into a [`ChunkError`](crate::ChunkError) that names
 //! the offset of the enclosing block.
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 /// Maximum length of an encoded u64 varint.
 pub(crate) const MAX_VARINT_LEN: usize = 10;
 
@@ -21,7 +29,7 @@ pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
 /// Number of bytes [`put_varint`] writes for `v`.
 #[inline]
 pub(crate) fn varint_len(v: u64) -> usize {
-    let bits = 64 - (v | 1).leading_zeros() as usize;
+    let bits = 64usize.saturating_sub((v | 1).leading_zeros() as usize);
     bits.div_ceil(7)
 }
 
@@ -39,9 +47,10 @@ pub(crate) fn get_varint(src: &[u8]) -> Option<(u64, usize)> {
         if i == MAX_VARINT_LEN - 1 && part > 1 {
             return None; // would overflow 64 bits
         }
-        value |= part << (7 * i);
+        // i < MAX_VARINT_LEN (10), so the shift is below 64 and i + 1 cannot overflow.
+        value |= part.wrapping_shl(7u32.wrapping_mul(i as u32));
         if b < 0x80 {
-            return Some((value, i + 1));
+            return Some((value, i.wrapping_add(1)));
         }
     }
     None
@@ -96,7 +105,7 @@ impl<'a> Decoder<'a> {
     /// Reads one varint.
     pub(crate) fn varint(&mut self) -> Option<u64> {
         let (v, n) = get_varint(self.buf.get(self.pos..)?)?;
-        self.pos += n;
+        self.pos = self.pos.checked_add(n)?;
         Some(v)
     }
 
@@ -124,6 +133,12 @@ impl<'a> Decoder<'a> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -14,6 +14,14 @@
 //!     68     4  crc32 over bytes 0..68
 //! ```
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use crate::block::{BlockHandle, BLOCK_TRAILER_LEN};
 use crate::coding::{crc32, get_u32_le, get_u64_le};
 use crate::{ChunkError, FORMAT_VERSION};
@@ -86,7 +94,7 @@ impl Footer {
                 needed,
             });
         }
-        let footer_start = file_size - needed;
+        let footer_start = file_size.saturating_sub(needed);
         if last_bytes.len() as u64 > file_size {
             return Err(ChunkError::corrupt(
                 footer_start,
@@ -97,7 +105,7 @@ impl Footer {
             ));
         }
         let f = last_bytes
-            .get(last_bytes.len() - FOOTER_LEN..)
+            .get(last_bytes.len().saturating_sub(FOOTER_LEN)..)
             .unwrap_or_default();
         let magic = f.get(MAGIC_AT..CRC_AT).unwrap_or_default();
         if magic != MAGIC {
@@ -173,6 +181,12 @@ impl Footer {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

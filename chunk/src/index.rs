@@ -5,6 +5,14 @@
 //! the separator of data block `i` (user key + seq, kind byte 1), its value is
 //! `varint offset ++ varint len` of the block's handle.
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -21,9 +29,10 @@ use crate::{compare_internal, ChunkError, Footer, Properties, MAX_SEQ};
 fn short_separator(a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
     let n = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let (&ab, &bb) = (a.get(n)?, b.get(n)?);
-    if ab < 0xff && ab + 1 < bb && n + 1 < a.len() {
-        let mut s = a[..n].to_vec();
-        s.push(ab + 1);
+    let next = ab.checked_add(1)?;
+    if next < bb && n.checked_add(1)? < a.len() {
+        let mut s = a.get(..n)?.to_vec();
+        s.push(next);
         Some(s)
     } else {
         None
@@ -339,9 +348,10 @@ impl ChunkIndex {
         let n = self.block_count();
         let (mut lo, mut hi) = (0, n);
         while lo < hi {
-            let mid = lo + (hi - lo) / 2;
+            // lo < hi <= n: no overflow, and mid < n.
+            let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
             if compare_internal(self.key(mid), self.seq(mid), user_key, seq) == Ordering::Less {
-                lo = mid + 1;
+                lo = mid.saturating_add(1);
             } else {
                 hi = mid;
             }
@@ -353,12 +363,17 @@ impl ChunkIndex {
     /// bloom bits, separator keys and block handles (owned or mapped) and
     /// the properties' keys.
     pub fn memory_usage(&self) -> usize {
-        std::mem::size_of::<ChunkIndex>()
-            + self.keys.len()
-            + self.entries.len()
-            + self.bloom.memory_usage()
-            + self.properties.min_key.capacity()
-            + self.properties.max_key.capacity()
+        [
+            self.keys.len(),
+            self.entries.len(),
+            self.bloom.memory_usage(),
+            self.properties.min_key.capacity(),
+            self.properties.max_key.capacity(),
+        ]
+        .iter()
+        .fold(std::mem::size_of::<ChunkIndex>(), |a, b| {
+            a.saturating_add(*b)
+        })
     }
 }
 
@@ -398,6 +413,12 @@ fn decode_index(contents: Bytes, offset: u64) -> Result<(Vec<u8>, Vec<u8>), Chun
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

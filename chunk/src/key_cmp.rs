@@ -1,6 +1,14 @@
 //! [`KeyCmp`]: ordering prefix-compressed keys against a target without
 //! rebuilding them.
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::cmp::Ordering;
 
 /// Orders the keys met in a forward scan (from a restart point) against a
@@ -36,11 +44,11 @@ impl<'t> KeyCmp<'t> {
         if shared > self.prev_len {
             return None;
         }
-        self.prev_len = shared + delta.len();
+        self.prev_len = shared.checked_add(delta.len())?;
         if shared <= self.m {
             let rest = self.target.get(shared..)?;
             let l = delta.iter().zip(rest).take_while(|(a, b)| a == b).count();
-            self.m = shared + l;
+            self.m = shared.checked_add(l)?;
             self.prev_ord = match (delta.get(l), rest.get(l)) {
                 (Some(a), Some(b)) => a.cmp(b),
                 _ => delta.len().cmp(&rest.len()),
@@ -51,6 +59,12 @@ impl<'t> KeyCmp<'t> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

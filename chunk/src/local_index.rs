@@ -3,6 +3,14 @@
 //! keep no heap copy of the bloom filter, separator keys or block handles.
 //! See FORMAT.md, "Local index file".
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::cmp::Ordering;
 
 use bytes::Bytes;
@@ -88,6 +96,10 @@ impl ChunkIndex {
     /// Encodes this index as a local index file (FORMAT.md, "Local index
     /// file"), which [`ChunkIndex::decode_local`] opens without copying the
     /// bloom filter, separator keys or block handles.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "encoder: section sizes of an index held in memory cannot overflow usize"
+    )]
     pub fn encode_local(&self) -> Vec<u8> {
         let props = self.properties.encode();
         let bits = self.bloom.bits();
@@ -180,7 +192,7 @@ impl ChunkIndex {
         let props_len = u32_at(PROPS_LEN_AT) as u64;
 
         // Section boundaries; the file must end exactly after the trailer.
-        let props_end = PROPS_AT as u64 + props_len;
+        let props_end = props_len.saturating_add(PROPS_AT as u64);
         let entries_at = props_end.next_multiple_of(ENTRIES_ALIGN);
         let keys_at = block_count
             .checked_mul(ENTRY_LEN as u64)
@@ -202,13 +214,16 @@ impl ChunkIndex {
         if total < size {
             return Err(ChunkError::corrupt(
                 total,
-                format!("{} trailing bytes after the trailer", size - total),
+                format!(
+                    "{} trailing bytes after the trailer",
+                    size.saturating_sub(total)
+                ),
             ));
         }
         let trailer = section(&file, trailer_at, total)?;
         if trailer.get(4..) != Some(&TRAILER_MAGIC[..]) {
             return Err(ChunkError::corrupt(
-                trailer_at + 4,
+                trailer_at.saturating_add(4),
                 "missing trailer magic \"FIDX\"",
             ));
         }
@@ -299,13 +314,22 @@ fn check_separators(
     if prev_end != keys_len {
         return Err(ChunkError::corrupt(
             keys_at.saturating_add(prev_end),
-            format!("{} key bytes belong to no separator", keys_len - prev_end),
+            format!(
+                "{} key bytes belong to no separator",
+                keys_len.saturating_sub(prev_end)
+            ),
         ));
     }
     Ok(())
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -3,6 +3,14 @@
 //! Payload (FORMAT.md, "Properties block"): the fields below in this order,
 //! integers as varints, keys as `varint length ++ bytes`; nothing may follow.
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use crate::coding::{put_varint, Decoder};
 use crate::ChunkError;
 
@@ -40,7 +48,8 @@ pub struct Properties {
 impl Properties {
     /// Encodes the properties block payload.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(96 + self.min_key.len() + self.max_key.len());
+        let keys = self.min_key.len().saturating_add(self.max_key.len());
+        let mut out = Vec::with_capacity(keys.saturating_add(96));
         put_varint(&mut out, self.format_version as u64);
         for v in [
             self.entries,
@@ -95,7 +104,7 @@ impl Properties {
         if !d.is_empty() {
             return Err(bad(&format!(
                 "{} trailing bytes",
-                payload.len() - d.position()
+                payload.len().saturating_sub(d.position())
             )));
         }
         if p.entries == 0 || p.tombstones > p.entries || p.blocks == 0 || p.blocks > p.entries {
@@ -109,6 +118,12 @@ impl Properties {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

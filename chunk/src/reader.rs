@@ -2,6 +2,14 @@
 //! tests. (The engine uses [`ChunkIndex`] and [`decode_block`] directly with
 //! its own asynchronous ranged reads and caches.)
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::cmp::Ordering;
 use std::io;
 use std::sync::Arc;
@@ -157,11 +165,11 @@ impl<R: RangeRead> ChunkReader<R> {
         if size < needed {
             return Err(ChunkError::Truncated { size, needed });
         }
-        let tail = source.read_at(size - needed, FOOTER_LEN)?;
+        let tail = source.read_at(size.saturating_sub(needed), FOOTER_LEN)?;
         let footer = Footer::decode(&tail, size)?;
         // The footer check bounds meta_offset by the file size, so this read
         // is no larger than the source.
-        let meta_len = usize::try_from(size - footer.meta_offset).map_err(|_| {
+        let meta_len = usize::try_from(size.saturating_sub(footer.meta_offset)).map_err(|_| {
             ChunkError::corrupt(footer.meta_offset, "metadata region too large to read")
         })?;
         let region = source.read_at(footer.meta_offset, meta_len)?;
@@ -296,10 +304,14 @@ impl Stats {
             self.min_key = Some(it.key().to_vec());
             self.min_seq = it.seq();
         }
-        self.entries += 1;
-        self.tombstones += (it.kind() == Kind::Delete) as u64;
-        self.raw_key_bytes += it.key().len() as u64;
-        self.raw_value_bytes += it.value_slice().len() as u64;
+        self.entries = self.entries.saturating_add(1);
+        self.tombstones = self
+            .tombstones
+            .saturating_add(u64::from(it.kind() == Kind::Delete));
+        self.raw_key_bytes = self.raw_key_bytes.saturating_add(it.key().len() as u64);
+        self.raw_value_bytes = self
+            .raw_value_bytes
+            .saturating_add(it.value_slice().len() as u64);
         self.min_seq = self.min_seq.min(it.seq());
         self.max_seq = self.max_seq.max(it.seq());
     }
@@ -361,7 +373,7 @@ impl<'a, R: RangeRead> EntryIter<'a, R> {
             return Ok(None);
         }
         let block = self.reader.read_block(self.next_block)?;
-        self.next_block += 1;
+        self.next_block = self.next_block.saturating_add(1);
         let mut it = block.iter();
         match self.seek.take() {
             Some((k, s)) => it.seek(&k, s)?,

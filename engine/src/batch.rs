@@ -11,6 +11,14 @@
 //! Op `i` gets sequence number `first_seq + i`; all integers little-endian,
 //! varints are LEB128.
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use bytes::Bytes;
 use firn_chunk::Kind;
 
@@ -59,7 +67,10 @@ impl WriteBatch {
     /// Adds a put.
     pub fn put(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
         let (key, value) = (key.into(), value.into());
-        self.bytes += key.len() + value.len() + 12;
+        // Saturates: a batch that large fails `validate` anyway.
+        self.bytes = self
+            .bytes
+            .saturating_add(key.len().saturating_add(value.len()).saturating_add(12));
         self.ops.push(BatchOp::Put { key, value });
         self
     }
@@ -67,7 +78,7 @@ impl WriteBatch {
     /// Adds a delete.
     pub fn delete(&mut self, key: impl Into<Bytes>) -> &mut Self {
         let key = key.into();
-        self.bytes += key.len() + 6;
+        self.bytes = self.bytes.saturating_add(key.len().saturating_add(6));
         self.ops.push(BatchOp::Delete { key });
         self
     }
@@ -89,7 +100,7 @@ impl WriteBatch {
 
     /// Approximate encoded size in bytes.
     pub fn approximate_size(&self) -> usize {
-        self.bytes + 12
+        self.bytes.saturating_add(12)
     }
 
     /// Checks every key and value against the limits; nothing is written when
@@ -131,7 +142,7 @@ impl WriteBatch {
 
     /// Appends the WAL payload of this batch, numbered from `first_seq`.
     pub(crate) fn encode_into(&self, first_seq: u64, out: &mut Vec<u8>) {
-        out.reserve(self.bytes + 12);
+        out.reserve(self.bytes.saturating_add(12));
         out.extend_from_slice(&first_seq.to_le_bytes());
         out.extend_from_slice(&(self.ops.len() as u32).to_le_bytes());
         for op in &self.ops {
@@ -186,7 +197,7 @@ impl WriteBatch {
         if pos != payload.len() {
             return Err(format!(
                 "{} trailing bytes after {count} ops",
-                payload.len() - pos
+                payload.len().saturating_sub(pos)
             ));
         }
         if count == 0 {
@@ -211,7 +222,7 @@ fn get_varint(buf: &[u8], pos: &mut usize) -> std::result::Result<u64, String> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *buf.get(*pos).ok_or("truncated varint")?;
-        *pos += 1;
+        *pos = pos.checked_add(1).ok_or("varint past the end")?;
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             return Ok(v);
@@ -230,7 +241,7 @@ fn take<'a>(buf: &'a [u8], pos: &mut usize, n: usize) -> std::result::Result<&'a
                 buf.len().saturating_sub(*pos)
             )
         })?;
-    let s = &buf[*pos..end];
+    let s = buf.get(*pos..end).ok_or("range past the end")?;
     *pos = end;
     Ok(s)
 }
@@ -239,10 +250,16 @@ fn take_bytes(buf: &Bytes, pos: &mut usize, n: u64) -> std::result::Result<Bytes
     let n = usize::try_from(n).map_err(|_| "length overflows usize")?;
     let start = *pos;
     take(buf, pos, n)?;
-    Ok(buf.slice(start..start + n))
+    Ok(buf.slice(start..*pos))
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

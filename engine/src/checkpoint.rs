@@ -13,6 +13,14 @@
 //! crc32 (LE) covers every byte before it
 //! ```
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -59,46 +67,73 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
     }
 }
 
-pub(crate) fn encode(c: &Checkpoint) -> Vec<u8> {
-    let payload = postcard::to_allocvec(c).unwrap_or_default();
-    let mut out = Vec::with_capacity(payload.len() + 20);
+/// Encodes a checkpoint object. Fails (rather than write an empty or
+/// truncated payload) if the payload cannot be encoded.
+pub(crate) fn encode(c: &Checkpoint) -> Result<Vec<u8>> {
+    let payload = postcard::to_allocvec(c).map_err(|e| {
+        Error::InvalidArgument(format!("cannot encode checkpoint {:?}: {e}", c.name))
+    })?;
+    let len = u32::try_from(payload.len()).map_err(|_| {
+        Error::InvalidArgument(format!("checkpoint {:?} is too large to encode", c.name))
+    })?;
+    let mut out = Vec::with_capacity(payload.len().saturating_add(HEADER + TRAILER));
     out.extend_from_slice(CHECKPOINT_MAGIC);
     out.extend_from_slice(&CHECKPOINT_FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&payload);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Ok(out)
+}
+
+/// Bytes before the payload: magic, version, payload length.
+const HEADER: usize = 16;
+/// Bytes after it: the CRC-32.
+const TRAILER: usize = 4;
+
+/// The little-endian u32 at `at`, if the bytes are there.
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    let raw: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(raw))
 }
 
 pub(crate) fn decode(bytes: &[u8], object: &str) -> Result<Checkpoint> {
     let bad = |offset: usize, detail: &str| Error::corruption(object, Some(offset as u64), detail);
-    if bytes.len() < 20 || &bytes[..8] != CHECKPOINT_MAGIC {
+    if bytes.len() < HEADER + TRAILER || bytes.get(..8) != Some(&CHECKPOINT_MAGIC[..]) {
         return Err(bad(
             0,
             "not a Firn checkpoint object (bad magic or too short)",
         ));
     }
-    let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    let version = word(8);
+    let version = u32_at(bytes, 8).ok_or_else(|| bad(8, "truncated header"))?;
     if version > CHECKPOINT_FORMAT_VERSION {
         return Err(bad(
             8,
             &format!("checkpoint format {version} is newer than this build supports ({CHECKPOINT_FORMAT_VERSION}); upgrade Firn"),
         ));
     }
-    let len = word(12) as usize;
-    if bytes.len() != 16 + len + 4 {
+    let len = u32_at(bytes, 12).ok_or_else(|| bad(12, "truncated header"))? as usize;
+    let payload_end = len.checked_add(HEADER);
+    if payload_end.and_then(|e| e.checked_add(TRAILER)) != Some(bytes.len()) {
         return Err(bad(12, "length does not match the object size"));
     }
-    let crc = word(16 + len);
-    if crc32fast::hash(&bytes[..16 + len]) != crc {
-        return Err(bad(16 + len, "checkpoint checksum mismatch"));
+    let payload_end = payload_end.unwrap_or_default();
+    let crc = u32_at(bytes, payload_end).ok_or_else(|| bad(payload_end, "checksum missing"))?;
+    let covered = bytes.get(..payload_end).unwrap_or_default();
+    if crc32fast::hash(covered) != crc {
+        return Err(bad(payload_end, "checkpoint checksum mismatch"));
     }
-    postcard::from_bytes(&bytes[16..16 + len]).map_err(|e| bad(16, &format!("bad payload: {e}")))
+    let payload = bytes.get(HEADER..payload_end).unwrap_or_default();
+    postcard::from_bytes(payload).map_err(|e| bad(HEADER, &format!("bad payload: {e}")))
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
@@ -110,7 +145,7 @@ mod tests {
             manifest_version: 42,
             created_at_ms: 1_700_000_000_000,
         };
-        let bytes = encode(&c);
+        let bytes = encode(&c).unwrap();
         assert_eq!(decode(&bytes, "checkpoints/x").unwrap(), c);
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();

@@ -442,7 +442,7 @@ impl Db {
             created_at_ms: crate::gc::now_ms(),
         };
         let object = crate::checkpoint::checkpoint_object(name);
-        let bytes = Bytes::from(crate::checkpoint::encode(&checkpoint));
+        let bytes = Bytes::from(crate::checkpoint::encode(&checkpoint)?);
         match self.inner.chunks.store.put_if_absent(&object, bytes).await? {
             firn_manifest::PutOutcome::Created => Ok(checkpoint),
             firn_manifest::PutOutcome::AlreadyExists => Err(Error::InvalidArgument(format!(

@@ -14,6 +14,14 @@
 //! modification times. A read-only handle reads entries but never writes or
 //! deletes any (it does not own the directory).
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
@@ -89,7 +97,7 @@ impl Lru {
         self.order.remove(&e.tick);
         e.tick = tick;
         self.order.insert(tick, *key);
-        self.next_tick += 1;
+        self.next_tick = self.next_tick.wrapping_add(1);
         true
     }
 
@@ -99,17 +107,17 @@ impl Lru {
             return;
         }
         let tick = self.next_tick;
-        self.next_tick += 1;
+        self.next_tick = self.next_tick.wrapping_add(1);
         self.entries.insert(key, Entry { size, tick });
         self.order.insert(tick, key);
-        self.used += size;
+        self.used = self.used.saturating_add(size);
     }
 
     fn remove(&mut self, key: &BlockKey) -> bool {
         match self.entries.remove(key) {
             Some(e) => {
                 self.order.remove(&e.tick);
-                self.used -= e.size;
+                self.used = self.used.saturating_sub(e.size);
                 true
             }
             None => false,
@@ -119,7 +127,7 @@ impl Lru {
     fn pop_oldest(&mut self) -> Option<BlockKey> {
         let (_, key) = self.order.pop_first()?;
         if let Some(e) = self.entries.remove(&key) {
-            self.used -= e.size;
+            self.used = self.used.saturating_sub(e.size);
         }
         Some(key)
     }
@@ -237,7 +245,7 @@ impl DiskCache {
             Ok(()) => {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
                 let mut bytes = Bytes::from(bytes);
-                bytes.truncate(bytes.len() - ENTRY_TRAILER_LEN);
+                bytes.truncate(bytes.len().saturating_sub(ENTRY_TRAILER_LEN));
                 Some(bytes.slice(ENTRY_HEADER_LEN..))
             }
             Err(why) => {
@@ -264,7 +272,9 @@ impl DiskCache {
     /// Stores raw block `key` (at `handle`). Best effort: a failed write only
     /// means a later miss.
     pub(crate) fn insert(&self, key: BlockKey, handle: BlockHandle, raw: &[u8]) {
-        let size = (ENTRY_HEADER_LEN + raw.len() + ENTRY_TRAILER_LEN) as u64;
+        let size = raw
+            .len()
+            .saturating_add(ENTRY_HEADER_LEN + ENTRY_TRAILER_LEN) as u64;
         if !self.writable || size > self.budget || self.contains(&key) {
             return;
         }
@@ -376,9 +386,8 @@ pub(crate) fn check_entry(bytes: &[u8], key: &BlockKey, handle: BlockHandle) -> 
             bytes.len()
         ));
     }
-    let (body, trailer) = bytes.split_at(bytes.len() - ENTRY_TRAILER_LEN);
-    let mut stored = [0u8; 4];
-    stored.copy_from_slice(trailer);
+    let (body, trailer) = bytes.split_at(bytes.len().saturating_sub(ENTRY_TRAILER_LEN));
+    let stored: [u8; 4] = trailer.try_into().map_err(|_| "trailer cut short")?;
     if crc32fast::hash(body) != u32::from_le_bytes(stored) {
         return Err("checksum mismatch".into());
     }
@@ -392,7 +401,7 @@ pub(crate) fn check_entry(bytes: &[u8], key: &BlockKey, handle: BlockHandle) -> 
 /// and as a fixed one (fuzzing: it must return, never panic).
 pub(crate) fn fuzz_check_entry(data: &[u8]) {
     let le = |at: usize| -> u64 {
-        data.get(at..at + 8)
+        data.get(at..at.saturating_add(8))
             .and_then(|b| b.try_into().ok())
             .map_or(0, u64::from_le_bytes)
     };
@@ -424,6 +433,12 @@ pub(crate) fn fuzz_check_entry(data: &[u8]) {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -101,9 +101,12 @@ fn golden_checkpoint_v1() {
         CHECKPOINT_FORMAT_VERSION, 1,
         "a new checkpoint format needs its own fixture"
     );
-    let bytes = golden("v1.checkpoint", &checkpoint::encode(&known_checkpoint()));
+    let bytes = golden(
+        "v1.checkpoint",
+        &checkpoint::encode(&known_checkpoint()).unwrap(),
+    );
     assert_eq!(
-        checkpoint::encode(&known_checkpoint()),
+        checkpoint::encode(&known_checkpoint()).unwrap(),
         bytes,
         "the checkpoint encoding changed"
     );

@@ -141,7 +141,13 @@ fn map(file: &fs::File) -> Result<Bytes, String> {
     // SAFETY: local index files are written under a temporary name, renamed
     // into place and never modified or truncated afterwards (only deleted,
     // which leaves existing mappings intact), so the mapped bytes cannot
-    // change under the reader.
+    // change under the reader. What would break it: any code that writes to
+    // or truncates an index file in place, or another program doing so (a
+    // truncation under a mapping raises SIGBUS on access).
+    #[allow(
+        unsafe_code,
+        reason = "the one mmap: index files are immutable once renamed into place"
+    )]
     let mmap = unsafe { memmap2::Mmap::map(file) }.map_err(|e| format!("cannot map: {e}"))?;
     Ok(Bytes::from_owner(mmap))
 }

@@ -46,7 +46,11 @@ impl Drop for Frozen {
 }
 
 fn signal(pid: libc::pid_t, sig: libc::c_int) {
-    // SAFETY: kill(2) has no memory-safety preconditions.
+    #[allow(
+        unsafe_code,
+        reason = "sending a signal to the test's own child server process"
+    )]
+    // SAFETY: kill(2) has no memory-safety preconditions; pid is the S3 server this test started.
     let rc = unsafe { libc::kill(pid, sig) };
     assert_eq!(
         rc,

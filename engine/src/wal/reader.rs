@@ -1,5 +1,13 @@
 //! Reading WAL segments back at open (replay).
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -155,25 +163,26 @@ fn is_unfinished_header(data: &[u8]) -> bool {
         .is_some_and(|(h, crc)| crc32fast::hash(h) != crc)
 }
 
+/// The little-endian u32 at `at` of `bytes`, if the bytes are there.
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    let raw: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(raw))
+}
+
 /// Checks a segment header; returns the writer epoch it records.
 fn check_header(data: &[u8], object: &str) -> Result<u64> {
-    let header = &data[..SEGMENT_HEADER_LEN];
-    if &header[..8] != SEGMENT_MAGIC {
-        return Err(Error::corruption(
-            object,
-            Some(0),
-            "not a Firn WAL segment (bad magic)",
-        ));
+    let corrupt = |offset: u64, why: &str| Error::corruption(object, Some(offset), why);
+    let header = data
+        .get(..SEGMENT_HEADER_LEN)
+        .ok_or_else(|| corrupt(0, "WAL segment shorter than its header"))?;
+    if header.get(..8) != Some(&SEGMENT_MAGIC[..]) {
+        return Err(corrupt(0, "not a Firn WAL segment (bad magic)"));
     }
-    let crc = u32::from_le_bytes([header[20], header[21], header[22], header[23]]);
-    if crc32fast::hash(&header[..20]) != crc {
-        return Err(Error::corruption(
-            object,
-            Some(0),
-            "WAL segment header checksum mismatch",
-        ));
+    let crc = u32_at(header, 20);
+    if header.get(..20).map(crc32fast::hash) != crc {
+        return Err(corrupt(0, "WAL segment header checksum mismatch"));
     }
-    let version = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+    let version = u32_at(header, 8).unwrap_or(u32::MAX);
     if version > WAL_FORMAT_VERSION {
         return Err(Error::corruption(
             object,
@@ -181,43 +190,49 @@ fn check_header(data: &[u8], object: &str) -> Result<u64> {
             format!("WAL format version {version} is newer than this build supports ({WAL_FORMAT_VERSION}); upgrade Firn"),
         ));
     }
-    let mut epoch = [0u8; 8];
-    epoch.copy_from_slice(&header[12..20]);
+    let epoch: [u8; 8] = header
+        .get(12..20)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| corrupt(12, "WAL segment header cut short"))?;
     Ok(u64::from_le_bytes(epoch))
 }
 
 /// Parses the record at `pos`: its payload and the offset after it.
 fn parse_record(data: &Bytes, pos: usize) -> std::result::Result<(Bytes, usize), &'static str> {
-    let header = data
-        .get(pos..pos + RECORD_HEADER_LEN)
-        .ok_or("record header cut short")?;
-    let word =
-        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-    let (len, payload_crc, header_crc) = (word(0) as usize, word(4), word(8));
-    if crc32fast::hash(&header[..8]) != header_crc {
+    let start = pos
+        .checked_add(RECORD_HEADER_LEN)
+        .ok_or("record offset out of range")?;
+    let header = data.get(pos..start).ok_or("record header cut short")?;
+    let word = |i: usize| u32_at(header, i).ok_or("record header cut short");
+    let (len, payload_crc, header_crc) = (word(0)? as usize, word(4)?, word(8)?);
+    if header.get(..8).map(crc32fast::hash) != Some(header_crc) {
         return Err("record header checksum mismatch");
     }
     if len > super::MAX_RECORD_LEN {
         return Err("record length out of range");
     }
-    let start = pos + RECORD_HEADER_LEN;
-    let payload = data
-        .get(start..start + len)
-        .ok_or("record payload cut short")?;
+    let end = start.checked_add(len).ok_or("record length out of range")?;
+    let payload = data.get(start..end).ok_or("record payload cut short")?;
     if crc32fast::hash(payload) != payload_crc {
         return Err("record payload checksum mismatch");
     }
-    Ok((data.slice(start..start + len), start + len))
+    Ok((data.slice(start..end), end))
 }
 
 /// True when any complete, checksum-valid record starts after `pos`: then the
 /// bad record at `pos` is not a torn tail but damage in the middle.
 fn valid_record_after(data: &Bytes, pos: usize) -> bool {
-    (pos + 1..data.len().saturating_sub(RECORD_HEADER_LEN - 1))
+    (pos.saturating_add(1)..data.len().saturating_sub(RECORD_HEADER_LEN - 1))
         .any(|p| parse_record(data, p).is_ok_and(|(payload, _)| !payload.is_empty()))
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::super::{frame_record, WalWriter};
     use super::*;

@@ -25,6 +25,14 @@
 //! A version 1 object decodes into a [`Manifest`] whose fence records are derived from the
 //! claims it remembers ([`upgrade_v1`]).
 
+// Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use serde::Deserialize;
 
 use super::model::{FencedWriter, Manifest, SortedRun, Totals, WriterClaim};
@@ -46,12 +54,17 @@ pub const HEADER_LEN: usize = 16;
 pub const TRAILER_LEN: usize = 4;
 
 /// Encodes a manifest into the bytes of its object.
+#[allow(
+    clippy::expect_used,
+    reason = "postcard encoding of plain structs into a Vec cannot fail, and a payload is far \
+              below 4 GiB; an encoder has no input to distrust"
+)]
 pub fn encode(m: &Manifest) -> Vec<u8> {
     // Serialising plain structs of integers and byte vectors into a Vec cannot fail.
     let payload = postcard::to_allocvec(m).expect("postcard encoding of a Manifest into a Vec");
     let payload_len =
         u32::try_from(payload.len()).expect("a manifest payload is far smaller than 4 GiB");
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + TRAILER_LEN);
+    let mut out = Vec::with_capacity(payload.len().saturating_add(HEADER_LEN + TRAILER_LEN));
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&payload_len.to_le_bytes());
@@ -110,7 +123,7 @@ pub fn decode(bytes: &[u8], object: &str) -> Result<Manifest, ManifestError> {
         ));
     };
     // In u64 so that no length can overflow, whatever the platform.
-    let expected_len = (HEADER_LEN + TRAILER_LEN) as u64 + u64::from(payload_len);
+    let expected_len = u64::from(payload_len).saturating_add((HEADER_LEN + TRAILER_LEN) as u64);
     if bytes.len() as u64 != expected_len {
         let offset = (bytes.len() as u64).min(expected_len);
         return Err(ManifestError::Corrupt {
@@ -124,7 +137,7 @@ pub fn decode(bytes: &[u8], object: &str) -> Result<Manifest, ManifestError> {
         });
     }
     // The length check above makes this the exact end of the payload.
-    let payload_end = bytes.len() - TRAILER_LEN;
+    let payload_end = bytes.len().saturating_sub(TRAILER_LEN);
     let (Some(body), Some(stored_crc)) = (bytes.get(..payload_end), read_u32(bytes, payload_end))
     else {
         return Err(corrupt(payload_end, "checksum missing".to_string()));
@@ -146,7 +159,7 @@ pub fn decode(bytes: &[u8], object: &str) -> Result<Manifest, ManifestError> {
     };
     if !rest.is_empty() {
         return Err(corrupt(
-            payload_end - rest.len(),
+            payload_end.saturating_sub(rest.len()),
             format!("{} unexpected bytes after the payload", rest.len()),
         ));
     }
@@ -226,6 +239,12 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 
