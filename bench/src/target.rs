@@ -168,7 +168,7 @@ fn absolute(path: &Path) -> Result<PathBuf, Failure> {
 }
 
 fn nanos_now() -> u128 {
-    std::time::SystemTime::now()
+    firn_store::clock::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
 }

@@ -305,7 +305,7 @@ async fn finished(inner: &Arc<DbInner>, plan: &CompactionPlan, result: Result<Co
                 .metrics
                 .compaction_failures
                 .fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(inner.opts.max_retry_delay).await;
+            firn_store::clock::sleep(inner.opts.max_retry_delay).await;
         }
     }
     inner.compaction_done.notify_waiters();

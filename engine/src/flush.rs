@@ -8,7 +8,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use firn_chunk::{ChunkBuilder, ChunkOptions, ChunkSummary, Kind};
 use firn_manifest::{ChunkId, ManifestEdit, PutOutcome};
-use rand::Rng;
 
 use crate::db::DbInner;
 use crate::error::{Error, Result};
@@ -271,8 +270,8 @@ where
                 inner.metrics.upload_retries.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("{what} failed, retrying in {delay:?}: {err}");
                 inner.note_store_error(format!("{what}: {err}"));
-                let jitter = rand::rng().random_range(0.0..0.25);
-                tokio::time::sleep(delay.mul_f64(1.0 + jitter)).await;
+                let jitter = firn_store::clock::jitter(0.25);
+                firn_store::clock::sleep(delay.mul_f64(1.0 + jitter)).await;
                 delay = (delay * 2).min(inner.opts.max_retry_delay);
             }
             Err(err) => return Err(err),

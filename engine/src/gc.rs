@@ -72,10 +72,7 @@ impl VersionInfo {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    firn_store::clock::now_ms()
 }
 
 /// One GC pass with the given grace period.
@@ -267,6 +264,6 @@ pub(crate) async fn run_collector(inner: Arc<DbInner>) {
             }
             Err(e) => tracing::warn!("gc pass failed, will retry after the next change: {e}"),
         }
-        tokio::time::sleep(inner.opts.gc_interval).await;
+        firn_store::clock::sleep(inner.opts.gc_interval).await;
     }
 }

@@ -125,7 +125,7 @@ impl LocalDir {
                 if !segments.is_empty() {
                     return Err(damaged("missing although the WAL holds segments".into()));
                 }
-                let id = uuid::Uuid::new_v4();
+                let id = firn_store::clock::uuid();
                 self.write_durably(
                     "WRITER_ID",
                     &format!("{WRITER_PREFIX}{}\n", id.hyphenated()),

@@ -63,7 +63,9 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     let manifest = match manifests.load_latest().await? {
         Some(m) => m,
         None if writer && local_id.is_none() => {
-            manifests.create(*uuid::Uuid::new_v4().as_bytes()).await?
+            manifests
+                .create(*firn_store::clock::uuid().as_bytes())
+                .await?
         }
         None => {
             return Err(match local_id {
@@ -265,7 +267,7 @@ fn start_background(inner: &Arc<DbInner>) {
     let interval = inner.opts.wal_sync_interval;
     let syncer = tokio::spawn(async move {
         loop {
-            tokio::time::sleep(interval).await;
+            firn_store::clock::sleep(interval).await;
             let Some(inner) = weak.upgrade() else { return };
             if let Err(e) = commit::sync_wal(&inner) {
                 inner.set_fatal(format!("periodic WAL sync failed: {e}"));

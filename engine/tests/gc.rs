@@ -169,14 +169,14 @@ async fn an_idle_database_makes_no_requests() {
     // Let background flush, compaction and GC settle.
     let mut last = db.metrics().requests;
     loop {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        firn_store::clock::sleep(Duration::from_millis(300)).await;
         let now = db.metrics().requests;
         if now == last {
             break;
         }
         last = now;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    firn_store::clock::sleep(Duration::from_secs(1)).await;
     assert_eq!(db.metrics().requests, last, "requests while idle");
     db.close().await.unwrap();
 }
@@ -216,7 +216,7 @@ async fn a_new_process_gcs_without_reading_old_versions_and_keeps_their_chunks()
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while db2.metrics().gc_passes == 0 {
         assert!(std::time::Instant::now() < deadline, "no GC pass at open");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        firn_store::clock::sleep(Duration::from_millis(20)).await;
     }
     let m = db2.metrics();
     assert!(

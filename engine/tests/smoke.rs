@@ -116,7 +116,7 @@ async fn s3_store() {
 }
 
 fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
+    let nanos = firn_store::clock::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();

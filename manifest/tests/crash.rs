@@ -81,7 +81,7 @@ async fn check_versions(ms: &ManifestStore) -> Result<Vec<u64>, Box<dyn std::err
 }
 
 fn random_millis(max: u64) -> u64 {
-    let nanos = SystemTime::now()
+    let nanos = firn_manifest::store::clock::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);

@@ -34,7 +34,10 @@ fn add_l0(c: ChunkMeta) -> ManifestEdit {
 }
 
 fn memory_url() -> String {
-    format!("memory://publish-{}", uuid::Uuid::new_v4().simple())
+    format!(
+        "memory://publish-{}",
+        firn_manifest::store::clock::uuid().simple()
+    )
 }
 
 fn open(url: &str) -> Result<ManifestStore, ManifestError> {
@@ -387,7 +390,7 @@ async fn transient_store_errors_are_retried_then_returned() -> TestResult {
     let healer = tokio::spawn({
         let root = root.clone();
         async move {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            firn_manifest::store::clock::sleep(std::time::Duration::from_millis(50)).await;
             restore_writes(&root)
         }
     });

@@ -71,7 +71,7 @@ impl S3Server {
         format!(
             "s3://{}/test-{}/",
             self.bucket,
-            uuid::Uuid::new_v4().simple()
+            firn_manifest::store::clock::uuid().simple()
         )
     }
 
@@ -405,7 +405,10 @@ async fn the_server_honours_conditional_writes() -> TestResult {
 #[tokio::test]
 async fn a_missing_bucket_is_one_clear_error() -> TestResult {
     let s3 = server_or_skip!("a_missing_bucket_is_one_clear_error");
-    let bucket = format!("firn-missing-{}", uuid::Uuid::new_v4().simple());
+    let bucket = format!(
+        "firn-missing-{}",
+        firn_manifest::store::clock::uuid().simple()
+    );
     let url = format!("s3://{bucket}/db");
     let store = s3.open(&url)?;
     let (r, c) = cost(&store, store.check_access()).await;

@@ -77,7 +77,7 @@ impl ObjectStore {
                 }
             }
         }
-        let probe = format!("{PROBE_DIR}/{}", uuid::Uuid::new_v4().simple());
+        let probe = format!("{PROBE_DIR}/{}", crate::clock::uuid().simple());
         let first = self
             .put_if_absent(
                 &probe,

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod checks;
+pub mod clock;
 mod counts;
 mod error;
 mod local;
@@ -231,7 +232,7 @@ impl ObjectStore {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            clock::sleep(std::time::Duration::from_millis(1)).await;
         }
         true
     }

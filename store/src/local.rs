@@ -19,7 +19,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// The folder, directly under the store root, that holds temporary files. Object names may not
 /// start with it.
@@ -46,7 +46,7 @@ fn remove_stale_temps(tmp: &Path) {
     let Ok(entries) = fs::read_dir(tmp) else {
         return;
     };
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     for entry in entries.flatten() {
         let stale = entry
             .metadata()
@@ -90,7 +90,7 @@ pub(crate) fn put(root: &Path, rel: &str, data: &[u8]) -> io::Result<()> {
 fn write_temp(root: &Path, data: &[u8]) -> io::Result<PathBuf> {
     let dir = root.join(TMP_DIR);
     fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
+    let path = dir.join(format!("{}.tmp", crate::clock::uuid().simple()));
     let written = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -171,7 +171,7 @@ mod tests {
         fs::write(&old, b"torn")?;
         fs::write(&fresh, b"in flight")?;
         let f = File::options().write(true).open(&old)?;
-        f.set_modified(SystemTime::now() - 2 * STALE_TMP_AGE)?;
+        f.set_modified(crate::clock::now() - 2 * STALE_TMP_AGE)?;
         drop(f);
         open_root(dir.path())?;
         assert!(!old.exists());

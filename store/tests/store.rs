@@ -13,7 +13,7 @@ fn file_url(dir: &std::path::Path) -> String {
 }
 
 fn unique_memory_url(tag: &str) -> String {
-    format!("memory://{tag}-{}", uuid::Uuid::new_v4().simple())
+    format!("memory://{tag}-{}", firn_store::clock::uuid().simple())
 }
 
 #[test]
@@ -482,7 +482,7 @@ async fn quiesce_waits_for_writes_whose_task_was_aborted() {
         let writer = store.clone();
         let (task_name, data) = (name.clone(), Bytes::from(vec![7u8; 8 << 20]));
         let task = tokio::spawn(async move { writer.put_if_absent(&task_name, data).await });
-        tokio::time::sleep(std::time::Duration::from_micros(200 * round)).await;
+        firn_store::clock::sleep(std::time::Duration::from_micros(200 * round)).await;
         task.abort();
         let _ = task.await;
         let before = store.stat(&name).await.expect("stat");
@@ -495,7 +495,7 @@ async fn quiesce_waits_for_writes_whose_task_was_aborted() {
             landed_late += 1;
         }
         // Settled: nothing changes any more.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        firn_store::clock::sleep(std::time::Duration::from_millis(20)).await;
         assert_eq!(
             store.stat(&name).await.expect("stat"),
             after,

@@ -248,7 +248,7 @@ impl Shared {
     async fn gate(&self, op: Op, path: &str) -> Result<Verdict> {
         let (verdict, latency) = self.decide(op, path);
         if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+            firn_store::clock::sleep(latency).await;
         }
         match verdict {
             Verdict::Fail => Err(injected(op, path, "failed")),

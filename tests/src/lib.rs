@@ -440,7 +440,7 @@ pub fn unique_memory_url(tag: &str) -> String {
 
 /// An S3 prefix no other test (in this or another run) uses.
 fn unique_prefix(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
+    let nanos = firn_store::clock::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
@@ -471,7 +471,7 @@ pub async fn settle(db: &Db) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = db.metrics().requests;
     loop {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        firn_store::clock::sleep(Duration::from_millis(300)).await;
         let now = db.metrics().requests;
         if now == last {
             return;

@@ -618,7 +618,7 @@ async fn writes_stall_while_uploads_fail_and_resume_without_loss() {
     };
     // 60 x ~600 bytes is far more than one memtable plus one frozen one: the
     // writer must stall.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    firn_store::clock::sleep(Duration::from_millis(800)).await;
     assert!(
         !writer.is_finished(),
         "the writer finished although no chunk could be uploaded"

@@ -445,7 +445,7 @@ async fn flushed_blocks_can_be_kept_on_local_disk(kind: StoreKind) {
         // size stops growing.
         let mut last = u64::MAX;
         for _ in 0..100 {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            firn_store::clock::sleep(std::time::Duration::from_millis(50)).await;
             let now = db.metrics().cache.disk_bytes;
             if now == last && (now > 0 || !keep) {
                 break;

@@ -615,7 +615,7 @@ async fn a_second_crash_before_recovered_writes_reach_the_bucket_loses_nothing(k
     let deadline = Instant::now() + Duration::from_secs(10);
     while db.upload_status().is_none() {
         assert!(Instant::now() < deadline, "no chunk upload was attempted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        firn_store::clock::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(db.metrics().flushes, 0, "a chunk upload got through");
     drop(db); // crash 2: recovered and new writes are still only local

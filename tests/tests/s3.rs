@@ -446,7 +446,7 @@ async fn racing_flush_and_takeover(kind: StoreKind, rounds: usize) {
                 let delay = Duration::from_micros(rng.random_range(0..=max));
                 let writer = current.clone();
                 let flush = tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
+                    firn_store::clock::sleep(delay).await;
                     writer.flush().await
                 });
                 let next = env.open(opts(round)).await;

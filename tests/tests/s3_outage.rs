@@ -124,7 +124,7 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
             while !progress.stop.load(Ordering::Acquire) {
                 if progress.pause.load(Ordering::Acquire) {
                     progress.idle.store(true, Ordering::Release);
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    firn_store::clock::sleep(Duration::from_millis(5)).await;
                     continue;
                 }
                 progress.idle.store(false, Ordering::Release);
@@ -149,7 +149,7 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
     while db.metrics().flushes < 3 {
         assert!(Instant::now() < deadline, "no flush before the outage");
         assert_eq!(error(&progress), None);
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        firn_store::clock::sleep(Duration::from_millis(20)).await;
     }
     // Uploads keep the writer at its budget all the time (S3 is slower than
     // the WAL): pause it until the frozen memtables are uploaded, so the
@@ -158,7 +158,7 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !progress.idle.load(Ordering::Acquire) || db.metrics().frozen_memtables > 0 {
         assert!(Instant::now() < deadline, "the uploads did not catch up");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        firn_store::clock::sleep(Duration::from_millis(10)).await;
     }
     let before_outage = progress.acked.load(Ordering::Acquire);
 
@@ -170,7 +170,7 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
     let mut last = progress.acked.load(Ordering::Acquire);
     let mut still_since = Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        firn_store::clock::sleep(Duration::from_millis(50)).await;
         assert_eq!(error(&progress), None, "a write failed during the outage");
         let now = progress.acked.load(Ordering::Acquire);
         if now != last {
@@ -228,7 +228,7 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
             db.metrics(),
             db.upload_status()
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        firn_store::clock::sleep(Duration::from_millis(20)).await;
     }
     progress.stop.store(true, Ordering::Release);
     writer.await.expect("writer task");

@@ -3,7 +3,7 @@
 //! `--print-requests` reports.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use firn::{CacheCounts, Db, Options};
 use firn_manifest::{ObjectStore, RequestCounts};
@@ -200,7 +200,7 @@ impl Drop for Session {
 
 /// A fresh path under the temp folder that nothing has created.
 fn unused_local_dir() -> PathBuf {
-    let nanos = SystemTime::now()
+    let nanos = firn_store::clock::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();

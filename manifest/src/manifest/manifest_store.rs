@@ -12,7 +12,7 @@
 //!   versions, re-applies its [`ManifestEdit`] and tries the next version.
 //! - Opening as writer ([`ManifestStore::claim_writer`]) publishes `epoch = newest epoch + 1`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -315,7 +315,7 @@ impl ManifestStore {
             if !is_transient(&err) || failures >= MAX_STORE_ATTEMPTS {
                 return Err(err);
             }
-            tokio::time::sleep(backoff(failures)).await;
+            firn_store::clock::sleep(backoff(failures)).await;
         }
     }
 
@@ -330,7 +330,7 @@ impl ManifestStore {
                     if !is_transient(&e) || failures >= MAX_STORE_ATTEMPTS {
                         return Err(e);
                     }
-                    tokio::time::sleep(backoff(failures)).await;
+                    firn_store::clock::sleep(backoff(failures)).await;
                 }
             }
         }
@@ -379,15 +379,11 @@ fn backoff(failures: u32) -> Duration {
 /// A random, non-zero nonce for one publish.
 /// A random, non-zero nonce for one logical publish (keep it across retries of that publish).
 pub fn fresh_nonce() -> u64 {
-    let (hi, _) = uuid::Uuid::new_v4().as_u64_pair();
-    hi.max(1)
+    firn_store::clock::random_u64().max(1)
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    firn_store::clock::now_ms()
 }
 
 #[cfg(test)]
