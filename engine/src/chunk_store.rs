@@ -223,7 +223,7 @@ impl ChunkStore {
             return;
         }
         let (this, table) = (self.clone(), table.clone());
-        tokio::task::spawn_blocking(move || {
+        firn_store::clock::spawn_blocking_detached(move || {
             let Some(index) = table.index.get() else {
                 return;
             };

@@ -81,7 +81,7 @@ pub(crate) async fn commit(inner: &Arc<DbInner>, batch: WriteBatch, sync: bool) 
         if sync {
             let inner = inner.clone();
             // Runs to completion even if this future is dropped.
-            let _ = tokio::task::spawn_blocking(move || lead_groups(&inner)).await;
+            let _ = firn_store::clock::run_blocking(move || lead_groups(&inner)).await;
         } else {
             lead_groups(inner);
         }

@@ -41,7 +41,7 @@ async fn flush_memtable(inner: &Arc<DbInner>, mem: &Arc<Memtable>) -> Result<()>
     };
     let opts = inner.opts.chunk_options();
     let source = mem.clone();
-    let (bytes, summary) = tokio::task::spawn_blocking(move || build_chunk(&source, opts))
+    let (bytes, summary) = firn_store::clock::run_blocking(move || build_chunk(&source, opts))
         .await
         .map_err(|e| Error::Background(format!("building a chunk: {e}")))??;
     let id = inner.allocate_chunk_id();
@@ -170,7 +170,8 @@ async fn finish(inner: &Arc<DbInner>, mem: &Memtable, chunk: Option<ChunkId>) {
     }
     let wal_dir = inner.wal_dir.clone();
     let upto = mem.id;
-    let cleanup = tokio::task::spawn_blocking(move || delete_segments_upto(&wal_dir, upto)).await;
+    let cleanup =
+        firn_store::clock::run_blocking(move || delete_segments_upto(&wal_dir, upto)).await;
     match cleanup {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!("deleting flushed WAL segments: {e}"),

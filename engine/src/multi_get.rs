@@ -8,7 +8,7 @@
 //! distinct blocks are fetched concurrently, and each key either finds its
 //! newest visible version there or moves on to its next candidate.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -76,8 +76,9 @@ impl Db {
             });
         }
 
-        // The indexes of every chunk some key may be in, loaded concurrently.
-        let mut tables: HashMap<_, Arc<ChunkTable>> = HashMap::new();
+        // The indexes of every chunk some key may be in, loaded concurrently
+        // (requested in chunk order: the same reads make the same requests).
+        let mut tables: BTreeMap<_, Arc<ChunkTable>> = BTreeMap::new();
         for l in &pending {
             for t in &l.candidates {
                 tables.entry(t.meta.id).or_insert_with(|| t.clone());
@@ -90,7 +91,7 @@ impl Db {
 
         while !pending.is_empty() {
             // Each key's next block to look in.
-            let mut wanted: HashMap<BlockKey, (Arc<ChunkTable>, usize)> = HashMap::new();
+            let mut wanted: BTreeMap<BlockKey, (Arc<ChunkTable>, usize)> = BTreeMap::new();
             let mut targets: Vec<Option<BlockKey>> = Vec::with_capacity(pending.len());
             for l in &mut pending {
                 let key = keys[l.slot].as_ref();

@@ -1,9 +1,12 @@
-//! Time, ids and randomness: the one module of Firn that reads the wall
-//! clock, makes UUIDs, draws random numbers and sleeps. Everything else calls
-//! these functions (`clippy.toml` bans the standard ones elsewhere), so a
-//! deterministic simulation can replace them: [`install`] a [`Source`] with a
-//! virtual wall clock and seeded randomness, and run on a tokio runtime with
-//! paused time, where [`sleep`] is virtual too.
+//! Time, ids, randomness and blocking work: the one module of Firn that
+//! reads the wall clock, makes UUIDs, draws random numbers, sleeps and hands
+//! work to tokio's blocking pool. Everything else calls these functions
+//! (`clippy.toml` bans the standard ones elsewhere), so a deterministic
+//! simulation can replace them: [`install`] a [`Source`] with a virtual wall
+//! clock and seeded randomness, and run on a current-thread tokio runtime
+//! with paused time, where [`sleep`] is virtual too and blocking work runs
+//! inline (a thread pool would make the order of events depend on the
+//! machine).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -87,6 +90,43 @@ pub fn uuid() -> uuid::Uuid {
     bytes[..8].copy_from_slice(&hi.to_le_bytes());
     bytes[8..].copy_from_slice(&lo.to_le_bytes());
     uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// Runs blocking work `f` on tokio's blocking pool and waits for it; while a
+/// [`Source`] is installed, runs it inline instead. `Err` says why the pool
+/// lost the work (it panicked).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one place that spawns blocking work"
+)]
+pub async fn run_blocking<F, R>(f: F) -> Result<R, String>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    if installed().is_some() {
+        return Ok(f());
+    }
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Starts blocking work `f` on tokio's blocking pool without waiting for it
+/// (inline while a [`Source`] is installed).
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one place that spawns blocking work"
+)]
+pub fn spawn_blocking_detached<F>(f: F)
+where
+    F: FnOnce() + Send + 'static,
+{
+    if installed().is_some() {
+        f();
+    } else {
+        drop(tokio::task::spawn_blocking(f));
+    }
 }
 
 /// Sleeps for `d` on the tokio runtime (virtual time when it is paused).

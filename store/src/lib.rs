@@ -538,15 +538,10 @@ impl ObjectStore {
             let _guard = guard;
             f()
         };
-        match tokio::task::spawn_blocking(f).await {
+        match clock::run_blocking(f).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.io_error(op, path, e)),
-            Err(join) => Err(StoreError::Io {
-                op,
-                path: path.to_string(),
-                url: self.inner.url.clone(),
-                source: Box::new(join),
-            }),
+            Err(lost) => Err(self.io_error(op, path, std::io::Error::other(lost))),
         }
     }
 

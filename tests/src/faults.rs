@@ -163,6 +163,8 @@ struct History {
 struct Shared {
     config: Mutex<FaultConfig>,
     enabled: AtomicBool,
+    /// Every request seen, in order, while tracing (see [`FaultControl::start_trace`]).
+    trace: Mutex<Option<Vec<String>>>,
     history: Mutex<HashMap<(Op, String), History>>,
     counters: Counters,
 }
@@ -187,6 +189,14 @@ impl Shared {
     /// Decides the fate of a request of kind `op` on `path` and returns the
     /// latency to add first.
     fn decide(&self, op: Op, path: &str) -> (Verdict, Duration) {
+        if let Some(trace) = self
+            .trace
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            trace.push(format!("{op:?} {path}"));
+        }
         if !self.enabled.load(Ordering::Acquire) {
             return (Verdict::Pass, Duration::ZERO);
         }
@@ -312,6 +322,7 @@ impl FaultLayer {
             shared: Arc::new(Shared {
                 config: Mutex::new(config),
                 enabled: AtomicBool::new(true),
+                trace: Mutex::new(None),
                 history: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
             }),
@@ -342,6 +353,24 @@ impl FaultControl {
     /// Replaces the configuration.
     pub fn set_config(&self, config: FaultConfig) {
         *self.shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    /// Starts recording every request that reaches the layer (operation and
+    /// object), in order.
+    pub fn start_trace(&self) {
+        *self.shared.trace.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+    }
+
+    /// The requests recorded since [`FaultControl::start_trace`] (recording
+    /// goes on).
+    pub fn take_trace(&self) -> Vec<String> {
+        self.shared
+            .trace
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// What was injected so far.
