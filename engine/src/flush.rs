@@ -253,8 +253,10 @@ pub(crate) async fn upload(inner: &DbInner, object: &str, bytes: Bytes) -> Resul
     }
 }
 
-/// Retries `op` with exponential backoff and jitter while it fails with an
-/// object-store error. Fencing and every other error return at once.
+/// Retries `op` with exponential backoff and jitter while it fails with a
+/// retryable object-store error (an outage, however long). A final answer
+/// from the store (see `StoreError::is_retryable`), fencing and every other
+/// error return at once; a store error is also left in `upload_status()`.
 pub(crate) async fn with_retry<T, F, Fut>(inner: &DbInner, what: &str, mut op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -266,6 +268,14 @@ where
             Ok(v) => {
                 inner.clear_store_error();
                 return Ok(v);
+            }
+            Err(Error::Store(e)) if !e.is_retryable() => {
+                // A final answer (permission refused, bucket gone, bad
+                // request): retrying would only hide it.
+                let err = Error::Store(e);
+                tracing::error!("{what} failed and cannot succeed by retrying: {err}");
+                inner.note_store_error(format!("{what} failed for good: {err}"));
+                return Err(err);
             }
             Err(err @ Error::Store(_)) => {
                 inner.metrics.upload_retries.fetch_add(1, Ordering::Relaxed);

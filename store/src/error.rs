@@ -92,9 +92,37 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether retrying the same request may succeed (network or disk trouble). The other
-    /// variants are final answers (requests to S3 have been retried with backoff already).
+    /// Whether retrying the same request may succeed: network or server trouble, timeouts,
+    /// throttling, a full disk — an outage, however long. Final answers are not: a refused
+    /// permission, an invalid configuration or request, an operation the service does not
+    /// support, a missing bucket or folder, and every variant but [`StoreError::Io`].
+    /// (Requests to S3 have been retried with backoff already; what is retried here is an
+    /// outage that outlasts those retries.)
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Io { .. })
+        let StoreError::Io { source, .. } = self else {
+            return false;
+        };
+        if let Some(e) = source.downcast_ref::<opendal::Error>() {
+            use opendal::ErrorKind as K;
+            return !matches!(
+                e.kind(),
+                K::PermissionDenied
+                    | K::ConfigInvalid
+                    | K::Unsupported
+                    | K::NotFound
+                    | K::IsADirectory
+                    | K::IsSameFile
+                    | K::ConditionNotMatch
+                    | K::AlreadyExists
+            );
+        }
+        if let Some(e) = source.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            return !matches!(
+                e.kind(),
+                K::PermissionDenied | K::ReadOnlyFilesystem | K::InvalidInput | K::Unsupported
+            );
+        }
+        true
     }
 }

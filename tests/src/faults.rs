@@ -165,6 +165,8 @@ struct Shared {
     enabled: AtomicBool,
     /// Every request seen, in order, while tracing (see [`FaultControl::start_trace`]).
     trace: Mutex<Option<Vec<String>>>,
+    /// Writes under this prefix fail for good (see [`FaultControl::refuse_writes_under`]).
+    refused: Mutex<Option<String>>,
     history: Mutex<HashMap<(Op, String), History>>,
     counters: Counters,
 }
@@ -256,6 +258,21 @@ impl Shared {
 
     /// Waits the latency and returns the injected error, if any.
     async fn gate(&self, op: Op, path: &str) -> Result<Verdict> {
+        let refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_deref()
+            .is_some_and(|prefix| path.starts_with(prefix));
+        if refused && op == Op::Write {
+            // A final answer, as a server refusing a permission gives it.
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "injected refusal: write of {path:?} is not permitted (firn_tests::faults)"
+                ),
+            ));
+        }
         let (verdict, latency) = self.decide(op, path);
         if !latency.is_zero() {
             firn_store::clock::sleep(latency).await;
@@ -323,6 +340,7 @@ impl FaultLayer {
                 config: Mutex::new(config),
                 enabled: AtomicBool::new(true),
                 trace: Mutex::new(None),
+                refused: Mutex::new(None),
                 history: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
             }),
@@ -353,6 +371,17 @@ impl FaultControl {
     /// Replaces the configuration.
     pub fn set_config(&self, config: FaultConfig) {
         *self.shared.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    /// Makes every write under `prefix` fail for good with a permission error
+    /// (not a temporary one), as a server that refuses it does; `None` ends
+    /// it.
+    pub fn refuse_writes_under(&self, prefix: Option<&str>) {
+        *self
+            .shared
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = prefix.map(str::to_string);
     }
 
     /// Starts recording every request that reaches the layer (operation and
