@@ -40,6 +40,7 @@ mod flush;
 mod gc;
 #[cfg(test)]
 mod golden_tests;
+pub mod inspect;
 mod iter;
 mod local;
 mod local_index;

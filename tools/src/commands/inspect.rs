@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use firn::inspect::ManifestSummary;
 use firn::{ChunkId, ChunkMeta, Manifest, Metrics};
-use firn_manifest::ManifestStore;
 use serde::Serialize;
 
 use crate::commands::finish;
@@ -44,11 +44,7 @@ pub async fn flush(session: &mut Session) -> CliResult {
 /// engine, so a damaged chunk does not hide the manifest).
 pub(crate) async fn load_manifest(session: &mut Session) -> CliResult<Manifest> {
     let store = session.open_store()?;
-    let url = store.url().to_string();
-    ManifestStore::new(store)
-        .load_latest()
-        .await?
-        .ok_or_else(|| CliError::other(format!("no Firn database at {url} (no manifest versions)")))
+    Ok(firn::inspect::load_latest_manifest(&store).await?)
 }
 
 /// One chunk in `manifest --json`.
@@ -191,7 +187,7 @@ pub async fn manifest(session: &mut Session, json: bool) -> CliResult {
 }
 
 fn print_manifest(out: &mut Out, m: &Manifest, codec: Codec) -> CliResult {
-    let summary = Summary::of(m);
+    let summary = ManifestSummary::of(m);
     out.line(&format!(
         "manifest version {} ({})",
         m.version,
@@ -249,44 +245,11 @@ fn print_manifest(out: &mut Out, m: &Manifest, codec: Codec) -> CliResult {
     Ok(())
 }
 
-/// Totals over a manifest version.
-#[derive(Serialize)]
-struct Summary {
-    version: u64,
-    epoch: u64,
-    wal_watermark: u64,
-    chunks: u64,
-    bytes: u64,
-    entries: u64,
-    tombstones: u64,
-    l0_chunks: u64,
-    runs: u64,
-    run_chunks: u64,
-}
-
-impl Summary {
-    fn of(m: &Manifest) -> Summary {
-        let all = || m.all_chunks();
-        Summary {
-            version: m.version,
-            epoch: m.epoch,
-            wal_watermark: m.wal_watermark,
-            chunks: all().count() as u64,
-            bytes: all().map(|c| c.size).sum(),
-            entries: all().map(|c| c.entries).sum(),
-            tombstones: all().map(|c| c.tombstones).sum(),
-            l0_chunks: m.l0.len() as u64,
-            runs: m.runs.len() as u64,
-            run_chunks: m.runs.iter().map(|r| r.chunks.len() as u64).sum(),
-        }
-    }
-}
-
 /// `stats --json`.
 #[derive(Serialize)]
 struct StatsJson<'a> {
     metrics: &'a Metrics,
-    manifest: Summary,
+    manifest: ManifestSummary,
     totals: TotalsJson,
 }
 
@@ -327,7 +290,7 @@ pub async fn stats(session: &mut Session, json: bool) -> CliResult {
     let body = async {
         let metrics = db.metrics();
         let manifest = db.manifest();
-        let summary = Summary::of(&manifest);
+        let summary = ManifestSummary::of(&manifest);
         let totals = TotalsJson::of(&manifest.totals);
         if json {
             return session.out.json_line(&StatsJson {
@@ -399,7 +362,7 @@ mod tests {
             id: 7,
             chunks: vec![chunk(2, 20), chunk(3, 30)],
         }];
-        let s = Summary::of(&m);
+        let s = ManifestSummary::of(&m);
         assert_eq!((s.chunks, s.bytes, s.entries, s.tombstones), (3, 60, 6, 3));
         assert_eq!((s.l0_chunks, s.runs, s.run_chunks), (1, 1, 2));
         let json = serde_json::to_value(ChunkJson::new(&m.runs[0].chunks[0], Some(7), Codec::Text))

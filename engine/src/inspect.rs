@@ -1,0 +1,285 @@
+//! Whole-database inspection as library calls (the `firn` command line only
+//! prints them): the newest manifest version read straight from the store,
+//! a summary of it, and [`verify`], which checks every checksum of every
+//! chunk the manifest references.
+//!
+//! These work from the object store directly rather than through an opened
+//! [`Db`](crate::Db): opening decodes chunk indexes, so one damaged chunk
+//! would stop the check before the others were looked at.
+
+use bytes::Bytes;
+use firn_chunk::{ChunkError, ChunkReader};
+use firn_manifest::{ChunkMeta, Manifest, ManifestStore, ObjectStore, StoreError};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The newest manifest version in `store` (one LIST and one GET), or an
+/// error saying there is no database there.
+pub async fn load_latest_manifest(store: &ObjectStore) -> Result<Manifest> {
+    ManifestStore::new(store.clone())
+        .load_latest()
+        .await?
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "no Firn database at {} (no manifest versions)",
+                store.url()
+            ))
+        })
+}
+
+/// Counts over one manifest version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ManifestSummary {
+    /// The manifest version.
+    pub version: u64,
+    /// Its writer epoch.
+    pub epoch: u64,
+    /// Its WAL watermark.
+    pub wal_watermark: u64,
+    /// Chunks referenced.
+    pub chunks: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Their entries (puts and tombstones).
+    pub entries: u64,
+    /// Their tombstones.
+    pub tombstones: u64,
+    /// Chunks in level 0.
+    pub l0_chunks: u64,
+    /// Sorted runs.
+    pub runs: u64,
+    /// Chunks in sorted runs.
+    pub run_chunks: u64,
+}
+
+impl ManifestSummary {
+    /// The summary of `m`.
+    pub fn of(m: &Manifest) -> ManifestSummary {
+        let all = || m.all_chunks();
+        ManifestSummary {
+            version: m.version,
+            epoch: m.epoch,
+            wal_watermark: m.wal_watermark,
+            chunks: all().count() as u64,
+            bytes: all().map(|c| c.size).sum(),
+            entries: all().map(|c| c.entries).sum(),
+            tombstones: all().map(|c| c.tombstones).sum(),
+            l0_chunks: m.l0.len() as u64,
+            runs: m.runs.len() as u64,
+            run_chunks: m.runs.iter().map(|r| r.chunks.len() as u64).sum(),
+        }
+    }
+}
+
+/// What [`verify`] found.
+#[derive(Debug)]
+pub struct VerifyReport {
+    /// The manifest version checked (its own checksum passed).
+    pub manifest: Manifest,
+    /// Chunks that passed every check.
+    pub chunks_ok: u64,
+    /// Their data blocks.
+    pub blocks: u64,
+    /// Their entries.
+    pub entries: u64,
+    /// Their tombstones.
+    pub tombstones: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// One [`Error::Corruption`] per damaged chunk (naming the object and
+    /// offset), in manifest order.
+    pub damaged: Vec<Error>,
+}
+
+impl VerifyReport {
+    /// True when every chunk passed.
+    pub fn is_ok(&self) -> bool {
+        self.damaged.is_empty()
+    }
+}
+
+/// Reads the newest manifest version and every chunk it references whole,
+/// and checks each: its size and metadata region against the manifest, the
+/// footer, index, filter and properties (against the manifest too), every
+/// data block's checksum and the order of all entries. A damaged chunk is
+/// recorded in the report and the check goes on; an error that is not
+/// damage (the store unreachable, a newer format) ends it.
+pub async fn verify(store: &ObjectStore) -> Result<VerifyReport> {
+    let manifest = load_latest_manifest(store).await?;
+    let mut report = VerifyReport {
+        manifest: manifest.clone(),
+        chunks_ok: 0,
+        blocks: 0,
+        entries: 0,
+        tombstones: 0,
+        bytes: 0,
+        damaged: Vec::new(),
+    };
+    for meta in manifest.all_chunks() {
+        match check_chunk(store, meta, manifest.version).await? {
+            Ok(blocks) => {
+                report.chunks_ok += 1;
+                report.entries += meta.entries;
+                report.tombstones += meta.tombstones;
+                report.blocks += blocks;
+                report.bytes += meta.size;
+            }
+            Err(damage) => report.damaged.push(damage),
+        }
+    }
+    Ok(report)
+}
+
+/// Checks one chunk: `Ok(Ok(blocks))` when it is sound, `Ok(Err(corruption))`
+/// when it is damaged, `Err` when it could not be checked.
+async fn check_chunk(
+    store: &ObjectStore,
+    meta: &ChunkMeta,
+    version: u64,
+) -> Result<std::result::Result<u64, Error>> {
+    let object = meta.id.object_name();
+    let corrupt = |offset: Option<u64>, detail: String| Error::Corruption {
+        object: object.clone(),
+        offset,
+        detail,
+    };
+    let bytes: Bytes = match store.get(&object).await {
+        Ok(b) => b,
+        Err(StoreError::NotFound { .. }) => {
+            return Ok(Err(corrupt(
+                None,
+                format!("the object is missing, but manifest version {version} references it"),
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let size = bytes.len() as u64;
+    if size != meta.size {
+        return Ok(Err(corrupt(
+            Some(size.min(meta.size)),
+            format!(
+                "the object is {size} bytes, manifest version {version} says {}",
+                meta.size
+            ),
+        )));
+    }
+    let reader = match ChunkReader::open(bytes) {
+        Ok(r) => r,
+        Err(e) => return chunk_problem(&object, e).map(Err),
+    };
+    let index = reader.index();
+    if index.meta_offset() != meta.meta_offset
+        || meta.meta_len != size.saturating_sub(meta.meta_offset)
+    {
+        return Ok(Err(corrupt(
+            Some(index.meta_offset()),
+            format!(
+                "metadata region starts at {}, manifest version {version} says {} ({} bytes)",
+                index.meta_offset(),
+                meta.meta_offset,
+                meta.meta_len
+            ),
+        )));
+    }
+    let p = index.properties();
+    let show = |k: &[u8]| format!("{:?}", String::from_utf8_lossy(k));
+    let mismatch = [
+        (
+            "entries",
+            p.entries != meta.entries,
+            p.entries.to_string(),
+            meta.entries.to_string(),
+        ),
+        (
+            "tombstones",
+            p.tombstones != meta.tombstones,
+            p.tombstones.to_string(),
+            meta.tombstones.to_string(),
+        ),
+        (
+            "min_key",
+            p.min_key != meta.min_key,
+            show(&p.min_key),
+            show(&meta.min_key),
+        ),
+        (
+            "max_key",
+            p.max_key != meta.max_key,
+            show(&p.max_key),
+            show(&meta.max_key),
+        ),
+        (
+            "min_seq",
+            p.min_seq != meta.min_seq,
+            p.min_seq.to_string(),
+            meta.min_seq.to_string(),
+        ),
+        (
+            "max_seq",
+            p.max_seq != meta.max_seq,
+            p.max_seq.to_string(),
+            meta.max_seq.to_string(),
+        ),
+    ]
+    .into_iter()
+    .find(|(_, differs, _, _)| *differs);
+    if let Some((field, _, ours, theirs)) = mismatch {
+        return Ok(Err(corrupt(
+            Some(index.footer().properties.offset),
+            format!("properties say {field} {ours}, manifest version {version} says {theirs}"),
+        )));
+    }
+    let blocks = index.block_count() as u64;
+    match reader.verify() {
+        Ok(()) => Ok(Ok(blocks)),
+        Err(e) => chunk_problem(&object, e).map(Err),
+    }
+}
+
+/// A chunk decoding error: `Ok(corruption of object)` for damage, `Err` for
+/// what is not damage (an unknown format version, an I/O failure).
+fn chunk_problem(object: &str, err: ChunkError) -> Result<Error> {
+    let (offset, detail) = match err {
+        ChunkError::Corrupt { offset, detail } => (Some(offset), detail),
+        ChunkError::Truncated { size, .. } => (Some(size), err.to_string()),
+        ChunkError::NotAChunk { .. } => (None, err.to_string()),
+        ChunkError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => (None, e.to_string()),
+        other => return Err(Error::InvalidArgument(format!("{object}: {other}"))),
+    };
+    Ok(Error::Corruption {
+        object: object.to_string(),
+        offset,
+        detail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_problems_name_object_and_offset_and_a_newer_format_is_not_damage() {
+        let e = chunk_problem(
+            "chunks/a.chunk",
+            ChunkError::Corrupt {
+                offset: 42,
+                detail: "block checksum mismatch".into(),
+            },
+        )
+        .expect("damage");
+        assert!(e.is_corruption());
+        assert_eq!(
+            e.to_string(),
+            "corruption in chunks/a.chunk at offset 42: block checksum mismatch"
+        );
+        let e = chunk_problem(
+            "c",
+            ChunkError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+            },
+        );
+        assert!(e.is_err(), "a newer format is not damage");
+    }
+}
