@@ -127,6 +127,21 @@ pub(crate) fn decode(bytes: &[u8], object: &str) -> Result<Checkpoint> {
     postcard::from_bytes(payload).map_err(|e| bad(HEADER, &format!("bad payload: {e}")))
 }
 
+/// Every checkpoint in `store`, by name (one LIST, one GET each).
+pub(crate) async fn list(store: &firn_store::ObjectStore) -> Result<Vec<Checkpoint>> {
+    let mut out = Vec::new();
+    for object in store.list(CHECKPOINT_PREFIX).await? {
+        let bytes = match store.get(&object.path).await {
+            Ok(b) => b,
+            Err(firn_store::StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        out.push(decode(&bytes, &object.path)?);
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,

@@ -1,9 +1,11 @@
 //! The engine's one error type.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use firn_chunk::ChunkError;
-use firn_manifest::{ManifestError, StoreError};
+use firn_manifest::ManifestError;
+use firn_store::StoreError;
 
 /// Result alias used throughout the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -12,7 +14,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Variants carry the object, file, offset or key they are about, so the
 /// message alone tells the user what broke and where.
+///
+/// New variants may be added (the enum is `#[non_exhaustive]`).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The local directory holds acknowledged writes of a writer that was
     /// fenced before they reached the bucket. The open refuses to drop them.
@@ -101,9 +106,24 @@ pub enum Error {
     #[error("the database is open read-only; open it as writer to change it")]
     ReadOnly,
 
-    /// The handle was closed (or a fatal background error stopped it).
+    /// The handle was closed, or an error stopped it: then the error is
+    /// attached with its own kind (a lost bucket, a failed WAL write, a
+    /// store that refused an upload for good, a close that timed out).
     #[error("the database is closed{}", reason_suffix(.0))]
-    Closed(Option<String>),
+    Closed(#[source] Option<Arc<Error>>),
+
+    /// `close()` could not flush the memtables in time. Nothing is lost:
+    /// the WAL keeps every acknowledged write and replays on the next open.
+    #[error(
+        "close could not flush within {after:?}; the WAL is kept and replays on the next open{}",
+        last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default()
+    )]
+    CloseTimeout {
+        /// `Options::close_timeout`.
+        after: std::time::Duration,
+        /// The store problem uploads were retrying through, if any.
+        last_error: Option<String>,
+    },
 
     /// Another process holds the writer lock of the local directory.
     #[error("local directory {} is locked by another writer process; close it first or open read-only", .0.display())]
@@ -153,7 +173,7 @@ fn offset_suffix(offset: Option<u64>) -> String {
     }
 }
 
-fn reason_suffix(reason: &Option<String>) -> String {
+fn reason_suffix(reason: &Option<Arc<Error>>) -> String {
     match reason {
         Some(r) => format!(" ({r})"),
         None => String::new(),
@@ -194,6 +214,22 @@ impl Error {
         }
     }
 
+    /// The error a caller gets from a database that `cause` stopped:
+    /// fencing as itself (callers test for it), anything else as
+    /// [`Error::Closed`] carrying `cause`.
+    pub(crate) fn stopped_by(cause: Arc<Error>) -> Error {
+        match &*cause {
+            Error::Fenced {
+                our_epoch,
+                their_epoch,
+            } => Error::Fenced {
+                our_epoch: *our_epoch,
+                their_epoch: *their_epoch,
+            },
+            _ => Error::Closed(Some(cause)),
+        }
+    }
+
     /// True for errors that mean stored data is damaged.
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Corruption { .. })
@@ -202,6 +238,15 @@ impl Error {
     /// True when this handle was fenced by a newer writer.
     pub fn is_fenced(&self) -> bool {
         matches!(self, Error::Fenced { .. } | Error::FencedWrites { .. })
+    }
+
+    /// The error that stopped the database, when this is a
+    /// [`Error::Closed`] that carries one (else `self`).
+    pub fn root_cause(&self) -> &Error {
+        match self {
+            Error::Closed(Some(cause)) => cause.root_cause(),
+            other => other,
+        }
     }
 }
 

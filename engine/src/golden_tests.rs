@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use firn_chunk::BlockHandle;
 use firn_manifest::ChunkId;
 
-use crate::batch::{BatchOp, WriteBatch};
 use crate::checkpoint::{self, Checkpoint, CHECKPOINT_FORMAT_VERSION};
-use crate::disk_cache::{check_entry, write_entry};
-use crate::wal::{frame_record, replay_segment, segment_header, WAL_FORMAT_VERSION};
+use crate::read::disk_cache::{check_entry, write_entry};
+use crate::write::batch::{BatchOp, WriteBatch};
+use crate::write::wal::{frame_record, replay_segment, segment_header, WAL_FORMAT_VERSION};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

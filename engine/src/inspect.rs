@@ -9,7 +9,8 @@
 
 use bytes::Bytes;
 use firn_chunk::{ChunkError, ChunkReader};
-use firn_manifest::{ChunkMeta, Manifest, ManifestStore, ObjectStore, StoreError};
+use firn_manifest::{ChunkMeta, Manifest, ManifestStore};
+use firn_store::{ObjectStore, StoreError};
 use serde::Serialize;
 
 use crate::error::{Error, Result};

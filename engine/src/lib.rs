@@ -25,51 +25,47 @@
 
 #![warn(missing_docs)]
 
-mod batch;
-mod block_cache;
+mod background;
 pub mod blocking;
 mod checkpoint;
-mod chunk_store;
-mod commit;
-mod compact;
 mod crash_point;
 mod db;
-mod disk_cache;
 mod error;
-mod flush;
-mod gc;
 #[cfg(test)]
 mod golden_tests;
+mod health;
 pub mod inspect;
-mod iter;
 mod local;
-mod local_index;
 mod memtable;
 mod metrics;
-mod multi_get;
-mod open;
 mod options;
-mod snapshot;
-mod state;
-mod table;
-mod wal;
+mod read;
+mod signal;
+mod write;
 
-pub use batch::{BatchOp, WriteBatch, MAX_BATCH_BYTES};
+pub use background::collector::GcReport;
 pub use checkpoint::Checkpoint;
+pub use db::snapshot::Snapshot;
 pub use db::Db;
 pub use error::{Error, Result};
-pub use gc::GcReport;
-pub use iter::DbIterator;
 pub use metrics::{CacheCounts, Metrics};
 pub use options::{
     Durability, Options, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
 };
-pub use snapshot::Snapshot;
-pub use wal::{read_local_wal, WalBatch};
+pub use read::iter::DbIterator;
+pub use write::batch::{BatchOp, WriteBatch, MAX_BATCH_BYTES};
+pub use write::wal::{read_local_wal, WalBatch};
 
 pub use bytes::Bytes;
 pub use firn_compaction::{CompactionConfig, Policy as CompactionPolicy};
-pub use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore, RequestCounts};
+pub use firn_manifest::{ChunkId, ChunkMeta, Manifest};
+pub use firn_store::{ObjectStore, RequestCounts};
+
+/// Locks `m`, carrying on after a panic elsewhere poisoned it (every
+/// critical section leaves its data consistent at each step).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Entry points for the fuzz targets under `fuzz/` (not a stable API).
 #[doc(hidden)]
@@ -77,24 +73,24 @@ pub mod fuzzing {
     /// Checks `data` as a disk cache entry for a few block identities
     /// (including the one its header names, if it has one).
     pub fn decode_disk_cache_entry(data: &[u8]) {
-        crate::disk_cache::fuzz_check_entry(data);
+        crate::read::disk_cache::fuzz_check_entry(data);
     }
 
     /// Replays `data` as the newest and as an older WAL segment, then again
     /// behind a valid segment header, decoding every record as a batch.
     pub fn decode_wal_segment(data: &[u8]) {
         let Ok(dir) = tempfile_dir() else { return };
-        let path = crate::wal::segment_path(&dir, 1);
-        let mut with_header = crate::wal::segment_header(1).to_vec();
+        let path = crate::write::wal::segment_path(&dir, 1);
+        let mut with_header = crate::write::wal::segment_header(1).to_vec();
         with_header.extend_from_slice(data);
         for bytes in [data, &with_header[..]] {
             if std::fs::write(&path, bytes).is_err() {
                 return;
             }
             for newest in [true, false] {
-                if let Ok(replay) = crate::wal::replay_segment(&path, newest) {
+                if let Ok(replay) = crate::write::wal::replay_segment(&path, newest) {
                     for record in &replay.records {
-                        let _ = crate::batch::WriteBatch::decode(record);
+                        let _ = crate::write::batch::WriteBatch::decode(record);
                     }
                 }
             }

@@ -121,7 +121,7 @@ impl LocalDir {
                 if !create {
                     return Ok([0; 16]);
                 }
-                let segments = crate::wal::list_segments(&self.wal_dir())?;
+                let segments = crate::write::wal::list_segments(&self.wal_dir())?;
                 if !segments.is_empty() {
                     return Err(damaged("missing although the WAL holds segments".into()));
                 }
@@ -145,7 +145,7 @@ impl LocalDir {
             .and_then(|f| f.sync_all())
             .map_err(|e| io(&tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        crate::wal::sync_dir(&self.root).map_err(|e| io(&self.root, e))
+        crate::write::wal::sync_dir(&self.root).map_err(|e| io(&self.root, e))
     }
 }
 

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 
+use crate::write::batch::{BatchOp, WriteBatch};
+
 /// Skiplist key: user key ascending, then sequence number descending (newest
 /// first), the same order as the chunk format's internal keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +61,20 @@ pub(crate) struct MemEntry {
 }
 
 impl Memtable {
+    /// Inserts a batch numbered from `seq`; returns the next free seq.
+    pub(crate) fn apply(&self, batch: &WriteBatch, mut seq: u64) -> u64 {
+        for op in batch.ops() {
+            match op {
+                BatchOp::Put { key, value } => {
+                    self.insert(key.clone(), seq, MemValue::Put(value.clone()))
+                }
+                BatchOp::Delete { key } => self.insert(key.clone(), seq, MemValue::Delete),
+            }
+            seq += 1;
+        }
+        seq
+    }
+
     pub(crate) fn new(id: u64) -> Memtable {
         Memtable {
             id,

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use firn_manifest::RequestCounts;
+use firn_store::RequestCounts;
 use serde::Serialize;
 
 /// Live counters (relaxed atomics; read as a [`Metrics`] snapshot).

@@ -126,11 +126,11 @@ pub struct Options {
     /// from the usual `AWS_*` variables), timeouts, retries, multipart sizes,
     /// and `allow_unconditional_writes` — the unfenced single-writer mode for
     /// servers that ignore `If-None-Match` (see the README before using it).
-    pub store: firn_manifest::StoreOptions,
+    pub store: firn_store::StoreOptions,
     /// Use this object store instead of building one from `url` (custom
     /// OpenDAL layers: fault injection, tracing, throttling). `url` still
     /// names the database in messages.
-    pub object_store: Option<firn_manifest::ObjectStore>,
+    pub object_store: Option<firn_store::ObjectStore>,
 }
 
 /// Default key limit: 64 KiB.
@@ -170,7 +170,7 @@ impl Options {
             gc_grace: Duration::from_secs(600),
             gc_interval: Duration::from_secs(30),
             checkpoint: None,
-            store: firn_manifest::StoreOptions::default(),
+            store: firn_store::StoreOptions::default(),
             object_store: None,
         }
     }

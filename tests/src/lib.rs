@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use firn::{BatchOp, Db, DbIterator, Durability, Options, WriteBatch, WriteOptions};
-use firn_manifest::{ObjectInfo, ObjectStore, StoreOptions};
+use firn_store::{ObjectInfo, ObjectStore, StoreOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tempfile::TempDir;
@@ -278,7 +278,7 @@ impl TestDb {
     pub async fn object_contents(&self) -> BTreeMap<String, Bytes> {
         let mut out = BTreeMap::new();
         for info in self.list_objects("").await {
-            if info.path.starts_with(firn_manifest::store::PROBE_DIR) {
+            if info.path.starts_with(firn_store::PROBE_DIR) {
                 continue;
             }
             let data = self.read_object(&info.path).await;

@@ -89,3 +89,55 @@ async fn a_permanent_error_during_flush_surfaces_promptly_and_a_transient_one_is
     );
     db.close().await.unwrap();
 }
+
+/// A fatal error keeps its kind: writes after it get `Closed` carrying the
+/// store's own error (not a string), and a refused manifest publish is a
+/// final answer too, not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_error_keeps_its_kind() {
+    let mut env = TestDb::new(StoreKind::Memory, "fatal-kind");
+    let layer = FaultLayer::new(FaultConfig::default());
+    let control = layer.control();
+    let store = env.layered_store(|op| op.layer(layer));
+    let mut opts = env.small_options();
+    opts.object_store = Some(store);
+    opts.retry_delay = Duration::from_millis(5);
+    opts.max_retry_delay = Duration::from_millis(20);
+    let db = Db::open(opts.clone()).await.unwrap();
+    db.put("a", "1").await.unwrap();
+
+    // Chunks upload, but the manifest version cannot be created.
+    control.refuse_writes_under(Some("manifest/"));
+    let err = tokio::time::timeout(Duration::from_secs(20), db.flush())
+        .await
+        .expect("a refused publish must not be retried forever")
+        .expect_err("the flush cannot publish");
+    assert!(
+        matches!(err.root_cause(), firn::Error::Store(e) if !e.is_retryable()),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("manifest/"), "{err}");
+    let status = db.upload_status().expect("upload_status names the failure");
+    assert!(
+        status.contains("manifest publish failed for good"),
+        "{status}"
+    );
+
+    // Every later write is refused with the same cause, kind intact.
+    let err = db.put("b", "2").await.unwrap_err();
+    match &err {
+        firn::Error::Closed(Some(cause)) => assert!(
+            matches!(&**cause, firn::Error::Store(e) if !e.is_retryable()),
+            "{cause:?}"
+        ),
+        other => panic!("expected Closed with the store error, got {other:?}"),
+    }
+    assert_eq!(db.metrics().upload_retries, 0);
+    drop(db);
+
+    // Nothing acknowledged is lost: the WAL replays once writes pass again.
+    control.refuse_writes_under(None);
+    let db = Db::open(opts).await.unwrap();
+    assert_eq!(db.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    db.close().await.unwrap();
+}

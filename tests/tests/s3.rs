@@ -46,10 +46,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use firn::{ChunkId, ChunkMeta, Db, Error, Manifest};
-use firn_manifest::store::testing::IgnoreConditionalWritesLayer;
 use firn_manifest::{
     ManifestEdit, ManifestError, ManifestStore, ObjectStore, PutOutcome, StoreError, StoreOptions,
 };
+use firn_store::testing::IgnoreConditionalWritesLayer;
 use firn_tests::{collect, s3_enabled, s3_operator, settle, store_options, StoreKind, TestDb};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

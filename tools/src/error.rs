@@ -9,7 +9,8 @@
 
 use firn::Error;
 use firn_chunk::ChunkError;
-use firn_manifest::{ManifestError, StoreError};
+use firn_manifest::ManifestError;
+use firn_store::StoreError;
 
 /// Why a command failed, which decides the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use firn::{CacheCounts, Db, Options};
-use firn_manifest::{ObjectStore, RequestCounts};
+use firn_store::{ObjectStore, RequestCounts};
 
 use crate::error::{CliError, CliResult};
 use crate::escape::Codec;

@@ -40,9 +40,16 @@ const MAX_RACES: u32 = 1000;
 ///
 /// Its futures are `Send` and expect a Tokio runtime with the time driver enabled (as
 /// `#[tokio::main]` provides): retries of transient store errors sleep between attempts.
+///
+/// Who retries what: a request is retried by the store itself (S3's retry layer); a failed
+/// conditional create, a version read or a refresh within a publish is retried here, a bounded
+/// number of times ([`ManifestStore::with_store_attempts`]); an outage that outlasts those is
+/// the caller's to ride out (the engine retries the whole publish, with the same nonce, for as
+/// long as the store answers "try again" — and sets the attempts here to 1, so the two never nest).
 #[derive(Clone, Debug)]
 pub struct ManifestStore {
     store: ObjectStore,
+    store_attempts: u32,
 }
 
 /// What a commit loop publishes.
@@ -60,7 +67,18 @@ enum Mode<'a> {
 impl ManifestStore {
     /// A manifest store on `store`.
     pub fn new(store: ObjectStore) -> Self {
-        ManifestStore { store }
+        ManifestStore {
+            store,
+            store_attempts: MAX_STORE_ATTEMPTS,
+        }
+    }
+
+    /// This store, trying a transient store error within a publish at most `attempts` times
+    /// (at least once) before returning it. The default is 6; a caller that retries whole
+    /// publishes itself sets 1.
+    pub fn with_store_attempts(mut self, attempts: u32) -> Self {
+        self.store_attempts = attempts.max(1);
+        self
     }
 
     /// The underlying object store.
@@ -284,6 +302,7 @@ impl ManifestStore {
         let name = m.object_name();
         let bytes = Bytes::from(encode(m));
         let mut failures = 0u32;
+        let mut vanished = 0u32;
         let mut read_first = false;
         loop {
             let err: ManifestError = if read_first {
@@ -300,8 +319,16 @@ impl ManifestStore {
                     Ok(PutOutcome::Created) => return Ok(None),
                     Ok(PutOutcome::AlreadyExists) => match self.load_version(m.version).await {
                         Ok(Some(winner)) => return Ok(Some(winner)),
-                        // It existed a moment ago: treat as a transient anomaly.
-                        Ok(None) => StoreError::NotFound { path: name.clone() }.into(),
+                        // It existed a moment ago: a protocol anomaly, not a store error, so
+                        // it is retried here whatever `store_attempts` says.
+                        Ok(None) => {
+                            vanished += 1;
+                            if vanished >= MAX_STORE_ATTEMPTS {
+                                return Err(StoreError::NotFound { path: name.clone() }.into());
+                            }
+                            firn_store::clock::sleep(backoff(vanished)).await;
+                            continue;
+                        }
                         Err(e) => e,
                     },
                     Err(e) => {
@@ -312,7 +339,7 @@ impl ManifestStore {
                 }
             };
             failures += 1;
-            if !is_transient(&err) || failures >= MAX_STORE_ATTEMPTS {
+            if !is_transient(&err) || failures >= self.store_attempts {
                 return Err(err);
             }
             firn_store::clock::sleep(backoff(failures)).await;
@@ -327,7 +354,7 @@ impl ManifestStore {
                 Ok(newest) => return Ok(newest),
                 Err(e) => {
                     failures += 1;
-                    if !is_transient(&e) || failures >= MAX_STORE_ATTEMPTS {
+                    if !is_transient(&e) || failures >= self.store_attempts {
                         return Err(e);
                     }
                     firn_store::clock::sleep(backoff(failures)).await;

@@ -52,6 +52,8 @@ fn kind(e: &Error) -> &'static str {
         Error::Manifest(_) => "Manifest",
         Error::Background(_) => "Background",
         Error::BucketLost { .. } => "BucketLost",
+        Error::CloseTimeout { .. } => "CloseTimeout",
+        _ => "Other",
     }
 }
 

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use firn_chunk::{BlockHandle, ChunkReader, Entry, Kind, Properties, RangeRead};
-use firn_manifest::ObjectStore;
+use firn_store::ObjectStore;
 use serde::Serialize;
 
 use crate::cli::ChunkDumpArgs;

@@ -8,7 +8,7 @@ use firn_chunk::{ChunkIndex, ChunkSummary};
 use firn_manifest::{ChunkId, ChunkMeta, Manifest};
 use tokio::sync::OnceCell;
 
-pub(crate) use crate::chunk_store::ChunkStore;
+pub(crate) use crate::read::chunk_store::ChunkStore;
 
 /// One chunk: its manifest entry and, once something needed it, its index.
 pub(crate) struct ChunkTable {
@@ -73,19 +73,6 @@ pub(crate) struct TableSet {
 impl TableSet {
     pub(crate) fn tables(&self) -> impl Iterator<Item = &Arc<ChunkTable>> {
         self.l0.iter().chain(self.runs.iter().flatten())
-    }
-
-    /// The tables that may hold `key`, in the order a point read visits them
-    /// (L0 newest first, then one chunk per run, newest run first).
-    pub(crate) fn candidates<'a>(
-        &'a self,
-        key: &'a [u8],
-    ) -> impl Iterator<Item = &'a Arc<ChunkTable>> + 'a {
-        self.l0.iter().filter(move |t| t.covers(key)).chain(
-            self.runs
-                .iter()
-                .filter_map(move |run| run_table_for(run, key)),
-        )
     }
 }
 

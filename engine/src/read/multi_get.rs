@@ -16,11 +16,11 @@ use bytes::Bytes;
 use firn_chunk::{Block, Kind};
 use futures::stream::{StreamExt, TryStreamExt};
 
-use crate::block_cache::BlockKey;
-use crate::db::Db;
 use crate::error::Result;
 use crate::memtable::MemValue;
-use crate::table::ChunkTable;
+use crate::read::block_cache::BlockKey;
+use crate::read::table::ChunkTable;
+use crate::read::Reader;
 
 /// Block reads in flight at once.
 const MULTI_GET_PARALLELISM: usize = 32;
@@ -32,16 +32,8 @@ struct Lookup {
     next: usize,
 }
 
-impl Db {
-    /// Reads many keys in one call: `result[i]` is the value of `keys[i]`
-    /// (`None` if absent), all at one consistent sequence number. Blocks
-    /// several keys share are fetched once; distinct blocks are fetched in
-    /// parallel.
-    pub async fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
-        let seq = self.inner.visible_seq.load(Ordering::Acquire);
-        self.multi_get_at(keys, seq).await
-    }
-
+impl Reader {
+    /// Reads many keys at `seq` (see [`Db::multi_get`](crate::Db::multi_get)).
     pub(crate) async fn multi_get_at<K: AsRef<[u8]>>(
         &self,
         keys: &[K],
@@ -50,13 +42,11 @@ impl Db {
         for key in keys {
             self.check_key(key.as_ref())?;
         }
-        let inner = &self.inner;
-        inner
-            .metrics
+        self.metrics
             .gets
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
-        let state = inner.state();
-        let chunks = &inner.chunks;
+        let state = self.view.current();
+        let chunks = &self.chunks;
         let mut out: Vec<Option<Bytes>> = vec![None; keys.len()];
         let mut pending = Vec::new();
         'keys: for (slot, key) in keys.iter().enumerate() {
@@ -71,7 +61,7 @@ impl Db {
             }
             pending.push(Lookup {
                 slot,
-                candidates: state.tables.candidates(key).cloned().collect(),
+                candidates: state.chunk_candidates(key).cloned().collect(),
                 next: 0,
             });
         }

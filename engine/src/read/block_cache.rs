@@ -5,6 +5,7 @@
 //! never allocate. Eviction sweeps the clock hand, clearing reference bits,
 //! and removes the first unreferenced entry.
 
+use crate::lock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -147,8 +148,4 @@ impl Shard {
             return;
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -15,8 +15,8 @@ use firn_chunk::{Block, BlockIter, Kind, MAX_SEQ};
 
 use crate::error::{Error, Result};
 use crate::memtable::{MemKey, MemValue, Memtable};
-use crate::state::ReadState;
-use crate::table::{ChunkStore, ChunkTable};
+use crate::read::table::{ChunkStore, ChunkTable};
+use crate::read::view::{Layer, ReadState};
 
 /// An entry as the internal layers pass it on.
 #[derive(Clone, Debug)]
@@ -410,7 +410,7 @@ pub struct DbIterator {
     last_key: Option<Bytes>,
     done: bool,
     _pin: Arc<ReadState>,
-    _snapshot: Option<crate::snapshot::SnapshotPin>,
+    _snapshot: Option<crate::read::snapshot::SnapshotPin>,
 }
 
 impl DbIterator {
@@ -420,7 +420,7 @@ impl DbIterator {
         snapshot: u64,
         start: Bound<Bytes>,
         end: Bound<Bytes>,
-        pin: Option<crate::snapshot::SnapshotPin>,
+        pin: Option<crate::read::snapshot::SnapshotPin>,
     ) -> DbIterator {
         let from: Bytes = match &start {
             Bound::Included(k) | Bound::Excluded(k) => k.clone(),
@@ -435,21 +435,25 @@ impl DbIterator {
                 }
         };
         let mut sources = Vec::new();
-        for mem in state.memtables() {
-            if !mem.is_empty() {
-                sources.push(Source::Mem(MemSource::new(mem.clone(), &from)));
-            }
-        }
         let mut lists: Vec<Vec<Arc<ChunkTable>>> = Vec::new();
-        for t in &state.tables.l0 {
-            if in_range(t) {
-                lists.push(vec![t.clone()]);
-            }
-        }
-        for run in &state.tables.runs {
-            let tables: Vec<_> = run.iter().filter(|t| in_range(t)).cloned().collect();
-            if !tables.is_empty() {
-                lists.push(tables);
+        for layer in state.layers() {
+            match layer {
+                Layer::Mem(mem) => {
+                    if !mem.is_empty() {
+                        sources.push(Source::Mem(MemSource::new(mem.clone(), &from)));
+                    }
+                }
+                Layer::L0(t) => {
+                    if in_range(t) {
+                        lists.push(vec![t.clone()]);
+                    }
+                }
+                Layer::Run(run) => {
+                    let tables: Vec<_> = run.iter().filter(|t| in_range(t)).cloned().collect();
+                    if !tables.is_empty() {
+                        lists.push(tables);
+                    }
+                }
             }
         }
         // The scan's read-ahead budget is shared by its chunk lists, so a

@@ -33,8 +33,8 @@ use bytes::Bytes;
 use firn_chunk::BlockHandle;
 use firn_manifest::ChunkId;
 
-use crate::block_cache::BlockKey;
-use crate::db::lock;
+use crate::lock;
+use crate::read::block_cache::BlockKey;
 
 // A cache entry file, all integers little-endian:
 //

@@ -14,14 +14,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use firn_chunk::{decode_block, Block, BlockHandle, ChunkIndex, ChunkSummary, Kind};
-use firn_manifest::{ChunkId, ChunkMeta, Manifest, ObjectStore, StoreError};
+use firn_manifest::{ChunkId, ChunkMeta, Manifest};
+use firn_store::{ObjectStore, StoreError};
 
-use crate::block_cache::{BlockCache, BlockKey};
-use crate::disk_cache::DiskCache;
 use crate::error::{Error, Result};
-use crate::local_index::{LoadFailure, LocalIndexDir};
 use crate::metrics::CacheCounts;
-use crate::table::{ChunkTable, TableSet};
+use crate::read::block_cache::{BlockCache, BlockKey};
+use crate::read::disk_cache::DiskCache;
+use crate::read::local_index::{LoadFailure, LocalIndexDir};
+use crate::read::table::{ChunkTable, TableSet};
 
 /// How a [`ChunkStore`] caches.
 pub(crate) struct CacheConfig {
@@ -119,8 +120,8 @@ impl ChunkStore {
             _ => return err.into(),
         };
         let version = self.view.version.load(Ordering::Relaxed);
-        let age_ms =
-            crate::gc::now_ms().saturating_sub(self.view.loaded_at_ms.load(Ordering::Relaxed));
+        let age_ms = firn_store::clock::now_ms()
+            .saturating_sub(self.view.loaded_at_ms.load(Ordering::Relaxed));
         let grace_ms = u64::try_from(self.gc_grace.as_millis()).unwrap_or(u64::MAX);
         let why = if age_ms >= grace_ms {
             format!(
@@ -262,7 +263,7 @@ impl ChunkStore {
             self.view.version.store(manifest.version, Ordering::Relaxed);
             self.view
                 .loaded_at_ms
-                .store(crate::gc::now_ms(), Ordering::Relaxed);
+                .store(firn_store::clock::now_ms(), Ordering::Relaxed);
         }
         let live: HashSet<ChunkId> = manifest.all_chunks().map(|c| c.id).collect();
         let mut fresh = Vec::new();

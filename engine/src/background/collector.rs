@@ -1,0 +1,293 @@
+//! Garbage collection of chunk objects and superseded manifest versions.
+//!
+//! A manifest version is *retained* while it is the latest, while a
+//! checkpoint pins it, or while it was superseded less than the grace period
+//! ago (a reader in another process may still be reading it). A chunk is
+//! deleted once no retained version, no checkpoint, no reader in this process
+//! and no upload in flight references it. Chunks of a newer writer epoch are
+//! never touched, and only the current epoch holder collects at all.
+//!
+//! Orphans (uploaded, never published): those of an older epoch are collected
+//! once the claim that fenced their writer is older than the grace period;
+//! those of our own epoch (a failed compaction's outputs) once they have been
+//! seen unreferenced for the grace period.
+//!
+//! GC lists the bucket (`chunks/`, `manifest/`, `checkpoints/`) but only in a
+//! pass, which runs at open and after manifest changes: never on a read or
+//! write path, and never while the database is idle.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use firn_manifest::{ChunkId, Manifest, ManifestStore};
+use serde::Serialize;
+
+use crate::background::publisher::ManifestPublisher;
+use crate::background::uploads::ChunkIds;
+use crate::error::{Error, Result};
+use crate::health::Health;
+use crate::metrics::EngineMetrics;
+use crate::read::table::ChunkStore;
+use crate::read::view::ReadView;
+use crate::signal::Wakeup;
+
+/// What one GC pass did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GcReport {
+    /// Chunk objects deleted (dropped by compaction, or orphans).
+    pub chunks_deleted: u64,
+    /// Of those, orphans (never published).
+    pub orphans_deleted: u64,
+    /// Bytes of the deleted chunks.
+    pub bytes_reclaimed: u64,
+    /// Superseded manifest versions deleted.
+    pub manifests_deleted: u64,
+    /// Chunk objects left in the bucket.
+    pub chunks_kept: u64,
+    /// Manifest versions left in the bucket.
+    pub manifests_kept: u64,
+}
+
+/// What GC remembers between passes.
+#[derive(Default)]
+struct GcState {
+    /// Per manifest version: publish time and the chunks it references.
+    versions: BTreeMap<u64, VersionInfo>,
+    /// Set after the first pass of this process.
+    primed: bool,
+    /// Own-epoch orphans: when first seen unreferenced (ms).
+    orphans_seen: HashMap<ChunkId, u64>,
+}
+
+struct VersionInfo {
+    published_at_ms: u64,
+    /// `None`: not read (a version found at this process's first pass).
+    chunks: Option<HashSet<ChunkId>>,
+}
+
+impl VersionInfo {
+    fn of(m: &Manifest) -> VersionInfo {
+        VersionInfo {
+            published_at_ms: m.published_at_ms,
+            chunks: Some(m.all_chunks().map(|c| c.id).collect()),
+        }
+    }
+}
+
+/// What the collector needs to find and delete garbage.
+pub(crate) struct CollectorDeps {
+    pub view: Arc<ReadView>,
+    pub chunks: Arc<ChunkStore>,
+    pub manifests: ManifestStore,
+    pub publisher: Arc<ManifestPublisher>,
+    pub ids: Arc<ChunkIds>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<EngineMetrics>,
+    pub epoch: u64,
+    /// `Options::gc_grace`, for background passes.
+    pub grace: Duration,
+    /// At most one background pass per this interval.
+    pub interval: Duration,
+}
+
+/// The garbage collector: background passes after manifest changes, and
+/// passes on request.
+pub(crate) struct Collector {
+    wakeup: Wakeup,
+    /// Serialises passes and remembers what they learned.
+    state: tokio::sync::Mutex<GcState>,
+    deps: CollectorDeps,
+}
+
+impl Collector {
+    pub(crate) fn new(wakeup: Wakeup, deps: CollectorDeps) -> Collector {
+        Collector {
+            wakeup,
+            state: tokio::sync::Mutex::new(GcState::default()),
+            deps,
+        }
+    }
+
+    /// Asks for a background pass (something may have become garbage).
+    pub(crate) fn wake(&self) {
+        self.wakeup.wake();
+    }
+
+    /// Runs until aborted: a GC pass at open and after manifest changes, at
+    /// most one per `interval`, so bursts of flushes cost one pass.
+    pub(crate) async fn run(self: Arc<Self>) {
+        loop {
+            self.wakeup.wait().await;
+            if self.deps.health.has_failed() {
+                return;
+            }
+            match self.collect(self.deps.grace).await {
+                Ok(r) if r.chunks_deleted + r.manifests_deleted > 0 => tracing::debug!(
+                    "gc: deleted {} chunks ({} bytes) and {} manifest versions",
+                    r.chunks_deleted,
+                    r.bytes_reclaimed,
+                    r.manifests_deleted
+                ),
+                Ok(_) => {}
+                Err(e) if e.is_fenced() => {
+                    self.deps.health.fail(e);
+                    return;
+                }
+                Err(e) => tracing::warn!("gc pass failed, will retry after the next change: {e}"),
+            }
+            firn_store::clock::sleep(self.deps.interval).await;
+        }
+    }
+
+    /// One GC pass with the given grace period.
+    pub(crate) async fn collect(&self, grace: Duration) -> Result<GcReport> {
+        let d = &self.deps;
+        let mut gc = self.state.lock().await;
+        let store = &d.chunks.store;
+        let current = d.view.manifest();
+        // Only the epoch holder collects: a newer writer may have uploads in flight.
+        let latest = d.manifests.refresh(&current).await?;
+        if latest.epoch > d.epoch {
+            return Err(Error::Fenced {
+                our_epoch: d.epoch,
+                their_epoch: latest.epoch,
+            });
+        }
+        let now = firn_store::clock::now_ms();
+        let horizon = now.saturating_sub(grace.as_millis() as u64);
+
+        let pinned: HashSet<u64> = crate::checkpoint::list(store)
+            .await?
+            .into_iter()
+            .map(|c| c.manifest_version)
+            .collect();
+        let versions = d.manifests.list_versions().await?;
+        gc.versions.retain(|v, _| versions.binary_search(v).is_ok());
+        // The first pass does not read the superseded versions it finds (there
+        // may be hundreds within the grace period): it takes them as published
+        // now, so each stays retained for a full grace period from now, and
+        // while one is retained no chunk it may reference is deleted.
+        let first_pass = !gc.primed;
+        for &v in &versions {
+            // Known versions are not read again, except an unread one that a
+            // checkpoint pins since (it is retained for good, so its chunks
+            // must be known).
+            if let Some(known) = gc.versions.get(&v) {
+                if known.chunks.is_some() || !pinned.contains(&v) {
+                    continue;
+                }
+            }
+            let info = if v == latest.version {
+                VersionInfo::of(&latest)
+            } else if first_pass && !pinned.contains(&v) {
+                VersionInfo {
+                    published_at_ms: now,
+                    chunks: None,
+                }
+            } else {
+                match d.manifests.load_version(v).await? {
+                    Some(m) => VersionInfo::of(&m),
+                    None => continue, // deleted meanwhile
+                }
+            };
+            gc.versions.insert(v, info);
+        }
+        gc.primed = true;
+        // A version stops being current when the next one is published.
+        let mut retained = HashSet::new();
+        let present: Vec<u64> = gc.versions.keys().copied().collect();
+        for (i, &v) in present.iter().enumerate() {
+            let superseded_at = present
+                .get(i + 1)
+                .and_then(|next| gc.versions.get(next))
+                .map(|n| n.published_at_ms);
+            let keep = v >= latest.version
+                || pinned.contains(&v)
+                || superseded_at.is_none_or(|t| t > horizon);
+            if keep {
+                retained.insert(v);
+            }
+        }
+
+        let mut referenced: HashSet<ChunkId> = HashSet::new();
+        let mut ever_published: HashSet<ChunkId> = HashSet::new();
+        // A retained version whose chunks are unknown may reference any chunk.
+        let mut blind = false;
+        for (v, info) in &gc.versions {
+            let Some(chunks) = &info.chunks else {
+                blind |= retained.contains(v);
+                continue;
+            };
+            ever_published.extend(chunks.iter().copied());
+            if retained.contains(v) {
+                referenced.extend(chunks.iter().copied());
+            }
+        }
+        referenced.extend(d.view.manifest().all_chunks().map(|c| c.id));
+        referenced.extend(d.chunks.tables_in_use());
+        referenced.extend(d.ids.in_flight());
+
+        let mut report = GcReport::default();
+        let mut seen_orphans = HashSet::new();
+        for object in store.list(firn_manifest::manifest::CHUNK_PREFIX).await? {
+            let Some(id) = ChunkId::parse_object_name(&object.path) else {
+                continue;
+            };
+            let collectable = if referenced.contains(&id) || id.epoch > d.epoch {
+                false
+            } else if blind && (id.epoch != d.epoch || ever_published.contains(&id)) {
+                // Only this process's own orphans are known not to be in an
+                // unread version.
+                false
+            } else if ever_published.contains(&id) {
+                true // dropped by a version that is no longer retained
+            } else if id.epoch < d.epoch {
+                latest
+                    .claim_after(id.epoch)
+                    .is_none_or(|claim| claim.claimed_at_ms <= horizon)
+            } else {
+                seen_orphans.insert(id);
+                let first_seen = *gc.orphans_seen.entry(id).or_insert(now);
+                first_seen <= horizon
+            };
+            if !collectable {
+                report.chunks_kept += 1;
+                continue;
+            }
+            store.delete(&object.path).await?;
+            report.chunks_deleted += 1;
+            report.bytes_reclaimed += object.size;
+            if !ever_published.contains(&id) {
+                report.orphans_deleted += 1;
+            }
+            gc.orphans_seen.remove(&id);
+        }
+        gc.orphans_seen.retain(|id, _| seen_orphans.contains(id));
+
+        for v in present {
+            if retained.contains(&v) {
+                report.manifests_kept += 1;
+                continue;
+            }
+            store.delete(&firn_manifest::manifest_object(v)).await?;
+            gc.versions.remove(&v);
+            report.manifests_deleted += 1;
+        }
+        d.publisher.add_pending_totals(&firn_manifest::Totals {
+            gc_chunks_deleted: report.chunks_deleted,
+            gc_bytes_reclaimed: report.bytes_reclaimed,
+            ..Default::default()
+        });
+        let m = &d.metrics;
+        m.gc_passes.fetch_add(1, Ordering::Relaxed);
+        m.gc_chunks_deleted
+            .fetch_add(report.chunks_deleted, Ordering::Relaxed);
+        m.gc_bytes_reclaimed
+            .fetch_add(report.bytes_reclaimed, Ordering::Relaxed);
+        m.gc_manifests_deleted
+            .fetch_add(report.manifests_deleted, Ordering::Relaxed);
+        Ok(report)
+    }
+}

@@ -1,0 +1,508 @@
+//! Compaction execution: merge a plan's input chunks, keep every version a
+//! live snapshot can still see, drop what nothing can, split the output at
+//! the target chunk size, upload it and publish one manifest edit.
+//!
+//! *Which* chunks merge is decided by the pure planner in `firn-compaction`;
+//! this module only carries a plan out, and schedules plans in the
+//! background.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use firn_chunk::{ChunkBuilder, ChunkOptions, Kind};
+use firn_compaction::{CompactionConfig, CompactionPlan};
+use firn_manifest::ChunkId;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::background::publisher::ManifestPublisher;
+use crate::background::retry::Retry;
+use crate::background::uploads::{upload_chunk, ChunkIds};
+use crate::error::{Error, Result};
+use crate::health::Health;
+use crate::lock;
+use crate::metrics::EngineMetrics;
+use crate::read::iter::{ChunkSource, InternalEntry, MergeIter, Source};
+use crate::read::snapshot::SnapshotRegistry;
+use crate::read::table::{ChunkStore, ChunkTable};
+use crate::read::view::{ReadState, ReadView};
+use crate::signal::Wakeup;
+use crate::write::Backpressure;
+
+/// Bytes of adjacent blocks fetched per GET while compacting: few requests,
+/// bounded memory (one window per input source).
+const COMPACTION_READAHEAD: u64 = 2 << 20;
+
+/// Decides, entry by entry in internal order, which versions survive.
+///
+/// A version is kept when some read can still see it: the current view, or
+/// a live snapshot `s` with `version.seq <= s < newer_version.seq`. A
+/// tombstone is dropped (with every version it shadows) only when the output
+/// is the bottommost data for its keys and the tombstone is at or below the
+/// oldest live snapshot, so every reader already sees the key as deleted.
+pub(crate) struct VersionFilter {
+    snapshots: Vec<u64>,
+    bottommost: bool,
+    key: Option<Bytes>,
+    newer_seq: u64,
+}
+
+impl VersionFilter {
+    /// `snapshots`: live snapshot sequence numbers (any order).
+    pub(crate) fn new(mut snapshots: Vec<u64>, bottommost: bool) -> VersionFilter {
+        snapshots.sort_unstable();
+        snapshots.dedup();
+        VersionFilter {
+            snapshots,
+            bottommost,
+            key: None,
+            newer_seq: u64::MAX,
+        }
+    }
+
+    /// True when `(key, seq, kind)` goes into the output.
+    pub(crate) fn keep(&mut self, key: &Bytes, seq: u64, kind: Kind) -> bool {
+        if self.key.as_ref() != Some(key) {
+            self.key = Some(key.clone());
+            self.newer_seq = u64::MAX;
+        }
+        let visible = if self.newer_seq == u64::MAX {
+            true // the newest version: the current view sees it
+        } else {
+            let i = self.snapshots.partition_point(|&s| s < seq);
+            self.snapshots.get(i).is_some_and(|&s| s < self.newer_seq)
+        };
+        self.newer_seq = seq;
+        if !visible {
+            return false;
+        }
+        let oldest = self.snapshots.first().copied().unwrap_or(u64::MAX);
+        !(kind == Kind::Delete && self.bottommost && seq <= oldest)
+    }
+}
+
+/// What one compaction did.
+#[derive(Debug, Default)]
+pub(crate) struct CompactionOutcome {
+    pub outputs: Vec<ChunkId>,
+    pub bytes_written: u64,
+    pub entries_in: u64,
+    pub entries_out: u64,
+}
+
+/// What the compactor needs to merge, upload and publish.
+pub(crate) struct CompactorDeps {
+    pub view: Arc<ReadView>,
+    pub chunks: Arc<ChunkStore>,
+    pub snapshots: Arc<SnapshotRegistry>,
+    pub publisher: Arc<ManifestPublisher>,
+    pub ids: Arc<ChunkIds>,
+    pub retry: Retry,
+    pub health: Arc<Health>,
+    pub metrics: Arc<EngineMetrics>,
+    pub chunk_options: ChunkOptions,
+    pub config: CompactionConfig,
+    pub max_concurrent: usize,
+    /// How long to wait after a failed compaction before planning again.
+    pub failure_pause: Duration,
+    pub epoch: u64,
+}
+
+/// Who the compactor wakes when a compaction finishes.
+pub(crate) struct CompactionListeners {
+    pub collector: Wakeup,
+    pub room: Arc<Backpressure>,
+}
+
+/// Plans and runs compactions in the background, and full compactions on
+/// request.
+pub(crate) struct Compactor {
+    wakeup: Wakeup,
+    /// Wakes waiters when a compaction finishes.
+    done: Notify,
+    /// Set while a full compaction waits for or runs alone.
+    paused: AtomicBool,
+    /// Plans being carried out.
+    running: Mutex<Vec<CompactionPlan>>,
+    /// Serialises full compactions.
+    full: tokio::sync::Mutex<()>,
+    /// The tasks running plans (aborted by [`Compactor::stop`]).
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    deps: CompactorDeps,
+    listeners: CompactionListeners,
+}
+
+impl Compactor {
+    pub(crate) fn new(
+        wakeup: Wakeup,
+        deps: CompactorDeps,
+        listeners: CompactionListeners,
+    ) -> Compactor {
+        Compactor {
+            wakeup,
+            done: Notify::new(),
+            paused: AtomicBool::new(false),
+            running: Mutex::new(Vec::new()),
+            full: tokio::sync::Mutex::new(()),
+            tasks: Mutex::new(Vec::new()),
+            deps,
+            listeners,
+        }
+    }
+
+    /// Runs until aborted: after every flush or finished compaction, asks
+    /// the planner for work and starts up to `max_concurrent` plans.
+    pub(crate) async fn run(self: Arc<Self>) {
+        loop {
+            self.wakeup.wait().await;
+            self.start_planned();
+        }
+    }
+
+    /// Aborts the running compactions (their uploads become orphans GC
+    /// collects).
+    pub(crate) fn stop(&self) {
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Starts as many planned compactions as the concurrency limit allows.
+    fn start_planned(self: &Arc<Self>) {
+        loop {
+            if self.deps.health.has_failed() || self.paused.load(Ordering::Acquire) {
+                return;
+            }
+            let plan = {
+                let mut running = lock(&self.running);
+                if running.len() >= self.deps.max_concurrent.max(1) {
+                    return;
+                }
+                let manifest = self.deps.view.manifest();
+                let Some(plan) =
+                    firn_compaction::plan_alongside(&manifest, &self.deps.config, &running)
+                else {
+                    return;
+                };
+                running.push(plan.clone());
+                plan
+            };
+            let this = self.clone();
+            let task = tokio::spawn(async move {
+                let result = this.execute(&plan).await;
+                this.finished(&plan, result).await;
+            });
+            let mut tasks = lock(&self.tasks);
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(task);
+        }
+    }
+
+    /// Unregisters a finished compaction and wakes whoever waits on it.
+    async fn finished(&self, plan: &CompactionPlan, result: Result<CompactionOutcome>) {
+        lock(&self.running).retain(|p| p != plan);
+        if let Err(err) = result {
+            if err.is_fenced() {
+                self.deps.health.fail(err);
+            } else {
+                tracing::warn!("compaction failed ({}), will retry: {err}", plan.reason);
+                self.deps
+                    .metrics
+                    .compaction_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                firn_store::clock::sleep(self.deps.failure_pause).await;
+            }
+        }
+        self.done.notify_waiters();
+        self.listeners.room.release();
+        self.wakeup.wake();
+    }
+
+    /// A full compaction: waits for running compactions, merges everything
+    /// into one sorted run, and resumes background compaction.
+    pub(crate) async fn compact_all(&self) -> Result<Option<CompactionOutcome>> {
+        let _exclusive = self.full.lock().await;
+        self.paused.store(true, Ordering::Release);
+        let result = async {
+            loop {
+                let done = self.done.notified();
+                if lock(&self.running).is_empty() {
+                    break;
+                }
+                done.await;
+            }
+            let manifest = self.deps.view.manifest();
+            let plan = firn_compaction::plan_full(&manifest, &self.deps.config)
+                .or_else(|| rewrite_only_run(&manifest, &self.deps.config));
+            match plan {
+                Some(plan) => self.execute(&plan).await.map(Some),
+                None => Ok(None),
+            }
+        }
+        .await;
+        self.paused.store(false, Ordering::Release);
+        self.listeners.room.release();
+        self.wakeup.wake();
+        result
+    }
+
+    /// Carries out `plan` against the current state and publishes the result.
+    async fn execute(&self, plan: &CompactionPlan) -> Result<CompactionOutcome> {
+        let mut allocated = Vec::new();
+        let result = self.merge_and_publish(plan, &mut allocated).await;
+        // Published outputs are referenced by the manifest now; a failed
+        // compaction's uploads are orphans for GC.
+        self.deps.ids.settle(allocated);
+        if result.is_ok() {
+            self.listeners.collector.wake();
+        }
+        result
+    }
+
+    async fn merge_and_publish(
+        &self,
+        plan: &CompactionPlan,
+        allocated: &mut Vec<ChunkId>,
+    ) -> Result<CompactionOutcome> {
+        let d = &self.deps;
+        let state = d.view.current();
+        let sources = input_sources(&d.chunks, &state, plan)?;
+        let mut merge = MergeIter::new(sources);
+        let mut filter = VersionFilter::new(d.snapshots.live(), plan.bottommost);
+        let mut out = OutputChunks::new(d, plan.target_chunk_size, allocated);
+        let mut outcome = CompactionOutcome::default();
+        while let Some(e) = merge.next().await? {
+            outcome.entries_in += 1;
+            if filter.keep(&e.key, e.seq, e.kind) {
+                outcome.entries_out += 1;
+                out.add(&e).await?;
+            }
+        }
+        let tables = out.finish().await?;
+        outcome.outputs = tables.iter().map(|t| t.meta.id).collect();
+        outcome.bytes_written = tables.iter().map(|t| t.meta.size).sum();
+
+        let mut edit = plan.to_edit(tables.iter().map(|t| t.meta.clone()).collect());
+        edit.next_chunk_id = Some(d.ids.next_id());
+        edit.add_totals = firn_manifest::Totals {
+            compactions: 1,
+            compaction_bytes_read: plan.input_bytes,
+            compaction_bytes_written: outcome.bytes_written,
+            ..Default::default()
+        };
+        d.publisher.publish(edit, tables, None).await?;
+        let m = &d.metrics;
+        m.compactions.fetch_add(1, Ordering::Relaxed);
+        m.compaction_bytes_read
+            .fetch_add(plan.input_bytes, Ordering::Relaxed);
+        m.compaction_bytes_written
+            .fetch_add(outcome.bytes_written, Ordering::Relaxed);
+        tracing::debug!(
+            "compaction done ({}): {} entries in, {} out, {} chunks",
+            plan.reason,
+            outcome.entries_in,
+            outcome.entries_out,
+            outcome.outputs.len()
+        );
+        Ok(outcome)
+    }
+}
+
+/// One merge source per input L0 chunk and per input run, newest first.
+fn input_sources(
+    chunks: &Arc<ChunkStore>,
+    state: &ReadState,
+    plan: &CompactionPlan,
+) -> Result<Vec<Source>> {
+    let tables = &state.tables;
+    let by_id: HashMap<ChunkId, &Arc<ChunkTable>> =
+        tables.l0.iter().map(|t| (t.meta.id, t)).collect();
+    let gone = |what: String| {
+        Error::Background(format!(
+            "compaction input {what} is no longer in the manifest"
+        ))
+    };
+    let source = |list: Vec<Arc<ChunkTable>>| {
+        Source::Chunks(
+            ChunkSource::new(chunks.clone(), list, b"").with_readahead(COMPACTION_READAHEAD, false),
+        )
+    };
+    let mut sources = Vec::new();
+    for id in &plan.inputs_l0 {
+        let t = by_id.get(id).ok_or_else(|| gone(format!("chunk {id}")))?;
+        sources.push(source(vec![(*t).clone()]));
+    }
+    for run_id in &plan.input_runs {
+        let i = tables
+            .manifest
+            .runs
+            .iter()
+            .position(|r| r.id == *run_id)
+            .ok_or_else(|| gone(format!("run {run_id}")))?;
+        let run = tables.runs.get(i).cloned().unwrap_or_default();
+        sources.push(source(run));
+    }
+    Ok(sources)
+}
+
+/// Output chunks being built, split at the target size on user-key
+/// boundaries (all versions of a key stay in one chunk, so a run's chunks
+/// never overlap), each uploaded as soon as it is complete.
+struct OutputChunks<'a> {
+    deps: &'a CompactorDeps,
+    target: u64,
+    builder: Option<ChunkBuilder<Vec<u8>>>,
+    last_key: Bytes,
+    done: Vec<Arc<ChunkTable>>,
+    /// Ids allocated (in flight until the compaction publishes or fails).
+    allocated: &'a mut Vec<ChunkId>,
+}
+
+impl<'a> OutputChunks<'a> {
+    fn new(
+        deps: &'a CompactorDeps,
+        target: u64,
+        allocated: &'a mut Vec<ChunkId>,
+    ) -> OutputChunks<'a> {
+        OutputChunks {
+            deps,
+            target,
+            builder: None,
+            last_key: Bytes::new(),
+            done: Vec::new(),
+            allocated,
+        }
+    }
+
+    async fn add(&mut self, e: &InternalEntry) -> Result<()> {
+        let full = self
+            .builder
+            .as_ref()
+            .is_some_and(|b| b.estimated_size() >= self.target && e.key != self.last_key);
+        if full {
+            self.seal().await?;
+        }
+        let opts = self.deps.chunk_options.clone();
+        let cap = (self.target as usize).min(256 << 20) + (1 << 20);
+        let builder = self
+            .builder
+            .get_or_insert_with(|| ChunkBuilder::new(opts, Vec::with_capacity(cap)));
+        builder
+            .add(&e.key, e.seq, e.kind, &e.value)
+            .map_err(|err| Error::Background(format!("compaction output: {err}")))?;
+        if self.last_key != e.key {
+            self.last_key = e.key.clone();
+        }
+        Ok(())
+    }
+
+    async fn seal(&mut self) -> Result<()> {
+        let Some(builder) = self.builder.take() else {
+            return Ok(());
+        };
+        let (bytes, summary) = builder
+            .finish()
+            .map_err(|err| Error::Background(format!("compaction output: {err}")))?;
+        let bytes = Bytes::from(bytes);
+        let d = self.deps;
+        let id = d.ids.allocate();
+        self.allocated.push(id);
+        let table = d.chunks.adopt_built(id, &bytes, &summary)?;
+        d.retry
+            .until_done("compaction upload", || {
+                upload_chunk(&d.chunks.store, &table.object, bytes.clone(), d.epoch)
+            })
+            .await?;
+        self.done.push(Arc::new(table));
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Vec<Arc<ChunkTable>>> {
+        self.seal().await?;
+        Ok(self.done)
+    }
+}
+
+/// A database already compacted to one run may still hold versions that
+/// only a since-dropped snapshot needed: a full compaction rewrites it.
+fn rewrite_only_run(
+    manifest: &firn_manifest::Manifest,
+    config: &firn_compaction::CompactionConfig,
+) -> Option<CompactionPlan> {
+    let [run] = manifest.runs.as_slice() else {
+        return None;
+    };
+    if !manifest.l0.is_empty() || run.chunks.is_empty() {
+        return None;
+    }
+    Some(CompactionPlan {
+        inputs_l0: Vec::new(),
+        input_runs: vec![run.id],
+        input_run_chunks: run.chunks.iter().map(|c| c.id).collect(),
+        output_run_id: manifest.next_run_id,
+        target_chunk_size: config.target_chunk_size.max(1),
+        bottommost: true,
+        reason: "full compaction: rewrite the only run, dropping versions no reader needs".into(),
+        input_bytes: run.chunks.iter().map(|c| c.size).sum(),
+        input_tombstones: run.chunks.iter().map(|c| c.tombstones).sum(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(filter: &mut VersionFilter, versions: &[(&str, u64, Kind)]) -> Vec<u64> {
+        versions
+            .iter()
+            .filter(|(k, s, kind)| filter.keep(&Bytes::copy_from_slice(k.as_bytes()), *s, *kind))
+            .map(|(_, s, _)| *s)
+            .collect()
+    }
+
+    #[test]
+    fn keeps_newest_and_snapshot_visible_versions() {
+        use Kind::*;
+        let mut f = VersionFilter::new(vec![5, 20], false);
+        let kept = run(
+            &mut f,
+            &[
+                ("a", 30, Put),
+                ("a", 25, Put),
+                ("a", 18, Put),
+                ("a", 4, Put),
+                ("a", 3, Put),
+                ("b", 2, Put),
+            ],
+        );
+        // 30: current view; 25: no snapshot in [25, 30); 18: snapshot 20; 4: snapshot 5; 3: none.
+        assert_eq!(kept, vec![30, 18, 4, 2]);
+    }
+
+    #[test]
+    fn tombstones_drop_only_bottommost_and_below_the_oldest_snapshot() {
+        use Kind::*;
+        // value at 3, snapshot at 5, delete at 7: the snapshot still needs 3,
+        // and so the tombstone must stay for current readers.
+        let mut f = VersionFilter::new(vec![5], true);
+        assert_eq!(run(&mut f, &[("k", 7, Delete), ("k", 3, Put)]), vec![7, 3]);
+        // Without snapshots, a bottommost tombstone and all it shadows go.
+        let mut f = VersionFilter::new(vec![], true);
+        assert_eq!(
+            run(&mut f, &[("k", 7, Delete), ("k", 3, Put), ("m", 1, Put)]),
+            vec![1]
+        );
+        // Not bottommost: the tombstone must keep shadowing older data elsewhere.
+        let mut f = VersionFilter::new(vec![], false);
+        assert_eq!(run(&mut f, &[("k", 7, Delete), ("k", 3, Put)]), vec![7]);
+        // A snapshot at or above the tombstone sees the deletion too.
+        let mut f = VersionFilter::new(vec![9], true);
+        assert_eq!(
+            run(&mut f, &[("k", 7, Delete), ("k", 3, Put)]),
+            Vec::<u64>::new()
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! Background flush: frozen memtable → chunk PUT → manifest publish → WAL
+//! segments deleted, strictly in freeze order.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use firn_chunk::{ChunkBuilder, ChunkOptions, ChunkSummary, Kind};
+use firn_manifest::{ChunkId, ManifestEdit};
+use tokio::sync::watch;
+
+use crate::background::publisher::ManifestPublisher;
+use crate::background::retry::Retry;
+use crate::background::uploads::{upload_chunk, ChunkIds};
+use crate::error::{Error, Result};
+use crate::health::Health;
+use crate::lock;
+use crate::memtable::{MemValue, Memtable};
+use crate::metrics::EngineMetrics;
+use crate::read::table::ChunkStore;
+use crate::read::view::ReadView;
+use crate::signal::Wakeup;
+use crate::write::wal::{list_segments, sync_dir};
+use crate::write::Backpressure;
+
+/// Where the flusher reports: who waits for its progress.
+pub(crate) struct FlushListeners {
+    pub compactor: Wakeup,
+    pub collector: Wakeup,
+    pub room: Arc<Backpressure>,
+}
+
+/// What the flusher needs to write and publish chunks.
+pub(crate) struct FlushDeps {
+    pub view: Arc<ReadView>,
+    pub chunks: Arc<ChunkStore>,
+    pub publisher: Arc<ManifestPublisher>,
+    pub ids: Arc<ChunkIds>,
+    pub retry: Retry,
+    pub health: Arc<Health>,
+    pub metrics: Arc<EngineMetrics>,
+    pub wal_dir: PathBuf,
+    pub local_dir: PathBuf,
+    pub chunk_options: ChunkOptions,
+    pub cache_flushed_blocks: bool,
+    pub epoch: u64,
+}
+
+/// Flushes frozen memtables, oldest first, and tells waiters how far it got.
+pub(crate) struct Flusher {
+    wakeup: Wakeup,
+    /// Highest memtable id flushed so far.
+    flushed: watch::Sender<u64>,
+    /// Chunk produced for each flushed memtable id (recent ones).
+    produced: Mutex<BTreeMap<u64, ChunkId>>,
+    deps: FlushDeps,
+    listeners: FlushListeners,
+}
+
+impl Flusher {
+    pub(crate) fn new(wakeup: Wakeup, deps: FlushDeps, listeners: FlushListeners) -> Flusher {
+        Flusher {
+            wakeup,
+            flushed: watch::channel(0).0,
+            produced: Mutex::new(BTreeMap::new()),
+            deps,
+            listeners,
+        }
+    }
+
+    /// Runs until aborted: flushes the oldest frozen memtable whenever
+    /// there is one.
+    pub(crate) async fn run(self: Arc<Self>) {
+        loop {
+            let oldest = self.deps.view.current().frozen.last().cloned();
+            let Some(mem) = oldest else {
+                self.wakeup.wait().await;
+                continue;
+            };
+            if let Err(err) = self.flush_memtable(&mem).await {
+                // Only permanent failures get here (fencing, a lost bucket,
+                // a final answer from the store): stop writing, keep the WAL
+                // for recovery.
+                tracing::error!("flush of memtable {} stopped: {err}", mem.id);
+                self.deps.health.fail(err);
+                return;
+            }
+        }
+    }
+
+    /// Waits until memtable `target` and every older one are flushed.
+    pub(crate) async fn wait_flushed(&self, target: u64) -> Result<()> {
+        let mut rx = self.flushed.subscribe();
+        let health = &self.deps.health;
+        loop {
+            if *rx.borrow_and_update() >= target {
+                return Ok(());
+            }
+            if let Some(err) = health.stopped_error() {
+                return Err(err);
+            }
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return Err(Error::Closed(None));
+                    }
+                }
+                _ = health.wait_failed() => {}
+            }
+        }
+    }
+
+    /// The chunks produced for memtables `from..=to`.
+    pub(crate) fn produced_between(&self, from: u64, to: u64) -> Vec<ChunkId> {
+        let produced = lock(&self.produced);
+        produced.range(from..=to).map(|(_, id)| *id).collect()
+    }
+
+    async fn flush_memtable(&self, mem: &Arc<Memtable>) -> Result<()> {
+        let Some((_, max_seq)) = mem.seq_range() else {
+            self.finish(mem, None).await;
+            return Ok(());
+        };
+        let opts = self.deps.chunk_options.clone();
+        let source = mem.clone();
+        let (bytes, summary) = firn_store::clock::run_blocking(move || build_chunk(&source, opts))
+            .await
+            .map_err(|e| Error::Background(format!("building a chunk: {e}")))??;
+        let id = self.deps.ids.allocate();
+        let result = self
+            .upload_and_publish(mem, id, bytes, summary, max_seq)
+            .await;
+        self.deps.ids.settle([id]);
+        result
+    }
+
+    async fn upload_and_publish(
+        &self,
+        mem: &Arc<Memtable>,
+        id: ChunkId,
+        bytes: Bytes,
+        summary: ChunkSummary,
+        max_seq: u64,
+    ) -> Result<()> {
+        let d = &self.deps;
+        let object = id.object_name();
+        d.retry
+            .until_done("chunk upload", || {
+                upload_chunk(&d.chunks.store, &object, bytes.clone(), d.epoch)
+            })
+            .await?;
+
+        let table = Arc::new(d.chunks.adopt_built(id, &bytes, &summary)?);
+        let edit = ManifestEdit {
+            add_l0: vec![table.meta.clone()],
+            wal_watermark: Some(max_seq),
+            next_chunk_id: Some(id.id + 1),
+            add_totals: firn_manifest::Totals {
+                flushes: 1,
+                flush_bytes: summary.size,
+                ..Default::default()
+            },
+            ..ManifestEdit::default()
+        };
+
+        crate::crash_point::crash_point("flush.before_publish");
+        d.publisher
+            .publish(edit, vec![table.clone()], Some(mem.id))
+            .await?;
+        // The WAL goes only if the bucket we published into still is the
+        // database's: a wiped or replaced bucket takes the version with it.
+        d.retry
+            .until_done("bucket identity check", || self.check_bucket())
+            .await?;
+        if d.cache_flushed_blocks {
+            d.chunks.cache_written_blocks(&table, bytes);
+        }
+        let m = &d.metrics;
+        m.flushes.fetch_add(1, Ordering::Relaxed);
+        m.flush_bytes.fetch_add(summary.size, Ordering::Relaxed);
+        m.flush_entries
+            .fetch_add(summary.properties.entries, Ordering::Relaxed);
+        self.finish(mem, Some(id)).await;
+        Ok(())
+    }
+
+    /// Checks that the bucket's identity object is still there (one HEAD).
+    async fn check_bucket(&self) -> Result<()> {
+        let store = &self.deps.chunks.store;
+        match store.stat(firn_manifest::IDENTITY_OBJECT).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::BucketLost {
+                url: store.url().to_string(),
+                missing: firn_manifest::IDENTITY_OBJECT.to_string(),
+                wal: self.deps.wal_dir.display().to_string(),
+                local: self.deps.local_dir.display().to_string(),
+            }),
+        }
+    }
+
+    /// After a memtable is in a published chunk (or was empty): drop its
+    /// WAL segments, record progress, wake flush waiters, the compactor,
+    /// the collector and stalled writers.
+    async fn finish(&self, mem: &Memtable, chunk: Option<ChunkId>) {
+        if chunk.is_none() {
+            self.deps
+                .view
+                .update(|s| s.with_tables(s.tables.clone(), Some(mem.id)));
+        }
+        let wal_dir = self.deps.wal_dir.clone();
+        let upto = mem.id;
+        let cleanup =
+            firn_store::clock::run_blocking(move || delete_segments_upto(&wal_dir, upto)).await;
+        match cleanup {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("deleting flushed WAL segments: {e}"),
+            Err(e) => tracing::warn!("deleting flushed WAL segments: {e}"),
+        }
+        if let Some(id) = chunk {
+            let mut produced = lock(&self.produced);
+            produced.insert(mem.id, id);
+            while produced.len() > 4096 {
+                produced.pop_first();
+            }
+        }
+        self.flushed.send_modify(|v| *v = (*v).max(mem.id));
+        self.listeners.compactor.wake();
+        if chunk.is_some() {
+            self.listeners.collector.wake();
+        }
+        self.listeners.room.release();
+    }
+}
+
+/// Deletes WAL segments numbered `upto` or lower, then syncs the directory.
+/// Newer segments were synced and the directory fsynced when they were created.
+fn delete_segments_upto(dir: &std::path::Path, upto: u64) -> Result<()> {
+    let mut deleted = false;
+    for (n, path) in list_segments(dir)? {
+        if n <= upto {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            deleted = true;
+        }
+    }
+    if deleted {
+        sync_dir(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
+}
+
+/// Encodes a memtable as one chunk.
+pub(crate) fn build_chunk(mem: &Memtable, opts: ChunkOptions) -> Result<(Bytes, ChunkSummary)> {
+    let mut builder = ChunkBuilder::new(opts, Vec::with_capacity(mem.size() / 2 + 4096));
+    let mut failed = None;
+    mem.for_each(|k, v| {
+        let (kind, value): (Kind, &[u8]) = match v {
+            MemValue::Put(value) => (Kind::Put, value),
+            MemValue::Delete => (Kind::Delete, &[]),
+        };
+        match builder.add(&k.key, k.seq, kind, value) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(Error::Background(format!(
+            "building a chunk from memtable {}: {e}",
+            mem.id
+        )));
+    }
+    let (bytes, summary) = builder.finish().map_err(|e| {
+        Error::Background(format!("finishing a chunk from memtable {}: {e}", mem.id))
+    })?;
+    Ok((Bytes::from(bytes), summary))
+}

@@ -1,0 +1,403 @@
+//! The database handle: the public API, composed of the subsystems.
+//!
+//! ```text
+//! Db ─► DbCore ─┬─ Reader         read view, chunk reader + caches, snapshots   (read/)
+//!               ├─ Writer ─┬─ WritePath   checks, backpressure, commit path     (write/)
+//!               │          └─ Background  flusher, compactor, collector,
+//!               │                         manifest publisher                    (background/)
+//!               ├─ Health         fatal error, upload status, closing
+//!               └─ LocalDir       the writer lock on the local directory
+//! ```
+//!
+//! A read-only handle has no `Writer`. Subsystems never reach back into
+//! `DbCore`: each owns its state and holds the few handles it talks to.
+
+mod open;
+mod replay;
+pub(crate) mod snapshot;
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use firn_manifest::{ChunkId, Manifest};
+
+use crate::background::Background;
+use crate::error::{Error, Result};
+use crate::health::Health;
+use crate::local::LocalDir;
+use crate::lock;
+use crate::metrics::{EngineMetrics, Metrics};
+use crate::options::{Options, WriteOptions};
+use crate::read::iter::{prefix_successor, DbIterator};
+use crate::read::Reader;
+use crate::write::batch::WriteBatch;
+use crate::write::WritePath;
+use snapshot::Snapshot;
+
+/// The subsystems of an open database.
+pub(crate) struct DbCore {
+    opts: Options,
+    db_id: String,
+    epoch: u64,
+    reader: Reader,
+    health: Arc<Health>,
+    metrics: Arc<EngineMetrics>,
+    /// `None` for a read-only handle.
+    writer: Option<Writer>,
+    local: Mutex<Option<LocalDir>>,
+}
+
+/// A writer's subsystems.
+pub(crate) struct Writer {
+    path: WritePath,
+    background: Background,
+}
+
+impl DbCore {
+    /// The writer's subsystems, or why writes are refused.
+    fn writer(&self) -> Result<&Writer> {
+        let writer = self.writer.as_ref().ok_or(Error::ReadOnly)?;
+        self.health.check_writable()?;
+        Ok(writer)
+    }
+
+    /// Stops everything that writes: background tasks and the WAL.
+    fn shut_down(&self) {
+        self.health.set_closing();
+        if let Some(w) = &self.writer {
+            w.background.stop();
+            w.path.commit.close_wal();
+        }
+    }
+}
+
+/// How long `close()` waits for aborted background writes to finish.
+const CLOSE_QUIESCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Ends background work and releases the writer lock when the last handle
+/// goes away without `close()`: the same as a crash, which recovery handles.
+pub(crate) struct HandleGuard {
+    core: Arc<DbCore>,
+}
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        self.core.shut_down();
+        lock(&self.core.local).take();
+    }
+}
+
+/// An open Firn database. Cheap to clone; all clones share one database.
+///
+/// All methods are async and their futures are `Send`; see
+/// [`blocking::Db`](crate::blocking::Db) for callers outside a runtime.
+#[derive(Clone)]
+pub struct Db {
+    core: Arc<DbCore>,
+    _guard: Arc<HandleGuard>,
+}
+
+impl Db {
+    /// Opens (or creates) the database named by `opts.url` with local state
+    /// in `opts.local_dir`. See [`Options`].
+    pub async fn open(opts: Options) -> Result<Db> {
+        open::open(opts).await
+    }
+
+    /// Sets `key` to `value`.
+    pub async fn put(&self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put(key, value);
+        self.write(batch).await.map(|_| ())
+    }
+
+    /// Removes `key`.
+    pub async fn delete(&self, key: impl Into<Bytes>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.delete(key);
+        self.write(batch).await.map(|_| ())
+    }
+
+    /// Applies `batch` atomically with the default durability. Returns the
+    /// sequence number of its last op.
+    pub async fn write(&self, batch: WriteBatch) -> Result<u64> {
+        self.write_with(batch, WriteOptions::default()).await
+    }
+
+    /// Applies `batch` atomically with the given options.
+    pub async fn write_with(&self, batch: WriteBatch, opts: WriteOptions) -> Result<u64> {
+        self.core.writer()?.path.write(batch, opts).await
+    }
+
+    /// The newest value of `key`, or `None`.
+    pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        let seq = self.core.reader.view.visible_seq();
+        self.get_at(key.as_ref(), seq).await
+    }
+
+    pub(crate) async fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Bytes>> {
+        self.core.reader.get_at(key, seq).await
+    }
+
+    /// Reads many keys in one call: `result[i]` is the value of `keys[i]`
+    /// (`None` if absent), all at one consistent sequence number. Blocks
+    /// several keys share are fetched once; distinct blocks are fetched in
+    /// parallel.
+    pub async fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
+        let seq = self.core.reader.view.visible_seq();
+        self.multi_get_at(keys, seq).await
+    }
+
+    pub(crate) async fn multi_get_at<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        seq: u64,
+    ) -> Result<Vec<Option<Bytes>>> {
+        self.core.reader.multi_get_at(keys, seq).await
+    }
+
+    /// A consistent view at the current sequence number.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.clone(), self.core.reader.pin_current())
+    }
+
+    /// Scans `range` (e.g. `b"a".to_vec()..b"m".to_vec()` or `..`) in key order.
+    pub fn scan<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<DbIterator> {
+        let seq = self.core.reader.view.visible_seq();
+        self.scan_at(range, seq)
+    }
+
+    /// Scans every key that starts with `prefix`, in key order.
+    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<DbIterator> {
+        let seq = self.core.reader.view.visible_seq();
+        self.scan_prefix_at(prefix.as_ref(), seq)
+    }
+
+    pub(crate) fn scan_at<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        seq: u64,
+    ) -> Result<DbIterator> {
+        let own = |b: Bound<&K>| match b {
+            Bound::Included(k) => Bound::Included(Bytes::copy_from_slice(k.as_ref())),
+            Bound::Excluded(k) => Bound::Excluded(Bytes::copy_from_slice(k.as_ref())),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let (start, end) = (own(range.start_bound()), own(range.end_bound()));
+        Ok(self.core.reader.iter_between(start, end, seq))
+    }
+
+    pub(crate) fn scan_prefix_at(&self, prefix: &[u8], seq: u64) -> Result<DbIterator> {
+        let start = Bound::Included(Bytes::copy_from_slice(prefix));
+        let end = match prefix_successor(prefix) {
+            Some(end) => Bound::Excluded(Bytes::from(end)),
+            None => Bound::Unbounded,
+        };
+        Ok(self.core.reader.iter_between(start, end, seq))
+    }
+
+    /// Freezes the active memtable and waits until every frozen memtable is
+    /// in a chunk published in the manifest. Returns the new chunks' ids.
+    pub async fn flush(&self) -> Result<Vec<ChunkId>> {
+        let writer = self.core.writer()?;
+        let view = &self.core.reader.view;
+        let first_pending = view.current().frozen.last().map(|m| m.id);
+        let rotated = writer.path.commit.rotate()?;
+        let Some(target) = rotated.or_else(|| view.current().frozen.first().map(|m| m.id)) else {
+            return Ok(Vec::new());
+        };
+        let flusher = &writer.background.flusher;
+        flusher.wait_flushed(target).await?;
+        Ok(flusher.produced_between(first_pending.unwrap_or(target), target))
+    }
+
+    /// Flushes the memtables, then merges every chunk into one sorted run,
+    /// dropping overwritten versions and tombstones that no live snapshot
+    /// needs, and waits for it. Background compaction pauses meanwhile.
+    pub async fn compact(&self) -> Result<()> {
+        let writer = self.core.writer()?;
+        self.flush().await?;
+        writer.background.compactor.compact_all().await?;
+        Ok(())
+    }
+
+    /// Runs one garbage-collection pass with the given grace period (see
+    /// [`Options::gc_grace`]): deletes chunks and manifest versions that
+    /// dropped out of the database longer ago than `grace`, and orphaned
+    /// uploads. Only the writer collects.
+    pub async fn gc(&self, grace: std::time::Duration) -> Result<crate::GcReport> {
+        let writer = self.core.writer()?;
+        writer.background.collector.collect(grace).await
+    }
+
+    /// Flushes the memtables and pins the resulting manifest version as the
+    /// checkpoint `name` (an object under `checkpoints/`). GC keeps
+    /// everything it references until it is deleted; open it read-only with
+    /// [`Options::checkpoint`].
+    pub async fn checkpoint(&self, name: &str) -> Result<crate::Checkpoint> {
+        crate::checkpoint::validate_name(name)?;
+        let writer = self.core.writer()?;
+        self.flush().await?;
+        let _no_publish = writer.background.publisher.hold().await;
+        let manifest = self.manifest();
+        let checkpoint = crate::Checkpoint {
+            name: name.to_string(),
+            db_id: manifest.db_id,
+            manifest_version: manifest.version,
+            created_at_ms: firn_store::clock::now_ms(),
+        };
+        let object = crate::checkpoint::checkpoint_object(name);
+        let bytes = Bytes::from(crate::checkpoint::encode(&checkpoint)?);
+        match self.object_store().put_if_absent(&object, bytes).await? {
+            firn_store::PutOutcome::Created => Ok(checkpoint),
+            firn_store::PutOutcome::AlreadyExists => Err(Error::InvalidArgument(format!(
+                "checkpoint {name:?} already exists ({object}); delete it first or pick another name"
+            ))),
+        }
+    }
+
+    /// Every checkpoint of the database, by name.
+    pub async fn list_checkpoints(&self) -> Result<Vec<crate::Checkpoint>> {
+        crate::checkpoint::list(self.object_store()).await
+    }
+
+    /// Deletes the checkpoint `name`; what only it kept alive becomes
+    /// garbage after the grace period.
+    pub async fn delete_checkpoint(&self, name: &str) -> Result<()> {
+        crate::checkpoint::validate_name(name)?;
+        let writer = self.core.writer()?;
+        let object = crate::checkpoint::checkpoint_object(name);
+        let store = self.object_store();
+        if store.stat(&object).await?.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "no checkpoint named {name:?}"
+            )));
+        }
+        store.delete(&object).await?;
+        writer.background.collector.wake();
+        Ok(())
+    }
+
+    /// Flushes memtables (unless `Options::flush_on_close` is off), stops
+    /// background work and releases the local directory. If the flush fails
+    /// or misses `Options::close_timeout`, returns the error and keeps the
+    /// WAL, so nothing acknowledged is lost: the next open replays it.
+    pub async fn close(self) -> Result<()> {
+        let core = self.core.clone();
+        let mut result = Ok(());
+        if let (Some(writer), false) = (&core.writer, core.health.has_failed()) {
+            if core.opts.flush_on_close {
+                let after = core.opts.close_timeout;
+                result = match tokio::time::timeout(after, self.flush()).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(Error::Closed(Some(Arc::new(Error::CloseTimeout {
+                        after,
+                        last_error: core.health.store_error(),
+                    })))),
+                };
+            }
+            if let Err(e) = writer.path.commit.sync_wal() {
+                result = result.and(Err(e));
+            }
+            if result.is_ok() {
+                mark_closed_cleanly(&core, writer).await;
+            }
+        }
+        core.shut_down();
+        // An aborted task's local-file write (a chunk, a manifest version)
+        // still runs to its end: wait for it, so nothing lands after close.
+        if !self.object_store().quiesce(CLOSE_QUIESCE).await {
+            tracing::warn!("close: object-store writes still running after {CLOSE_QUIESCE:?}");
+        }
+        lock(&core.local).take();
+        if let Some(err) = core.health.stopped_error() {
+            result = result.and(Err(err));
+        }
+        result
+    }
+
+    /// A copy of the counters, including object-store requests.
+    pub fn metrics(&self) -> Metrics {
+        let reader = &self.core.reader;
+        let chunks = &reader.chunks;
+        let mut m = Metrics {
+            requests: chunks.store.requests(),
+            ..Metrics::default()
+        };
+        self.core.metrics.fill(&mut m);
+        let (hits, misses) = chunks.cache.stats();
+        m.block_cache_hits = hits;
+        m.block_cache_misses = misses;
+        m.block_cache_bytes = chunks.cache.used() as u64;
+        m.cache = chunks.cache_counts();
+        let state = reader.view.current();
+        m.memtable_bytes = state.memtables().map(|t| t.size() as u64).sum();
+        m.frozen_memtables = state.frozen.len() as u64;
+        m.l0_chunks = state.tables.l0.len() as u64;
+        m.run_chunks = state.tables.runs.iter().map(|r| r.len() as u64).sum();
+        m.visible_seq = reader.view.visible_seq();
+        m
+    }
+
+    /// The manifest version this handle reads from.
+    pub fn manifest(&self) -> Arc<Manifest> {
+        self.core.reader.view.manifest()
+    }
+
+    /// The database's id (a UUID).
+    pub fn id(&self) -> &str {
+        &self.core.db_id
+    }
+
+    /// The writer epoch of this handle (0 for a read-only handle).
+    pub fn epoch(&self) -> u64 {
+        self.core.epoch
+    }
+
+    /// The object store this database lives in (for tools: chunk-dump, verify).
+    pub fn object_store(&self) -> &firn_store::ObjectStore {
+        &self.core.reader.chunks.store
+    }
+
+    /// The last problem the background uploader hit, while it is retrying
+    /// (the object store is slow or down), or the permanent error that
+    /// stopped it; `None` when uploads are healthy.
+    pub fn upload_status(&self) -> Option<String> {
+        self.core.health.store_error()
+    }
+
+    /// Bytes of the active WAL segment that are on stable storage, with the
+    /// segment number: what survives a power loss right now.
+    pub fn wal_synced_position(&self) -> Option<(u64, u64)> {
+        let writer = self.core.writer.as_ref()?;
+        writer.path.commit.wal_synced_position()
+    }
+}
+
+/// After a successful final flush: stops accepting writes and, if every
+/// write this writer acknowledged is in the bucket, publishes that it closed
+/// cleanly ([`Manifest::writer_clean`]), so the next writer to claim the
+/// database records no fence for this directory. Best effort: without the
+/// mark, the next claim records a fence whose watermark covers every write,
+/// and this directory opens again all the same.
+async fn mark_closed_cleanly(core: &DbCore, writer: &Writer) {
+    core.health.set_closing();
+    // No commit can append after this.
+    let last_seq = writer.path.commit.close_wal();
+    let manifest = core.reader.view.manifest();
+    if manifest.writer_clean || last_seq > manifest.wal_watermark || manifest.epoch != core.epoch {
+        return;
+    }
+    let edit = firn_manifest::ManifestEdit {
+        writer_clean: true,
+        ..Default::default()
+    };
+    let publish = writer.background.publisher.publish(edit, Vec::new(), None);
+    match tokio::time::timeout(core.opts.close_timeout, publish).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("close: could not mark the writer closed cleanly: {e}"),
+        Err(_) => tracing::warn!("close: marking the writer closed cleanly timed out"),
+    }
+}

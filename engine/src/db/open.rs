@@ -1,0 +1,404 @@
+//! Opening a database: local directory, object store, manifest, WAL replay,
+//! then the subsystems, wired together.
+
+use std::sync::{Arc, Mutex};
+
+use firn_manifest::{Manifest, ManifestStore};
+use firn_store::{ObjectStore, StoreError};
+
+use crate::background::collector::{Collector, CollectorDeps};
+use crate::background::compactor::{CompactionListeners, Compactor, CompactorDeps};
+use crate::background::flusher::{FlushDeps, FlushListeners, Flusher};
+use crate::background::publisher::ManifestPublisher;
+use crate::background::retry::Retry;
+use crate::background::uploads::ChunkIds;
+use crate::background::Background;
+use crate::db::replay::{replay_wal, Recovered};
+use crate::db::{Db, DbCore, HandleGuard, Writer};
+use crate::error::{Error, Result};
+use crate::health::Health;
+use crate::local::{format_db_id, LocalDir};
+use crate::memtable::Memtable;
+use crate::metrics::EngineMetrics;
+use crate::options::Options;
+use crate::read::chunk_store::CacheConfig;
+use crate::read::snapshot::SnapshotRegistry;
+use crate::read::table::ChunkStore;
+use crate::read::view::{ReadState, ReadView};
+use crate::read::Reader;
+use crate::signal::Wakeup;
+use crate::write::commit::{CommitDeps, CommitPath};
+use crate::write::wal::WalWriter;
+use crate::write::{Backpressure, WriteLimits, WritePath};
+
+/// Opens (or creates) the database `opts` names.
+pub(crate) async fn open(opts: Options) -> Result<Db> {
+    opts.validate()?;
+    // A checkpoint is always opened read-only, without the local WAL.
+    let writer = !opts.read_only && opts.checkpoint.is_none();
+    if !writer {
+        // A read-only open writes nothing, not even an empty bucket folder.
+        if let Some(path) = opts.url.strip_prefix("file://") {
+            if !std::path::Path::new(path).is_dir() {
+                return Err(Error::InvalidArgument(format!(
+                    "no Firn database at {} (the folder does not exist); open it as writer to create one",
+                    opts.url
+                )));
+            }
+        }
+    }
+    let store = match &opts.object_store {
+        Some(store) => store.clone(),
+        None => ObjectStore::from_url_with(&opts.url, &opts.store).map_err(|e| match e {
+            StoreError::InvalidUrl { .. } | StoreError::InvalidConfig { .. } => {
+                Error::InvalidArgument(e.to_string())
+            }
+            other => Error::Store(other),
+        })?,
+    };
+    // One clear error at open for a missing bucket or bad credentials, and
+    // refuse to write where conditional creates are not honoured: fencing
+    // and manifest safety depend on them.
+    store.check_access().await?;
+    if writer && !opts.store.allow_unconditional_writes {
+        store.verify_conditional_writes().await?;
+    }
+    let local = LocalDir::open(&opts.local_dir, writer)?;
+    let manifests = ManifestStore::new(store.clone());
+    let local_id = local.identity()?;
+    if let Some(name) = &opts.checkpoint {
+        let manifest = load_checkpointed(&manifests, name).await?;
+        return assemble(opts, manifests, manifest, Recovered::empty(), local, false).await;
+    }
+    let manifest = match manifests.load_latest().await? {
+        Some(m) => m,
+        None if writer && local_id.is_none() => {
+            manifests
+                .create(*firn_store::clock::uuid().as_bytes())
+                .await?
+        }
+        None => {
+            return Err(match local_id {
+                Some(id) => Error::DatabaseMismatch {
+                    local: opts.local_dir.display().to_string(),
+                    local_id: id,
+                    url: opts.url.clone(),
+                    store_id: "none (the object store holds no manifest)".into(),
+                },
+                None => Error::InvalidArgument(format!(
+                "no Firn database at {} (no manifest/ objects); open it as writer to create one",
+                opts.url
+            )),
+            })
+        }
+    };
+    let db_id = format_db_id(&manifest.db_id);
+    match &local_id {
+        Some(id) if *id != db_id => {
+            return Err(Error::DatabaseMismatch {
+                local: opts.local_dir.display().to_string(),
+                local_id: id.clone(),
+                url: opts.url.clone(),
+                store_id: db_id,
+            })
+        }
+        Some(_) => {}
+        None if writer => local.write_identity(&db_id)?,
+        None => {}
+    }
+    // Replay before claiming: a WAL left behind by a writer that was fenced
+    // must not fence the writer that took over.
+    let writer_id = local.writer_id(writer)?;
+    let recovered = replay_wal(
+        &local.wal_dir(),
+        &manifest,
+        writer,
+        &opts.local_dir,
+        writer_id,
+    )?;
+    let manifest = if writer {
+        ensure_bucket_identity(&manifests, &manifest).await?;
+        manifests.claim_writer_as(&manifest, writer_id).await?
+    } else {
+        manifest
+    };
+    // Everything above the watermark is in one memtable that is frozen at
+    // once (a writer flushes it; a reader keeps it in memory).
+    assemble(opts, manifests, manifest, recovered, local, writer).await
+}
+
+/// Builds the database from its loaded parts: the read path, and for a
+/// writer the write path and the background subsystems, started.
+async fn assemble(
+    opts: Options,
+    manifests: ManifestStore,
+    manifest: Manifest,
+    recovered: Recovered,
+    local: LocalDir,
+    writer: bool,
+) -> Result<Db> {
+    let epoch = if writer { manifest.epoch } else { 0 };
+    let db_id = format_db_id(&manifest.db_id);
+    let wal_dir = local.wal_dir();
+    let last_seq = recovered.last_seq.max(manifest.wal_watermark);
+    let next_segment = recovered.last_segment + 1;
+    let wal = if writer {
+        Some(WalWriter::create(&wal_dir, next_segment, epoch)?)
+    } else {
+        None
+    };
+    let mut frozen = Vec::new();
+    if !recovered.mem.is_empty() {
+        frozen.push(Arc::new(recovered.mem));
+    }
+
+    // The local index and disk cache are used when this folder belongs to
+    // the database (a writer made sure of it; a reader checks).
+    let ours = writer || local.identity()?.as_deref() == Some(db_id.as_str());
+    let chunks = Arc::new(ChunkStore::new(
+        manifests.store().clone(),
+        CacheConfig {
+            memory_bytes: opts.block_cache_bytes,
+            disk_bytes: opts.disk_cache_bytes,
+            local_dir: ours.then(|| opts.local_dir.clone()),
+            writable: writer,
+            preload_indexes: opts.preload_indexes,
+            scan_readahead: opts.scan_readahead,
+            gc_grace: opts.gc_grace,
+        },
+    ));
+    let manifest = Arc::new(manifest);
+    let tables = chunks
+        .table_set_with(manifest.clone(), None, Vec::new())
+        .await?;
+    let next_chunk_id = manifest.next_chunk_id;
+    let view = Arc::new(ReadView::new(
+        ReadState {
+            active: Arc::new(Memtable::new(next_segment)),
+            frozen,
+            tables: Arc::new(tables),
+        },
+        last_seq,
+    ));
+    let metrics = Arc::new(EngineMetrics::default());
+    let health = Arc::new(Health::default());
+    let snapshots = Arc::new(SnapshotRegistry::default());
+    let reader = Reader {
+        view: view.clone(),
+        chunks: chunks.clone(),
+        snapshots: snapshots.clone(),
+        metrics: metrics.clone(),
+        max_key_size: opts.max_key_size,
+    };
+    let writer = match wal {
+        Some(wal) => {
+            let parts = WriterParts {
+                wal,
+                next_seq: last_seq + 1,
+                next_chunk_id,
+                epoch,
+                manifests,
+                view,
+                chunks,
+                snapshots,
+                metrics: metrics.clone(),
+                health: health.clone(),
+            };
+            Some(start_writer(&opts, parts, local.wal_dir()))
+        }
+        None => None,
+    };
+    let core = Arc::new(DbCore {
+        db_id,
+        epoch,
+        reader,
+        health,
+        metrics,
+        writer,
+        local: Mutex::new(Some(local)),
+        opts,
+    });
+    let guard = Arc::new(HandleGuard { core: core.clone() });
+    Ok(Db {
+        core,
+        _guard: guard,
+    })
+}
+
+/// What a writer's subsystems are built from.
+struct WriterParts {
+    wal: WalWriter,
+    next_seq: u64,
+    next_chunk_id: u64,
+    epoch: u64,
+    manifests: ManifestStore,
+    view: Arc<ReadView>,
+    chunks: Arc<ChunkStore>,
+    snapshots: Arc<SnapshotRegistry>,
+    metrics: Arc<EngineMetrics>,
+    health: Arc<Health>,
+}
+
+/// Wires the write path and the background subsystems together and starts
+/// the background tasks.
+fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> Writer {
+    let limits = WriteLimits {
+        max_key_size: opts.max_key_size,
+        max_value_size: opts.max_value_size,
+        durability: opts.durability,
+        max_frozen_memtables: opts.max_frozen_memtables,
+        l0_stop_writes: opts
+            .compaction
+            .auto_compaction
+            .then_some(opts.l0_stop_writes),
+    };
+    let (flush_wakeup, compaction_wakeup, gc_wakeup) =
+        (Wakeup::default(), Wakeup::default(), Wakeup::default());
+    let room = Arc::new(Backpressure::new(
+        p.view.clone(),
+        p.health.clone(),
+        p.metrics.clone(),
+        limits,
+    ));
+    let commit = Arc::new(CommitPath::new(
+        Some(p.wal),
+        p.next_seq,
+        CommitDeps {
+            view: p.view.clone(),
+            health: p.health.clone(),
+            metrics: p.metrics.clone(),
+            wal_dir: wal_dir.clone(),
+            memtable_size: opts.memtable_size,
+            flusher: flush_wakeup.clone(),
+        },
+    ));
+    let retry = Retry::new(
+        opts.retry_delay,
+        opts.max_retry_delay,
+        p.health.clone(),
+        p.metrics.clone(),
+    );
+    let ids = Arc::new(ChunkIds::new(p.epoch, p.next_chunk_id));
+    let publisher = Arc::new(ManifestPublisher::new(
+        p.manifests.clone(),
+        p.epoch,
+        p.view.clone(),
+        p.chunks.clone(),
+        retry.clone(),
+    ));
+    let flusher = Arc::new(Flusher::new(
+        flush_wakeup.clone(),
+        FlushDeps {
+            view: p.view.clone(),
+            chunks: p.chunks.clone(),
+            publisher: publisher.clone(),
+            ids: ids.clone(),
+            retry: retry.clone(),
+            health: p.health.clone(),
+            metrics: p.metrics.clone(),
+            wal_dir,
+            local_dir: opts.local_dir.clone(),
+            chunk_options: opts.chunk_options(),
+            cache_flushed_blocks: opts.cache_flushed_blocks,
+            epoch: p.epoch,
+        },
+        FlushListeners {
+            compactor: compaction_wakeup.clone(),
+            collector: gc_wakeup.clone(),
+            room: room.clone(),
+        },
+    ));
+    let compactor = Arc::new(Compactor::new(
+        compaction_wakeup.clone(),
+        CompactorDeps {
+            view: p.view.clone(),
+            chunks: p.chunks.clone(),
+            snapshots: p.snapshots,
+            publisher: publisher.clone(),
+            ids: ids.clone(),
+            retry,
+            health: p.health.clone(),
+            metrics: p.metrics.clone(),
+            chunk_options: opts.chunk_options(),
+            config: opts.compaction.clone(),
+            max_concurrent: opts.max_concurrent_compactions,
+            failure_pause: opts.max_retry_delay,
+            epoch: p.epoch,
+        },
+        CompactionListeners {
+            collector: gc_wakeup.clone(),
+            room: room.clone(),
+        },
+    ));
+    let collector = Arc::new(Collector::new(
+        gc_wakeup.clone(),
+        CollectorDeps {
+            view: p.view,
+            chunks: p.chunks,
+            manifests: p.manifests,
+            publisher: publisher.clone(),
+            ids,
+            health: p.health.clone(),
+            metrics: p.metrics,
+            epoch: p.epoch,
+            grace: opts.gc_grace,
+            interval: opts.gc_interval,
+        },
+    ));
+    let background = Background::new(flusher, compactor, collector, publisher);
+    background.start(
+        [&flush_wakeup, &compaction_wakeup, &gc_wakeup],
+        &commit,
+        &p.health,
+        opts.wal_sync_interval,
+    );
+    Writer {
+        path: WritePath::new(commit, room, p.health, limits),
+        background,
+    }
+}
+
+/// Creates the bucket's identity object if it is missing (a new database,
+/// or one made before the object existed): one HEAD when it is there.
+async fn ensure_bucket_identity(manifests: &ManifestStore, manifest: &Manifest) -> Result<()> {
+    let store = manifests.store();
+    let object = firn_manifest::IDENTITY_OBJECT;
+    if store.stat(object).await?.is_some() {
+        return Ok(());
+    }
+    let contents = firn_manifest::identity_contents(&manifest.db_id);
+    store
+        .put_if_absent(object, bytes::Bytes::from(contents))
+        .await?;
+    Ok(())
+}
+
+/// The manifest version the checkpoint `name` pins.
+async fn load_checkpointed(manifests: &ManifestStore, name: &str) -> Result<Manifest> {
+    crate::checkpoint::validate_name(name)?;
+    let object = crate::checkpoint::checkpoint_object(name);
+    let bytes = match manifests.store().get(&object).await {
+        Ok(b) => b,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(Error::InvalidArgument(format!(
+                "no checkpoint named {name:?} in {}",
+                manifests.store().url()
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let checkpoint = crate::checkpoint::decode(&bytes, &object)?;
+    manifests
+        .load_version(checkpoint.manifest_version)
+        .await?
+        .ok_or_else(|| {
+            Error::corruption(
+                &object,
+                None,
+                format!(
+                    "checkpoint pins manifest version {} which no longer exists",
+                    checkpoint.manifest_version
+                ),
+            )
+        })
+}

@@ -1,0 +1,266 @@
+//! The one ordered commit path.
+//!
+//! Writers queue their batches; the first writer to find no leader becomes
+//! the leader and commits everything queued as one group: it assigns each
+//! batch its sequence range, appends all records to the WAL with one write,
+//! syncs once if any batch asked for `Sync`, inserts into the active memtable
+//! and only then advances the visible sequence number past the whole group.
+//! Groups are processed one at a time, so sequence order, WAL order and
+//! memtable membership always agree, and a reader never sees half a batch.
+//!
+//! Leader work is plain blocking code with no await point: a cancelled
+//! writer future can never leave a group half committed. Groups that must
+//! `fdatasync` run on the blocking pool so the sync does not stall the async
+//! workers.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use crate::health::Health;
+use crate::lock;
+use crate::memtable::Memtable;
+use crate::metrics::EngineMetrics;
+use crate::read::view::ReadView;
+use crate::signal::Wakeup;
+use crate::write::batch::WriteBatch;
+use crate::write::wal::{frame_record, WalWriter};
+
+struct Pending {
+    batch: WriteBatch,
+    sync: bool,
+    done: oneshot::Sender<Result<u64>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<Pending>,
+    leader: bool,
+}
+
+/// State only the leader touches (behind `log`).
+struct LogState {
+    wal: Option<WalWriter>,
+    next_seq: u64,
+    buf: Vec<u8>,
+}
+
+/// What a commit touches besides the log: the read view (active memtable,
+/// visible seq) and the flusher's wakeup (a rotation freezes a memtable).
+pub(crate) struct CommitDeps {
+    pub view: Arc<ReadView>,
+    pub health: Arc<Health>,
+    pub metrics: Arc<EngineMetrics>,
+    pub wal_dir: PathBuf,
+    pub memtable_size: usize,
+    pub flusher: Wakeup,
+}
+
+/// The commit queue and the leader-owned log state.
+pub(crate) struct CommitPath {
+    queue: Mutex<Queue>,
+    log: Mutex<LogState>,
+    deps: CommitDeps,
+}
+
+impl CommitPath {
+    /// A commit path appending to `wal` (`None`: nothing may commit) from
+    /// sequence number `next_seq`.
+    pub(crate) fn new(wal: Option<WalWriter>, next_seq: u64, deps: CommitDeps) -> CommitPath {
+        CommitPath {
+            queue: Mutex::new(Queue::default()),
+            log: Mutex::new(LogState {
+                wal,
+                next_seq,
+                buf: Vec::with_capacity(64 << 10),
+            }),
+            deps,
+        }
+    }
+
+    /// Commits `batch`; resolves to the batch's last sequence number once
+    /// the batch is durable (as asked) and visible.
+    pub(crate) async fn commit(self: &Arc<Self>, batch: WriteBatch, sync: bool) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        let lead = {
+            let mut q = lock(&self.queue);
+            q.pending.push(Pending {
+                batch,
+                sync,
+                done: tx,
+            });
+            !std::mem::replace(&mut q.leader, true)
+        };
+        if lead {
+            if sync {
+                let this = self.clone();
+                // Runs to completion even if this future is dropped.
+                let _ = firn_store::clock::run_blocking(move || this.lead_groups()).await;
+            } else {
+                self.lead_groups();
+            }
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::Background(
+                "the commit was abandoned: its group's leader stopped".into(),
+            ))
+        })
+    }
+
+    /// Commits queued groups until the queue is empty, then gives up leadership.
+    fn lead_groups(&self) {
+        loop {
+            let group = {
+                let mut q = lock(&self.queue);
+                if q.pending.is_empty() {
+                    q.leader = false;
+                    return;
+                }
+                std::mem::take(&mut q.pending)
+            };
+            self.commit_group(group);
+        }
+    }
+
+    fn commit_group(&self, group: Vec<Pending>) {
+        if let Some(cause) = self.deps.health.fatal() {
+            for p in group {
+                let _ = p.done.send(Err(Error::stopped_by(cause.clone())));
+            }
+            return;
+        }
+        let mut log = lock(&self.log);
+        let result = self.write_group(&mut log, &group);
+        drop(log);
+        match result {
+            Ok(seqs) => {
+                for (p, last) in group.into_iter().zip(seqs) {
+                    let _ = p.done.send(Ok(last));
+                }
+            }
+            Err(err) => {
+                // The WAL may now hold a partial group: no later write may follow
+                // it. Stop accepting writes; reopening recovers cleanly.
+                tracing::error!("WAL write failed, no more writes are accepted: {err}");
+                self.deps.health.fail(err);
+                for p in group {
+                    let _ = p.done.send(Err(self
+                        .deps
+                        .health
+                        .stopped_error()
+                        .unwrap_or(Error::Closed(None))));
+                }
+            }
+        }
+    }
+
+    /// Appends, syncs and applies one group. Returns each batch's last seq.
+    fn write_group(&self, log: &mut LogState, group: &[Pending]) -> Result<Vec<u64>> {
+        if self.deps.view.current().active.size() >= self.deps.memtable_size {
+            self.rotate_locked(log)?;
+        }
+        let LogState { wal, next_seq, buf } = log;
+        let wal = wal.as_mut().ok_or(Error::ReadOnly)?;
+        buf.clear();
+        let mut lasts = Vec::with_capacity(group.len());
+        let mut seq = *next_seq;
+        let mut any_sync = false;
+        for p in group {
+            let first = seq;
+            frame_record(buf, |out| p.batch.encode_into(first, out));
+            seq += p.batch.len() as u64;
+            lasts.push(seq - 1);
+            any_sync |= p.sync;
+        }
+        wal.append(buf)?;
+        self.deps
+            .metrics
+            .wal_bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        if buf.capacity() > (4 << 20) {
+            *buf = Vec::with_capacity(64 << 10);
+        }
+        if any_sync {
+            let started = Instant::now();
+            wal.sync()?;
+            let m = &self.deps.metrics;
+            m.wal_syncs.fetch_add(1, Ordering::Relaxed);
+            m.wal_synced_batches
+                .fetch_add(group.len() as u64, Ordering::Relaxed);
+            m.wal_sync_nanos
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        let active = self.deps.view.current().active.clone();
+        let mut seq = *next_seq;
+        for p in group {
+            seq = active.apply(&p.batch, seq);
+        }
+        *next_seq = seq;
+        self.deps.view.publish_seq(seq - 1);
+        self.deps
+            .metrics
+            .batches
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        Ok(lasts)
+    }
+
+    /// Freezes the active memtable (if it holds anything) and starts a new WAL
+    /// segment. Returns the frozen memtable's id.
+    pub(crate) fn rotate(&self) -> Result<Option<u64>> {
+        let mut log = lock(&self.log);
+        self.rotate_locked(&mut log)
+    }
+
+    fn rotate_locked(&self, log: &mut LogState) -> Result<Option<u64>> {
+        let current = self.deps.view.current();
+        if current.active.is_empty() {
+            return Ok(None);
+        }
+        let wal = log.wal.as_mut().ok_or(Error::ReadOnly)?;
+        // Older segments are complete and synced before a newer one exists, so
+        // recovery can treat damage in any but the newest as corruption.
+        wal.sync()?;
+        let next_id = current.active.id + 1;
+        let new_wal = WalWriter::create(&self.deps.wal_dir, next_id, wal.epoch())?;
+        *wal = new_wal;
+        let frozen_id = current.active.id;
+        self.deps
+            .view
+            .update(|s| s.rotated(Arc::new(Memtable::new(next_id))));
+        self.deps.flusher.wake();
+        Ok(Some(frozen_id))
+    }
+
+    /// Syncs buffered WAL writes (the periodic sync of `Durability::Buffered`).
+    pub(crate) fn sync_wal(&self) -> Result<()> {
+        let mut log = lock(&self.log);
+        if let Some(wal) = log.wal.as_mut() {
+            if wal.needs_sync() {
+                wal.sync()?;
+                self.deps
+                    .metrics
+                    .wal_background_syncs
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the WAL: no commit can append after this. Returns the last
+    /// sequence number committed.
+    pub(crate) fn close_wal(&self) -> u64 {
+        let mut log = lock(&self.log);
+        log.wal = None;
+        log.next_seq.saturating_sub(1)
+    }
+
+    /// Bytes of the active WAL segment on stable storage, with its number.
+    pub(crate) fn wal_synced_position(&self) -> Option<(u64, u64)> {
+        let log = lock(&self.log);
+        log.wal.as_ref().map(|w| (w.segment(), w.synced_len()))
+    }
+}

@@ -1,0 +1,132 @@
+//! The write path: batches are checked, admitted (or stalled while flushes
+//! and compactions catch up), then committed in order by the commit path —
+//! WAL append, optional sync, memtable insert, visible sequence number.
+
+pub(crate) mod batch;
+pub(crate) mod commit;
+pub(crate) mod wal;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use crate::error::Result;
+use crate::health::Health;
+use crate::metrics::EngineMetrics;
+use crate::options::{Durability, WriteOptions};
+use crate::read::view::ReadView;
+use batch::WriteBatch;
+use commit::CommitPath;
+
+/// Limits a write is checked against before it is admitted.
+#[derive(Clone, Copy)]
+pub(crate) struct WriteLimits {
+    pub max_key_size: usize,
+    pub max_value_size: usize,
+    /// `Options::durability`, for writes that do not choose.
+    pub durability: Durability,
+    /// Frozen memtables awaiting upload before writers stall.
+    pub max_frozen_memtables: usize,
+    /// L0 chunks at which writers stall (`None`: never, as without
+    /// automatic compaction nothing would drain them).
+    pub l0_stop_writes: Option<usize>,
+}
+
+/// Stalls writers while too much awaits flushing or compaction; the
+/// flusher and the compactor release them as they make room.
+pub(crate) struct Backpressure {
+    room: Notify,
+    view: Arc<ReadView>,
+    health: Arc<Health>,
+    metrics: Arc<EngineMetrics>,
+    limits: WriteLimits,
+}
+
+impl Backpressure {
+    pub(crate) fn new(
+        view: Arc<ReadView>,
+        health: Arc<Health>,
+        metrics: Arc<EngineMetrics>,
+        limits: WriteLimits,
+    ) -> Backpressure {
+        Backpressure {
+            room: Notify::new(),
+            view,
+            health,
+            metrics,
+            limits,
+        }
+    }
+
+    /// Wakes stalled writers to look again (a flush or compaction finished).
+    pub(crate) fn release(&self) {
+        self.room.notify_waiters();
+    }
+
+    /// Waits while too many frozen memtables await upload or too many L0
+    /// chunks await compaction; returns the stop error if the database
+    /// stops meanwhile.
+    async fn wait_for_room(&self) -> Result<()> {
+        let mut stalled: Option<Instant> = None;
+        loop {
+            let notified = self.room.notified();
+            let state = self.view.current();
+            let l0_full = self
+                .limits
+                .l0_stop_writes
+                .is_some_and(|stop| state.tables.l0.len() >= stop);
+            if state.frozen.len() < self.limits.max_frozen_memtables && !l0_full {
+                break;
+            }
+            self.health.check_writable()?;
+            stalled.get_or_insert_with(Instant::now);
+            tokio::select! {
+                _ = notified => {}
+                _ = self.health.wait_failed() => {}
+            }
+        }
+        if let Some(t) = stalled {
+            self.metrics.write_stalls.fetch_add(1, Ordering::Relaxed);
+            let nanos = t.elapsed().as_nanos() as u64;
+            self.metrics
+                .write_stall_nanos
+                .fetch_add(nanos, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// The writer's entry point: check, admit, commit.
+pub(crate) struct WritePath {
+    pub commit: Arc<CommitPath>,
+    pub room: Arc<Backpressure>,
+    health: Arc<Health>,
+    limits: WriteLimits,
+}
+
+impl WritePath {
+    pub(crate) fn new(
+        commit: Arc<CommitPath>,
+        room: Arc<Backpressure>,
+        health: Arc<Health>,
+        limits: WriteLimits,
+    ) -> WritePath {
+        WritePath {
+            commit,
+            room,
+            health,
+            limits,
+        }
+    }
+
+    /// Applies `batch` atomically; returns the sequence number of its last op.
+    pub(crate) async fn write(&self, batch: WriteBatch, opts: WriteOptions) -> Result<u64> {
+        self.health.check_writable()?;
+        batch.validate(self.limits.max_key_size, self.limits.max_value_size)?;
+        self.room.wait_for_room().await?;
+        let sync = opts.durability.unwrap_or(self.limits.durability) == Durability::Sync;
+        self.commit.commit(batch, sync).await
+    }
+}
