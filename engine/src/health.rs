@@ -22,7 +22,7 @@ pub(crate) struct Health {
     store_error: Mutex<Option<String>>,
     /// Set once `close()` started or the last handle went away.
     closing: AtomicBool,
-    /// Turns `true` with the first fatal error.
+    /// Turns `true` with the first fatal error or when closing starts.
     stopped: watch::Sender<bool>,
 }
 
@@ -68,8 +68,9 @@ impl Health {
         self.fatal().map(Error::stopped_by)
     }
 
-    /// Resolves once a fatal error stopped the database.
-    pub(crate) async fn wait_failed(&self) {
+    /// Resolves once a fatal error stopped the database or it began to
+    /// close: whoever waits for progress must look again.
+    pub(crate) async fn wait_stopped(&self) {
         let mut rx = self.stopped.subscribe();
         // The sender lives as long as `self`.
         let _ = rx.wait_for(|stopped| *stopped).await;
@@ -78,6 +79,12 @@ impl Health {
     /// Marks the database as closing: no new writes are taken.
     pub(crate) fn set_closing(&self) {
         self.closing.store(true, Ordering::Release);
+        self.stopped.send_replace(true);
+    }
+
+    /// True once closing started.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     /// `Ok` while writes are accepted.

@@ -48,7 +48,7 @@ pub use checkpoint::Checkpoint;
 pub use db::snapshot::Snapshot;
 pub use db::Db;
 pub use error::{Error, Result};
-pub use metrics::{CacheCounts, Metrics};
+pub use metrics::{CacheCounts, DurabilityStatus, Metrics};
 pub use options::{
     Durability, Options, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
 };

@@ -29,6 +29,9 @@ pub(crate) struct EngineMetrics {
     pub gc_chunks_deleted: AtomicU64,
     pub gc_bytes_reclaimed: AtomicU64,
     pub gc_manifests_deleted: AtomicU64,
+    pub wal_objects_shipped: AtomicU64,
+    pub wal_bytes_shipped: AtomicU64,
+    pub wal_objects_replayed: AtomicU64,
 }
 
 /// A point-in-time copy of a database's counters.
@@ -83,6 +86,12 @@ pub struct Metrics {
     pub gc_bytes_reclaimed: u64,
     /// Superseded manifest versions deleted by GC.
     pub gc_manifests_deleted: u64,
+    /// Shipped WAL objects uploaded (`wal/`).
+    pub wal_objects_shipped: u64,
+    /// Bytes of those objects (compressed, as stored).
+    pub wal_bytes_shipped: u64,
+    /// Shipped WAL objects read back at open (a takeover, or a reader).
+    pub wal_objects_replayed: u64,
     /// Decoded-block cache hits.
     pub block_cache_hits: u64,
     /// Decoded-block cache misses.
@@ -179,5 +188,26 @@ impl EngineMetrics {
         m.gc_chunks_deleted = get(&self.gc_chunks_deleted);
         m.gc_bytes_reclaimed = get(&self.gc_bytes_reclaimed);
         m.gc_manifests_deleted = get(&self.gc_manifests_deleted);
+        m.wal_objects_shipped = get(&self.wal_objects_shipped);
+        m.wal_bytes_shipped = get(&self.wal_bytes_shipped);
+        m.wal_objects_replayed = get(&self.wal_objects_replayed);
     }
+}
+
+/// How far acknowledged writes have got: visible to reads, synced on the
+/// local disk, and in the bucket (a shipped WAL object or a flushed chunk).
+/// See [`Db::durability_status`](crate::Db::durability_status).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct DurabilityStatus {
+    /// The newest sequence number reads see.
+    pub visible_seq: u64,
+    /// Every write through this one survives a power loss of this machine.
+    pub local_synced_seq: u64,
+    /// Every write through this one is in the bucket: it survives the loss
+    /// of this machine, and a writer or reader elsewhere sees it.
+    pub bucket_durable_seq: u64,
+    /// How long ago the oldest write not yet in the bucket was acknowledged
+    /// (milliseconds); `None` when every write is there, or when nothing
+    /// tracks it (WAL shipping off, a read-only handle).
+    pub oldest_unshipped_ms: Option<u64>,
 }

@@ -17,6 +17,12 @@ pub enum Durability {
     /// crash; a power loss may lose the last interval.
     #[default]
     Buffered,
+    /// The write is acknowledged once the shipped WAL object holding it is
+    /// in the bucket (see [`Options::wal_shipping`]): it survives the loss
+    /// of this machine, and a writer on another machine sees it. Concurrent
+    /// `Remote` writers share one PUT. Waits at most for one PUT round trip
+    /// when nothing else is being shipped.
+    Remote,
 }
 
 impl std::str::FromStr for Durability {
@@ -25,8 +31,9 @@ impl std::str::FromStr for Durability {
         match s {
             "sync" => Ok(Durability::Sync),
             "buffered" => Ok(Durability::Buffered),
+            "remote" => Ok(Durability::Remote),
             other => Err(Error::InvalidArgument(format!(
-                "unknown durability {other:?}: expected \"sync\" or \"buffered\""
+                "unknown durability {other:?}: expected \"buffered\", \"sync\" or \"remote\""
             ))),
         }
     }
@@ -59,6 +66,16 @@ pub struct Options {
     pub durability: Durability,
     /// How often buffered WAL writes are synced in the background.
     pub wal_sync_interval: Duration,
+    /// Ship the WAL to the bucket (`wal/` objects), so every acknowledged
+    /// write reaches the bucket within [`Options::wal_ship_interval`] and a
+    /// writer on another machine can take over with it. On by default; an
+    /// idle database ships nothing. Required by [`Durability::Remote`].
+    pub wal_shipping: bool,
+    /// Ship once the oldest write not yet in the bucket is this old.
+    pub wal_ship_interval: Duration,
+    /// Ship at once when this many WAL bytes await shipping; also the
+    /// largest body of one shipped object.
+    pub wal_ship_bytes: u64,
     /// A memtable is frozen and flushed once it holds this many bytes.
     pub memtable_size: usize,
     /// Writers wait (backpressure) while this many frozen memtables await
@@ -148,6 +165,9 @@ impl Options {
             read_only: false,
             durability: Durability::Buffered,
             wal_sync_interval: Duration::from_millis(100),
+            wal_shipping: true,
+            wal_ship_interval: Duration::from_secs(1),
+            wal_ship_bytes: 8 << 20,
             memtable_size: 64 << 20,
             max_frozen_memtables: 4,
             block_size: chunk.block_size,
@@ -246,6 +266,15 @@ impl Options {
         }
         if self.l0_stop_writes <= self.compaction.l0_trigger {
             return bad("l0_stop_writes must be larger than compaction.l0_trigger");
+        }
+        if self.wal_shipping && (self.wal_ship_bytes < 4096 || self.wal_ship_bytes > (256 << 20)) {
+            return bad("wal_ship_bytes must be between 4 KiB and 256 MiB");
+        }
+        if self.wal_shipping && self.wal_ship_interval.is_zero() {
+            return bad("wal_ship_interval must be above zero");
+        }
+        if !self.wal_shipping && self.durability == Durability::Remote {
+            return bad("durability Remote needs wal_shipping on");
         }
         if self.local_dir.as_os_str().is_empty() {
             return bad("local_dir must be set");

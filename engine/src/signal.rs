@@ -20,3 +20,36 @@ impl Wakeup {
         self.0.notified().await;
     }
 }
+
+/// The highest sequence number known to be in the bucket (in a shipped WAL
+/// object or a flushed chunk); writers waiting for the bucket wait on it.
+pub(crate) struct DurableSeq(tokio::sync::watch::Sender<u64>);
+
+impl DurableSeq {
+    pub(crate) fn new(seq: u64) -> DurableSeq {
+        DurableSeq(tokio::sync::watch::channel(seq).0)
+    }
+
+    /// Everything up to `seq` is in the bucket.
+    pub(crate) fn advance(&self, seq: u64) {
+        self.0.send_if_modified(|v| {
+            let moved = seq > *v;
+            if moved {
+                *v = seq;
+            }
+            moved
+        });
+    }
+
+    /// The highest sequence number known to be in the bucket.
+    pub(crate) fn get(&self) -> u64 {
+        *self.0.borrow()
+    }
+
+    /// Resolves once `seq` is in the bucket.
+    pub(crate) async fn reached(&self, seq: u64) {
+        let mut rx = self.0.subscribe();
+        // The sender lives as long as `self`.
+        let _ = rx.wait_for(|v| *v >= seq).await;
+    }
+}

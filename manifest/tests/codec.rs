@@ -124,6 +124,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                     .collect(),
                 writer_clean,
                 fence_records_since,
+                wal_objects_from: fence_records_since ^ 3,
             },
         )
 }
@@ -432,14 +433,10 @@ fn golden_manifest_v1_decodes_to_its_known_contents() {
     assert_eq!(m.fence_records_since, 3);
 }
 
-#[test]
-fn golden_manifest_v2_decodes_to_its_known_contents_and_encodes_to_the_same_bytes() {
-    assert_eq!(
-        FORMAT_VERSION, 2,
-        "a new manifest format version needs its own fixture"
-    );
+/// The contents of the version 2 and 3 fixtures (version 2 has no `wal_objects_from`).
+fn known_current(wal_objects_from: u64) -> Manifest {
     let v1 = known_v1();
-    let known = Manifest {
+    Manifest {
         version: v1.version,
         db_id: v1.db_id,
         epoch: v1.epoch,
@@ -461,8 +458,35 @@ fn golden_manifest_v2_decodes_to_its_known_contents_and_encodes_to_the_same_byte
         }],
         writer_clean: true,
         fence_records_since: 0,
-    };
-    let bytes = golden("v2.manifest", &encode(&known));
+        wal_objects_from,
+    }
+}
+
+#[test]
+fn golden_manifest_v2_decodes_to_its_known_contents() {
+    let bytes = golden_existing("v2.manifest");
+    assert_eq!(bytes[8..12], 2u32.to_le_bytes());
+    // Version 2 did not know which shipped WAL objects were flushed: 0, read them all.
+    assert_eq!(decode(&bytes, OBJECT).unwrap(), known_current(0));
+}
+
+#[test]
+fn golden_manifest_v3_decodes_to_its_known_contents_and_encodes_to_the_same_bytes() {
+    assert_eq!(
+        FORMAT_VERSION, 3,
+        "a new manifest format version needs its own fixture"
+    );
+    let known = known_current(42);
+    let bytes = golden("v3.manifest", &encode(&known));
+    assert_eq!(bytes[8..12], 3u32.to_le_bytes());
     assert_eq!(decode(&bytes, OBJECT).unwrap(), known);
     assert_eq!(encode(&known), bytes, "the manifest encoding changed");
+}
+
+/// A fixture of an older format version: never rewritten, only read.
+fn golden_existing(name: &str) -> Vec<u8> {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("golden fixture {}: {e}", path.display()))
 }

@@ -624,9 +624,9 @@ impl Run {
 
     /// A writer on another local directory (a fresh one or one with no
     /// stranded writes) takes over after the current one crashed or closed.
-    /// The database then holds exactly the writes at or below the new
-    /// writer's watermark; the old directory's writes above it are stranded
-    /// in its WAL.
+    /// The database then holds exactly the writes that were in the bucket
+    /// (flushed, or shipped); the old directory's writes above them are
+    /// stranded in its WAL.
     async fn takeover(&mut self, crash: bool) -> Check {
         self.snapshots.clear();
         self.account();
@@ -653,7 +653,14 @@ impl Run {
         ));
         self.open().await?;
         self.stats.takeovers += 1;
-        let watermark = self.db().manifest().wal_watermark;
+        // The new writer holds every write that was in the bucket when it
+        // fenced the old one: flushed (the watermark) or shipped (the
+        // shipped WAL continues the watermark up to `bucket_durable_seq`).
+        let watermark = self
+            .db()
+            .manifest()
+            .wal_watermark
+            .max(self.db().durability_status().bucket_durable_seq);
         let (kept, lost): (Vec<Logged>, Vec<Logged>) = std::mem::take(&mut self.log)
             .into_iter()
             .partition(|w| w.dir != old || w.last <= watermark);

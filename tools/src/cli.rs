@@ -251,7 +251,9 @@ Chunks are listed L0 first (newest first), then the runs (newest first).
 writer_clean says whether the current writer closed cleanly; fenced lists the
 local directories fenced while holding writes that never reached the bucket:
 writer_id, epoch, wal_watermark (exactly that directory's writes at or below it
-are in the bucket), fenced_by_epoch, fenced_at_ms.";
+are in the bucket), fenced_by_epoch, fenced_at_ms. wal_objects_from is the
+first shipped WAL object id an open must read (every lower one holds only
+writes at or below wal_watermark, or is a fence).";
 
 const CHUNK_DUMP_ABOUT: &str = "\
 Decode one chunk file: properties, block list, entries. Needs no database.

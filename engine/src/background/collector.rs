@@ -25,6 +25,7 @@ use firn_manifest::{ChunkId, Manifest, ManifestStore};
 use serde::Serialize;
 
 use crate::background::publisher::ManifestPublisher;
+use crate::background::shipper::ShippedIndex;
 use crate::background::uploads::ChunkIds;
 use crate::error::{Error, Result};
 use crate::health::Health;
@@ -32,6 +33,7 @@ use crate::metrics::EngineMetrics;
 use crate::read::table::ChunkStore;
 use crate::read::view::ReadView;
 use crate::signal::Wakeup;
+use crate::write::wal::shipped::{decode_header, SHIPPED_HEADER_LEN};
 
 /// What one GC pass did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -48,6 +50,11 @@ pub struct GcReport {
     pub chunks_kept: u64,
     /// Manifest versions left in the bucket.
     pub manifests_kept: u64,
+    /// Shipped WAL objects deleted (all their writes were in chunks for
+    /// longer than the grace period).
+    pub wal_objects_deleted: u64,
+    /// Shipped WAL objects left in the bucket (fences included).
+    pub wal_objects_kept: u64,
 }
 
 /// What GC remembers between passes.
@@ -59,6 +66,8 @@ struct GcState {
     primed: bool,
     /// Own-epoch orphans: when first seen unreferenced (ms).
     orphans_seen: HashMap<ChunkId, u64>,
+    /// Shipped WAL objects: when first seen entirely below the watermark (ms).
+    wal_flushed_seen: HashMap<u64, u64>,
 }
 
 struct VersionInfo {
@@ -83,6 +92,8 @@ pub(crate) struct CollectorDeps {
     pub manifests: ManifestStore,
     pub publisher: Arc<ManifestPublisher>,
     pub ids: Arc<ChunkIds>,
+    /// What each shipped WAL object holds, as far as this process knows.
+    pub shipped: Arc<ShippedIndex>,
     pub health: Arc<Health>,
     pub metrics: Arc<EngineMetrics>,
     pub epoch: u64,
@@ -265,6 +276,8 @@ impl Collector {
             gc.orphans_seen.remove(&id);
         }
         gc.orphans_seen.retain(|id, _| seen_orphans.contains(id));
+        self.collect_shipped_wal(&mut gc, &latest, now, horizon, &mut report)
+            .await?;
 
         for v in present {
             if retained.contains(&v) {
@@ -289,5 +302,60 @@ impl Collector {
         m.gc_manifests_deleted
             .fetch_add(report.manifests_deleted, Ordering::Relaxed);
         Ok(report)
+    }
+
+    /// Deletes shipped WAL objects whose writes have all been in chunks
+    /// (at or below the manifest's watermark) for longer than the grace
+    /// period. Fences are kept: a replaced writer that has not shipped
+    /// since must still find its next id taken.
+    async fn collect_shipped_wal(
+        &self,
+        gc: &mut GcState,
+        latest: &Manifest,
+        now: u64,
+        horizon: u64,
+        report: &mut GcReport,
+    ) -> Result<()> {
+        let d = &self.deps;
+        let store = &d.chunks.store;
+        let mut seen = HashSet::new();
+        for object in store.list(firn_manifest::manifest::WAL_PREFIX).await? {
+            let Some(firn_manifest::ObjectName::ShippedWal(id)) =
+                firn_manifest::ObjectName::parse(&object.path)
+            else {
+                continue;
+            };
+            let last_seq = match d.shipped.get(id) {
+                Some(last) => last,
+                None => {
+                    let len = SHIPPED_HEADER_LEN as u64;
+                    let header = match store.get_range(&object.path, 0, len).await {
+                        Ok(h) => h,
+                        Err(firn_store::StoreError::NotFound { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    let (_, run) = decode_header(&header, &object.path)?;
+                    d.shipped.insert(id, run.last_seq);
+                    run.last_seq
+                }
+            };
+            let is_fence = last_seq == 0;
+            if is_fence || last_seq > latest.wal_watermark {
+                report.wal_objects_kept += 1;
+                continue;
+            }
+            seen.insert(id);
+            let first_seen = *gc.wal_flushed_seen.entry(id).or_insert(now);
+            if first_seen > horizon {
+                report.wal_objects_kept += 1;
+                continue;
+            }
+            store.delete(&object.path).await?;
+            d.shipped.remove(id);
+            gc.wal_flushed_seen.remove(&id);
+            report.wal_objects_deleted += 1;
+        }
+        gc.wal_flushed_seen.retain(|id, _| seen.contains(id));
+        Ok(())
     }
 }

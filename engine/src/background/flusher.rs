@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::background::publisher::ManifestPublisher;
 use crate::background::retry::Retry;
+use crate::background::shipper::ShippedIndex;
 use crate::background::uploads::{upload_chunk, ChunkIds};
 use crate::error::{Error, Result};
 use crate::health::Health;
@@ -21,7 +22,7 @@ use crate::memtable::{MemValue, Memtable};
 use crate::metrics::EngineMetrics;
 use crate::read::table::ChunkStore;
 use crate::read::view::ReadView;
-use crate::signal::Wakeup;
+use crate::signal::{DurableSeq, Wakeup};
 use crate::write::wal::{list_segments, sync_dir};
 use crate::write::Backpressure;
 
@@ -46,6 +47,11 @@ pub(crate) struct FlushDeps {
     pub chunk_options: ChunkOptions,
     pub cache_flushed_blocks: bool,
     pub epoch: u64,
+    /// Advanced to the watermark after each publish.
+    pub durable: Arc<DurableSeq>,
+    /// The shipped WAL objects' ranges: a flush records which ones it
+    /// made redundant (`Manifest::wal_objects_from`).
+    pub shipped: Arc<ShippedIndex>,
 }
 
 /// Flushes frozen memtables, oldest first, and tells waiters how far it got.
@@ -101,13 +107,16 @@ impl Flusher {
             if let Some(err) = health.stopped_error() {
                 return Err(err);
             }
+            if health.is_closing() {
+                return Err(Error::Closed(None));
+            }
             tokio::select! {
                 changed = rx.changed() => {
                     if changed.is_err() {
                         return Err(Error::Closed(None));
                     }
                 }
-                _ = health.wait_failed() => {}
+                _ = health.wait_stopped() => {}
             }
         }
     }
@@ -157,6 +166,7 @@ impl Flusher {
             add_l0: vec![table.meta.clone()],
             wal_watermark: Some(max_seq),
             next_chunk_id: Some(id.id + 1),
+            wal_objects_from: d.shipped.first_needed(max_seq),
             add_totals: firn_manifest::Totals {
                 flushes: 1,
                 flush_bytes: summary.size,
@@ -169,6 +179,7 @@ impl Flusher {
         d.publisher
             .publish(edit, vec![table.clone()], Some(mem.id))
             .await?;
+        d.durable.advance(max_seq);
         // The WAL goes only if the bucket we published into still is the
         // database's: a wiped or replaced bucket takes the version with it.
         d.retry

@@ -21,6 +21,7 @@ pub(crate) mod compactor;
 pub(crate) mod flusher;
 pub(crate) mod publisher;
 pub(crate) mod retry;
+pub(crate) mod shipper;
 pub(crate) mod uploads;
 
 use std::sync::{Arc, Mutex};
@@ -36,6 +37,7 @@ use collector::Collector;
 use compactor::Compactor;
 use flusher::Flusher;
 use publisher::ManifestPublisher;
+use shipper::WalShipper;
 
 /// The writer's background subsystems and their tasks.
 pub(crate) struct Background {
@@ -43,6 +45,8 @@ pub(crate) struct Background {
     pub compactor: Arc<Compactor>,
     pub collector: Arc<Collector>,
     pub publisher: Arc<ManifestPublisher>,
+    /// `None` when WAL shipping is off.
+    pub shipper: Option<Arc<WalShipper>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -52,12 +56,14 @@ impl Background {
         compactor: Arc<Compactor>,
         collector: Arc<Collector>,
         publisher: Arc<ManifestPublisher>,
+        shipper: Option<Arc<WalShipper>>,
     ) -> Background {
         Background {
             flusher,
             compactor,
             collector,
             publisher,
+            shipper,
             tasks: Mutex::new(Vec::new()),
         }
     }
@@ -75,6 +81,9 @@ impl Background {
         let flusher = tokio::spawn(self.flusher.clone().run());
         let compactor = tokio::spawn(self.compactor.clone().run());
         let collector = tokio::spawn(self.collector.clone().run());
+        if let Some(shipper) = &self.shipper {
+            lock(&self.tasks).push(tokio::spawn(shipper.clone().run()));
+        }
         for wakeup in wakeups {
             wakeup.wake();
         }

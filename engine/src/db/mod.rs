@@ -12,6 +12,7 @@
 //! A read-only handle has no `Writer`. Subsystems never reach back into
 //! `DbCore`: each owns its state and holds the few handles it talks to.
 
+mod bucket_wal;
 mod open;
 mod replay;
 pub(crate) mod snapshot;
@@ -27,10 +28,11 @@ use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::local::LocalDir;
 use crate::lock;
-use crate::metrics::{EngineMetrics, Metrics};
+use crate::metrics::{DurabilityStatus, EngineMetrics, Metrics};
 use crate::options::{Options, WriteOptions};
 use crate::read::iter::{prefix_successor, DbIterator};
 use crate::read::Reader;
+use crate::signal::DurableSeq;
 use crate::write::batch::WriteBatch;
 use crate::write::WritePath;
 use snapshot::Snapshot;
@@ -41,6 +43,8 @@ pub(crate) struct DbCore {
     db_id: String,
     epoch: u64,
     reader: Reader,
+    /// The last sequence number known to be in the bucket.
+    durable: Arc<DurableSeq>,
     health: Arc<Health>,
     metrics: Arc<EngineMetrics>,
     /// `None` for a read-only handle.
@@ -366,6 +370,45 @@ impl Db {
     /// stopped it; `None` when uploads are healthy.
     pub fn upload_status(&self) -> Option<String> {
         self.core.health.store_error()
+    }
+
+    /// How far writes have got: visible, synced locally, in the bucket, and
+    /// the age of the oldest write not yet in the bucket.
+    pub fn durability_status(&self) -> DurabilityStatus {
+        let visible_seq = self.core.reader.view.visible_seq();
+        let bucket_durable_seq = self.core.durable.get().min(visible_seq);
+        let Some(writer) = &self.core.writer else {
+            return DurabilityStatus {
+                visible_seq,
+                local_synced_seq: visible_seq,
+                bucket_durable_seq,
+                oldest_unshipped_ms: None,
+            };
+        };
+        let tail = &writer.path.bucket.tail;
+        let oldest_unshipped_ms = (bucket_durable_seq < visible_seq)
+            .then(|| tail.oldest_unshipped())
+            .flatten()
+            .map(|t| t.elapsed().as_millis() as u64);
+        DurabilityStatus {
+            visible_seq,
+            local_synced_seq: tail.synced_seq().min(visible_seq),
+            bucket_durable_seq,
+            oldest_unshipped_ms,
+        }
+    }
+
+    /// Waits until every write through `seq` is in the bucket (shipped in a
+    /// WAL object, or flushed), asking the shipper to ship now; it does not
+    /// force a memtable flush. Needs WAL shipping unless `seq` is flushed
+    /// already. Fails if the database stops first (fenced: the write may
+    /// never reach the bucket).
+    pub async fn wait_durable(&self, seq: u64) -> Result<()> {
+        match &self.core.writer {
+            Some(writer) => writer.path.wait_durable(seq).await,
+            None if self.core.durable.get() >= seq => Ok(()),
+            None => Err(Error::ReadOnly),
+        }
     }
 
     /// Bytes of the active WAL segment that are on stable storage, with the

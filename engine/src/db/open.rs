@@ -11,8 +11,10 @@ use crate::background::compactor::{CompactionListeners, Compactor, CompactorDeps
 use crate::background::flusher::{FlushDeps, FlushListeners, Flusher};
 use crate::background::publisher::ManifestPublisher;
 use crate::background::retry::Retry;
+use crate::background::shipper::{ShippedIndex, ShipperDeps, WalShipper};
 use crate::background::uploads::ChunkIds;
 use crate::background::Background;
+use crate::db::bucket_wal;
 use crate::db::replay::{replay_wal, Recovered};
 use crate::db::{Db, DbCore, HandleGuard, Writer};
 use crate::error::{Error, Result};
@@ -26,10 +28,12 @@ use crate::read::snapshot::SnapshotRegistry;
 use crate::read::table::ChunkStore;
 use crate::read::view::{ReadState, ReadView};
 use crate::read::Reader;
+use crate::signal::DurableSeq;
 use crate::signal::Wakeup;
 use crate::write::commit::{CommitDeps, CommitPath};
 use crate::write::wal::WalWriter;
-use crate::write::{Backpressure, WriteLimits, WritePath};
+use crate::write::wal_tail::{TailPosition, WalTail};
+use crate::write::{Backpressure, BucketWait, WriteLimits, WritePath};
 
 /// Opens (or creates) the database `opts` names.
 pub(crate) async fn open(opts: Options) -> Result<Db> {
@@ -68,7 +72,17 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     let local_id = local.identity()?;
     if let Some(name) = &opts.checkpoint {
         let manifest = load_checkpointed(&manifests, name).await?;
-        return assemble(opts, manifests, manifest, Recovered::empty(), local, false).await;
+        let bucket = BucketWal::none(manifest.wal_watermark);
+        return assemble(
+            opts,
+            manifests,
+            manifest,
+            Recovered::empty(),
+            bucket,
+            local,
+            false,
+        )
+        .await;
     }
     let manifest = match manifests.load_latest().await? {
         Some(m) => m,
@@ -116,15 +130,100 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
         &opts.local_dir,
         writer_id,
     )?;
+    let mut recovered = recovered;
     let manifest = if writer {
         ensure_bucket_identity(&manifests, &manifest).await?;
         manifests.claim_writer_as(&manifest, writer_id).await?
     } else {
         manifest
     };
+    let (manifest, bucket) = load_bucket_wal(&manifests, manifest, &mut recovered, writer).await?;
     // Everything above the watermark is in one memtable that is frozen at
     // once (a writer flushes it; a reader keeps it in memory).
-    assemble(opts, manifests, manifest, recovered, local, writer).await
+    assemble(opts, manifests, manifest, recovered, bucket, local, writer).await
+}
+
+/// The shipped WAL as open found it.
+struct BucketWal {
+    /// What every object read holds, for the collector.
+    index: Arc<ShippedIndex>,
+    /// The id this writer ships from (after its fence).
+    next_id: u64,
+    /// The last sequence number known to be in the bucket.
+    durable: u64,
+}
+
+impl BucketWal {
+    fn none(durable: u64) -> BucketWal {
+        BucketWal {
+            index: Arc::new(ShippedIndex::default()),
+            next_id: 1,
+            durable,
+        }
+    }
+}
+
+/// Reads the shipped WAL: a writer first fences the previous writer's
+/// shipping; both then replay every shipped write above the watermark and
+/// the local WAL into `recovered`, so they see every write that was in the
+/// bucket. When a writer took over shipped writes of the writer it fenced,
+/// that writer's fence record is raised to cover them: they reached the
+/// bucket, and its directory must not report them as lost.
+async fn load_bucket_wal(
+    manifests: &ManifestStore,
+    manifest: Manifest,
+    recovered: &mut Recovered,
+    writer: bool,
+) -> Result<(Manifest, BucketWal)> {
+    let store = manifests.store();
+    let mut ids = bucket_wal::list_ids(store).await?;
+    let index = Arc::new(ShippedIndex::default());
+    let (mut replay_ids, next_id) = if writer {
+        let fence = bucket_wal::fence(store, &mut ids, manifest.epoch).await?;
+        index.insert(fence, 0);
+        ids.sort_unstable();
+        (ids, fence.saturating_add(1))
+    } else {
+        (ids, 1)
+    };
+    // Objects below `wal_objects_from` hold only flushed writes (or are fences).
+    replay_ids.retain(|&id| id >= manifest.wal_objects_from);
+    let replayed = bucket_wal::replay(
+        store,
+        &replay_ids,
+        &recovered.mem,
+        manifest.wal_watermark,
+        recovered.last_seq,
+        &index,
+    )
+    .await?;
+    recovered.last_seq = recovered.last_seq.max(replayed.applied);
+    recovered.bucket_objects = replayed.objects;
+    let durable = replayed.bucket_through;
+    let mut manifest = manifest;
+    if writer && durable > manifest.wal_watermark {
+        let outgoing = manifest
+            .fenced
+            .iter()
+            .find(|f| f.fenced_by_epoch == manifest.epoch)
+            .filter(|f| f.wal_watermark < durable)
+            .map(|f| f.writer_id);
+        if let Some(writer_id) = outgoing {
+            let edit = firn_manifest::ManifestEdit {
+                raise_fence: Some((writer_id, durable)),
+                ..Default::default()
+            };
+            manifest = manifests.publish(&manifest, &edit, manifest.epoch).await?;
+        }
+    }
+    Ok((
+        manifest,
+        BucketWal {
+            index,
+            next_id,
+            durable,
+        },
+    ))
 }
 
 /// Builds the database from its loaded parts: the read path, and for a
@@ -134,6 +233,7 @@ async fn assemble(
     manifests: ManifestStore,
     manifest: Manifest,
     recovered: Recovered,
+    bucket: BucketWal,
     local: LocalDir,
     writer: bool,
 ) -> Result<Db> {
@@ -181,6 +281,11 @@ async fn assemble(
         last_seq,
     ));
     let metrics = Arc::new(EngineMetrics::default());
+    metrics.wal_objects_replayed.store(
+        recovered.bucket_objects,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let durable = Arc::new(DurableSeq::new(bucket.durable));
     let health = Arc::new(Health::default());
     let snapshots = Arc::new(SnapshotRegistry::default());
     let reader = Reader {
@@ -194,7 +299,10 @@ async fn assemble(
         Some(wal) => {
             let parts = WriterParts {
                 wal,
-                next_seq: last_seq + 1,
+                last_seq,
+                first_segment: recovered.first_segment.unwrap_or(next_segment),
+                bucket,
+                durable: durable.clone(),
                 next_chunk_id,
                 epoch,
                 manifests,
@@ -212,6 +320,7 @@ async fn assemble(
         db_id,
         epoch,
         reader,
+        durable,
         health,
         metrics,
         writer,
@@ -228,7 +337,12 @@ async fn assemble(
 /// What a writer's subsystems are built from.
 struct WriterParts {
     wal: WalWriter,
-    next_seq: u64,
+    /// The last sequence number recovered (local WAL, shipped WAL, manifest).
+    last_seq: u64,
+    /// The oldest local WAL segment (shipping starts there).
+    first_segment: u64,
+    bucket: BucketWal,
+    durable: Arc<DurableSeq>,
     next_chunk_id: u64,
     epoch: u64,
     manifests: ManifestStore,
@@ -260,9 +374,23 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
         p.metrics.clone(),
         limits,
     ));
+    let tail = Arc::new(WalTail::new(
+        TailPosition {
+            segment: p.wal.segment(),
+            written: p.wal.written(),
+            last_seq: p.last_seq,
+        },
+        opts.wal_ship_bytes,
+        opts.wal_shipping,
+    ));
+    if p.last_seq > p.bucket.durable {
+        // Recovered writes the bucket lacks: ship them within the interval.
+        tail.mark_pending();
+    }
+    let ship_from = p.first_segment;
     let commit = Arc::new(CommitPath::new(
         Some(p.wal),
-        p.next_seq,
+        p.last_seq + 1,
         CommitDeps {
             view: p.view.clone(),
             health: p.health.clone(),
@@ -270,6 +398,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             wal_dir: wal_dir.clone(),
             memtable_size: opts.memtable_size,
             flusher: flush_wakeup.clone(),
+            tail: tail.clone(),
         },
     ));
     let retry = Retry::new(
@@ -296,11 +425,13 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             retry: retry.clone(),
             health: p.health.clone(),
             metrics: p.metrics.clone(),
-            wal_dir,
+            wal_dir: wal_dir.clone(),
             local_dir: opts.local_dir.clone(),
             chunk_options: opts.chunk_options(),
             cache_flushed_blocks: opts.cache_flushed_blocks,
             epoch: p.epoch,
+            durable: p.durable.clone(),
+            shipped: p.bucket.index.clone(),
         },
         FlushListeners {
             compactor: compaction_wakeup.clone(),
@@ -316,7 +447,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             snapshots: p.snapshots,
             publisher: publisher.clone(),
             ids: ids.clone(),
-            retry,
+            retry: retry.clone(),
             health: p.health.clone(),
             metrics: p.metrics.clone(),
             chunk_options: opts.chunk_options(),
@@ -333,19 +464,40 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
     let collector = Arc::new(Collector::new(
         gc_wakeup.clone(),
         CollectorDeps {
-            view: p.view,
-            chunks: p.chunks,
+            view: p.view.clone(),
+            chunks: p.chunks.clone(),
             manifests: p.manifests,
             publisher: publisher.clone(),
             ids,
+            shipped: p.bucket.index.clone(),
             health: p.health.clone(),
-            metrics: p.metrics,
+            metrics: p.metrics.clone(),
             epoch: p.epoch,
             grace: opts.gc_grace,
             interval: opts.gc_interval,
         },
     ));
-    let background = Background::new(flusher, compactor, collector, publisher);
+    let shipper = opts.wal_shipping.then(|| {
+        Arc::new(WalShipper::new(
+            ShipperDeps {
+                store: p.chunks.store.clone(),
+                tail: tail.clone(),
+                durable: p.durable.clone(),
+                retry: retry.clone(),
+                health: p.health.clone(),
+                metrics: p.metrics.clone(),
+                wal_dir: wal_dir.clone(),
+                epoch: p.epoch,
+                interval: opts.wal_ship_interval,
+                max_object_bytes: opts.wal_ship_bytes,
+            },
+            ship_from,
+            p.bucket.next_id,
+            p.bucket.durable,
+            p.bucket.index.clone(),
+        ))
+    });
+    let background = Background::new(flusher, compactor, collector, publisher, shipper);
     background.start(
         [&flush_wakeup, &compaction_wakeup, &gc_wakeup],
         &commit,
@@ -353,7 +505,17 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
         opts.wal_sync_interval,
     );
     Writer {
-        path: WritePath::new(commit, room, p.health, limits),
+        path: WritePath::new(
+            commit,
+            room,
+            BucketWait {
+                tail,
+                durable: p.durable,
+                shipping: opts.wal_shipping,
+            },
+            p.health,
+            limits,
+        ),
         background,
     }
 }

@@ -18,6 +18,10 @@ pub(crate) struct Recovered {
     pub last_seq: u64,
     /// The newest segment number.
     pub last_segment: u64,
+    /// The oldest segment left (where shipping resumes).
+    pub first_segment: Option<u64>,
+    /// Shipped WAL objects read from the bucket.
+    pub bucket_objects: u64,
 }
 
 impl Recovered {
@@ -26,6 +30,8 @@ impl Recovered {
             mem: Memtable::new(0),
             last_seq: 0,
             last_segment: 0,
+            first_segment: None,
+            bucket_objects: 0,
         }
     }
 }
@@ -142,6 +148,8 @@ pub(crate) fn replay_wal(
         mem,
         last_seq,
         last_segment,
+        first_segment: segments.first().map(|(n, _)| *n),
+        bucket_objects: 0,
     })
 }
 

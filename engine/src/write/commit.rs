@@ -29,6 +29,7 @@ use crate::read::view::ReadView;
 use crate::signal::Wakeup;
 use crate::write::batch::WriteBatch;
 use crate::write::wal::{frame_record, WalWriter};
+use crate::write::wal_tail::WalTail;
 
 struct Pending {
     batch: WriteBatch,
@@ -58,6 +59,8 @@ pub(crate) struct CommitDeps {
     pub wal_dir: PathBuf,
     pub memtable_size: usize,
     pub flusher: Wakeup,
+    /// Where the WAL ends, for the shipper and durability reports.
+    pub tail: Arc<WalTail>,
 }
 
 /// The commit queue and the leader-owned log state.
@@ -177,6 +180,10 @@ impl CommitPath {
             any_sync |= p.sync;
         }
         wal.append(buf)?;
+        let group_last = seq - 1;
+        self.deps
+            .tail
+            .appended(wal.segment(), wal.written(), group_last, buf.len() as u64);
         self.deps
             .metrics
             .wal_bytes
@@ -187,6 +194,7 @@ impl CommitPath {
         if any_sync {
             let started = Instant::now();
             wal.sync()?;
+            self.deps.tail.synced(group_last);
             let m = &self.deps.metrics;
             m.wal_syncs.fetch_add(1, Ordering::Relaxed);
             m.wal_synced_batches
@@ -220,10 +228,12 @@ impl CommitPath {
         if current.active.is_empty() {
             return Ok(None);
         }
+        let written_upto = log.next_seq.saturating_sub(1);
         let wal = log.wal.as_mut().ok_or(Error::ReadOnly)?;
         // Older segments are complete and synced before a newer one exists, so
         // recovery can treat damage in any but the newest as corruption.
         wal.sync()?;
+        self.deps.tail.synced(written_upto);
         let next_id = current.active.id + 1;
         let new_wal = WalWriter::create(&self.deps.wal_dir, next_id, wal.epoch())?;
         *wal = new_wal;
@@ -238,9 +248,11 @@ impl CommitPath {
     /// Syncs buffered WAL writes (the periodic sync of `Durability::Buffered`).
     pub(crate) fn sync_wal(&self) -> Result<()> {
         let mut log = lock(&self.log);
+        let written_upto = log.next_seq.saturating_sub(1);
         if let Some(wal) = log.wal.as_mut() {
             if wal.needs_sync() {
                 wal.sync()?;
+                self.deps.tail.synced(written_upto);
                 self.deps
                     .metrics
                     .wal_background_syncs

@@ -5,6 +5,7 @@
 pub(crate) mod batch;
 pub(crate) mod commit;
 pub(crate) mod wal;
+pub(crate) mod wal_tail;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,13 +13,15 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::metrics::EngineMetrics;
 use crate::options::{Durability, WriteOptions};
 use crate::read::view::ReadView;
+use crate::signal::DurableSeq;
 use batch::WriteBatch;
 use commit::CommitPath;
+use wal_tail::WalTail;
 
 /// Limits a write is checked against before it is admitted.
 #[derive(Clone, Copy)]
@@ -84,7 +87,7 @@ impl Backpressure {
             stalled.get_or_insert_with(Instant::now);
             tokio::select! {
                 _ = notified => {}
-                _ = self.health.wait_failed() => {}
+                _ = self.health.wait_stopped() => {}
             }
         }
         if let Some(t) = stalled {
@@ -98,10 +101,21 @@ impl Backpressure {
     }
 }
 
-/// The writer's entry point: check, admit, commit.
+/// How a writer waits for the bucket: the WAL's tail (to ask the shipper
+/// to ship now) and the bucket-durable sequence number.
+pub(crate) struct BucketWait {
+    pub tail: Arc<WalTail>,
+    pub durable: Arc<DurableSeq>,
+    /// Whether the WAL is shipped at all (else only flushes reach the bucket).
+    pub shipping: bool,
+}
+
+/// The writer's entry point: check, admit, commit, and for `Remote` writes
+/// wait for the bucket.
 pub(crate) struct WritePath {
     pub commit: Arc<CommitPath>,
     pub room: Arc<Backpressure>,
+    pub bucket: BucketWait,
     health: Arc<Health>,
     limits: WriteLimits,
 }
@@ -110,12 +124,14 @@ impl WritePath {
     pub(crate) fn new(
         commit: Arc<CommitPath>,
         room: Arc<Backpressure>,
+        bucket: BucketWait,
         health: Arc<Health>,
         limits: WriteLimits,
     ) -> WritePath {
         WritePath {
             commit,
             room,
+            bucket,
             health,
             limits,
         }
@@ -123,10 +139,46 @@ impl WritePath {
 
     /// Applies `batch` atomically; returns the sequence number of its last op.
     pub(crate) async fn write(&self, batch: WriteBatch, opts: WriteOptions) -> Result<u64> {
+        let durability = opts.durability.unwrap_or(self.limits.durability);
+        if durability == Durability::Remote && !self.bucket.shipping {
+            return Err(Error::InvalidArgument(
+                "Durability::Remote needs WAL shipping (Options::wal_shipping)".into(),
+            ));
+        }
         self.health.check_writable()?;
         batch.validate(self.limits.max_key_size, self.limits.max_value_size)?;
         self.room.wait_for_room().await?;
-        let sync = opts.durability.unwrap_or(self.limits.durability) == Durability::Sync;
-        self.commit.commit(batch, sync).await
+        let seq = self
+            .commit
+            .commit(batch, durability == Durability::Sync)
+            .await?;
+        if durability == Durability::Remote {
+            self.wait_durable(seq).await?;
+        }
+        Ok(seq)
+    }
+
+    /// Waits until `seq` is in the bucket (shipped, or flushed), asking the
+    /// shipper to ship now. Fails if the database stops first (fenced: the
+    /// write may never reach the bucket).
+    pub(crate) async fn wait_durable(&self, seq: u64) -> Result<()> {
+        let durable = &self.bucket.durable;
+        if durable.get() >= seq {
+            return Ok(());
+        }
+        if !self.bucket.shipping {
+            return Err(Error::InvalidArgument(
+                "waiting for the bucket needs WAL shipping (Options::wal_shipping)".into(),
+            ));
+        }
+        self.bucket.tail.request_ship();
+        tokio::select! {
+            _ = durable.reached(seq) => return Ok(()),
+            _ = self.health.wait_stopped() => {}
+        }
+        if durable.get() >= seq {
+            return Ok(());
+        }
+        Err(self.health.stopped_error().unwrap_or(Error::Closed(None)))
     }
 }

@@ -4,7 +4,7 @@
 //! offset  size  field
 //! ------  ----  -----------------------------------------------------------------
 //!      0     8  magic            b"FIRNMNFT"
-//!      8     4  format_version   u32 little-endian (this build writes 2, reads 1 and 2)
+//!      8     4  format_version   u32 little-endian (this build writes 3, reads 1 to 3)
 //!     12     4  payload_len      u32 little-endian, = N
 //!     16     N  payload          postcard encoding of `Manifest`
 //!   16+N     4  crc32            u32 little-endian, CRC-32 (IEEE) of bytes [0, 16+N)
@@ -20,10 +20,12 @@
 //! | version | payload |
 //! |---|---|
 //! | 1 | `ManifestV1`: every field of [`Manifest`] up to `claims` (the last 64 writer claims) |
-//! | 2 | [`Manifest`]: version 1 plus `fenced`, `writer_clean`, `fence_records_since` |
+//! | 2 | `ManifestV2`: version 1 plus `fenced`, `writer_clean`, `fence_records_since` |
+//! | 3 | [`Manifest`]: version 2 plus `wal_objects_from` |
 //!
 //! A version 1 object decodes into a [`Manifest`] whose fence records are derived from the
-//! claims it remembers ([`upgrade_v1`]).
+//! claims it remembers ([`upgrade_v1`]); versions 1 and 2 have `wal_objects_from` 0 (unknown:
+//! an open reads every shipped WAL object).
 
 // Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
 #![deny(
@@ -42,10 +44,13 @@ use crate::error::ManifestError;
 pub const MAGIC: [u8; 8] = *b"FIRNMNFT";
 
 /// The manifest format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The first format version: no fence records (frozen: never renumber).
 const FORMAT_V1: u32 = 1;
+
+/// The second format version: no `wal_objects_from` (frozen: never renumber).
+const FORMAT_V2: u32 = 2;
 
 /// Bytes before the payload: magic, format version, payload length.
 pub const HEADER_LEN: usize = 16;
@@ -154,6 +159,9 @@ pub fn decode(bytes: &[u8], object: &str) -> Result<Manifest, ManifestError> {
     let (manifest, rest) = if version == FORMAT_V1 {
         let (v1, rest) = postcard::take_from_bytes::<ManifestV1>(payload).map_err(undecodable)?;
         (upgrade_v1(v1), rest)
+    } else if version == FORMAT_V2 {
+        let (v2, rest) = postcard::take_from_bytes::<ManifestV2>(payload).map_err(undecodable)?;
+        (upgrade_v2(v2), rest)
     } else {
         postcard::take_from_bytes::<Manifest>(payload).map_err(undecodable)?
     };
@@ -181,6 +189,49 @@ struct ManifestV1 {
     published_at_ms: u64,
     totals: Totals,
     claims: Vec<WriterClaim>,
+}
+
+/// The payload of format version 2 (frozen: the layout of objects already written).
+#[derive(Deserialize)]
+struct ManifestV2 {
+    version: u64,
+    db_id: [u8; 16],
+    epoch: u64,
+    nonce: u64,
+    wal_watermark: u64,
+    next_chunk_id: u64,
+    next_run_id: u64,
+    l0: Vec<super::model::ChunkMeta>,
+    runs: Vec<SortedRun>,
+    published_at_ms: u64,
+    totals: Totals,
+    claims: Vec<WriterClaim>,
+    fenced: Vec<FencedWriter>,
+    writer_clean: bool,
+    fence_records_since: u64,
+}
+
+/// A version 2 manifest as a current one: which shipped WAL objects hold only flushed writes
+/// is unknown (`wal_objects_from` 0).
+fn upgrade_v2(v2: ManifestV2) -> Manifest {
+    Manifest {
+        version: v2.version,
+        db_id: v2.db_id,
+        epoch: v2.epoch,
+        nonce: v2.nonce,
+        wal_watermark: v2.wal_watermark,
+        next_chunk_id: v2.next_chunk_id,
+        next_run_id: v2.next_run_id,
+        l0: v2.l0,
+        runs: v2.runs,
+        published_at_ms: v2.published_at_ms,
+        totals: v2.totals,
+        claims: v2.claims,
+        fenced: v2.fenced,
+        writer_clean: v2.writer_clean,
+        fence_records_since: v2.fence_records_since,
+        wal_objects_from: 0,
+    }
 }
 
 /// A version 1 manifest as a current one. Its fence records are rebuilt by replaying the claims
@@ -229,6 +280,7 @@ fn upgrade_v1(v1: ManifestV1) -> Manifest {
         fenced,
         writer_clean: false,
         fence_records_since,
+        wal_objects_from: 0,
     }
 }
 
@@ -253,7 +305,7 @@ mod tests {
         let m = Manifest::new([7; 16]);
         let bytes = encode(&m);
         assert_eq!(&bytes[..8], b"FIRNMNFT");
-        assert_eq!(bytes[8..12], 2u32.to_le_bytes());
+        assert_eq!(bytes[8..12], FORMAT_VERSION.to_le_bytes());
         let n = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
         assert_eq!(bytes.len(), 16 + n + 4);
         let crc = crc32fast::hash(&bytes[..16 + n]);

@@ -44,6 +44,14 @@ pub struct ManifestEdit {
     /// acknowledged is at or below the watermark. Only a closing writer that has flushed
     /// everything and accepts no more writes may set it.
     pub writer_clean: bool,
+    /// Raise the fence record of the local directory with this id
+    /// ([`Manifest::fenced`]) to at least this watermark: a writer that took
+    /// over found that directory's writes through it in the shipped WAL, so
+    /// they reached the bucket. No record, no change.
+    pub raise_fence: Option<([u8; 16], u64)>,
+    /// Raise [`Manifest::wal_objects_from`] to at least this (shipped WAL objects below it
+    /// hold only writes at or below the watermark this edit leaves).
+    pub wal_objects_from: Option<u64>,
 }
 
 impl ManifestEdit {
@@ -69,6 +77,14 @@ impl ManifestEdit {
         }
         if let Some(w) = self.wal_watermark {
             next.wal_watermark = next.wal_watermark.max(w);
+        }
+        if let Some(from) = self.wal_objects_from {
+            next.wal_objects_from = next.wal_objects_from.max(from);
+        }
+        if let Some((writer_id, w)) = self.raise_fence {
+            for record in next.fenced.iter_mut().filter(|f| f.writer_id == writer_id) {
+                record.wal_watermark = record.wal_watermark.max(w);
+            }
         }
         if let Some(n) = self.next_chunk_id {
             next.next_chunk_id = next.next_chunk_id.max(n);

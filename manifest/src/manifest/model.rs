@@ -147,6 +147,10 @@ pub struct Manifest {
     /// such an epoch with no record, which writes reached the bucket is unknown. 0 for a
     /// database created with exact records.
     pub fence_records_since: u64,
+    /// Every shipped WAL object (`wal/<id>.wal`) with a smaller id is a fence or holds only
+    /// writes at or below `wal_watermark`: an open replaying the shipped WAL reads from this id
+    /// on. 0 when unknown (read them all).
+    pub wal_objects_from: u64,
 }
 
 /// Running totals of the work done on a database since it was created, carried from version to
@@ -255,6 +259,7 @@ impl Manifest {
             fenced: Vec::new(),
             writer_clean: false,
             fence_records_since: 0,
+            wal_objects_from: 0,
         }
     }
 

@@ -107,6 +107,7 @@ struct ManifestJson {
     chunks: Vec<ChunkJson>,
     writer_clean: bool,
     fenced: Vec<FencedJson>,
+    wal_objects_from: u64,
 }
 
 /// One fence record in `manifest --json`.
@@ -180,6 +181,7 @@ pub async fn manifest(session: &mut Session, json: bool) -> CliResult {
             chunks,
             writer_clean: m.writer_clean,
             fenced: m.fenced.iter().map(FencedJson::new).collect(),
+            wal_objects_from: m.wal_objects_from,
         };
         return session.out.json_line(&doc);
     }
@@ -200,6 +202,7 @@ fn print_manifest(out: &mut Out, m: &Manifest, codec: Codec) -> CliResult {
     out.line(&format!("next_run_id: {}", m.next_run_id))?;
     out.line(&format!("published_at_ms: {}", m.published_at_ms))?;
     out.line(&format!("writer_clean: {}", m.writer_clean))?;
+    out.line(&format!("wal_objects_from: {}", m.wal_objects_from))?;
     for f in &m.fenced {
         out.line(&format!(
             "fenced: writer {} epoch {}: writes at or below seq {} are in the bucket (fenced by epoch {} at {} ms)",

@@ -8,7 +8,8 @@
 //! record  = len u32 | crc32(payload) u32 | crc32(record[0..8]) u32 | payload[len]
 //! ```
 
-mod reader;
+pub(crate) mod reader;
+pub(crate) mod shipped;
 mod writer;
 
 use std::path::{Path, PathBuf};

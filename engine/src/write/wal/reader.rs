@@ -198,7 +198,10 @@ fn check_header(data: &[u8], object: &str) -> Result<u64> {
 }
 
 /// Parses the record at `pos`: its payload and the offset after it.
-fn parse_record(data: &Bytes, pos: usize) -> std::result::Result<(Bytes, usize), &'static str> {
+pub(crate) fn parse_record(
+    data: &Bytes,
+    pos: usize,
+) -> std::result::Result<(Bytes, usize), &'static str> {
     let start = pos
         .checked_add(RECORD_HEADER_LEN)
         .ok_or("record offset out of range")?;

@@ -106,6 +106,11 @@ impl WalWriter {
         self.segment
     }
 
+    /// Bytes appended so far (header included): the segment's length.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Bytes known to be on stable storage.
     pub(crate) fn synced_len(&self) -> u64 {
         self.synced

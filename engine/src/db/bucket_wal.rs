@@ -1,0 +1,159 @@
+//! The shipped WAL at open: listing it, fencing the previous writer's
+//! shipping, and replaying it (see `write/wal/FORMAT.md`, "Shipped WAL
+//! objects").
+
+use bytes::Bytes;
+use firn_manifest::ObjectName;
+use firn_store::{ObjectStore, PutOutcome};
+use futures::stream::{StreamExt, TryStreamExt};
+
+use crate::background::shipper::ShippedIndex;
+use crate::error::{Error, Result};
+use crate::memtable::Memtable;
+use crate::write::batch::WriteBatch;
+use crate::write::wal::shipped;
+
+/// Shipped objects fetched at once while replaying.
+const REPLAY_PARALLELISM: usize = 16;
+
+/// Every shipped WAL object id in the bucket, ascending (one LIST).
+pub(crate) async fn list_ids(store: &ObjectStore) -> Result<Vec<u64>> {
+    let mut ids: Vec<u64> = store
+        .list(firn_manifest::manifest::WAL_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|o| match ObjectName::parse(&o.path) {
+            Some(ObjectName::ShippedWal(id)) => Some(id),
+            _ => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Fences the previous writer's shipping: creates a fence object of
+/// `epoch` at the first free id after `ids`, walking past objects the
+/// previous writer ships meanwhile (they join `ids`). Its ids are
+/// consecutive, so the id fenced is exactly its next one. Returns the
+/// fence's id; this writer ships from the id after it.
+pub(crate) async fn fence(store: &ObjectStore, ids: &mut Vec<u64>, epoch: u64) -> Result<u64> {
+    let fence = Bytes::from(shipped::encode(epoch, &[], None)?);
+    let mut id = ids.last().map_or(1, |last| last.saturating_add(1));
+    loop {
+        let name = ObjectName::ShippedWal(id).path();
+        match store.put_if_absent(&name, fence.clone()).await? {
+            PutOutcome::Created => return Ok(id),
+            PutOutcome::AlreadyExists => {
+                // Our own earlier attempt (same epoch, no records) counts.
+                let existing = store.get(&name).await?;
+                if existing == fence {
+                    return Ok(id);
+                }
+                ids.push(id);
+                id = id.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// What replaying the shipped WAL found.
+pub(crate) struct BucketReplay {
+    /// The last sequence number applied (or `local_last`, if none was).
+    pub applied: u64,
+    /// The bucket holds every write through this one (flushed or shipped).
+    pub bucket_through: u64,
+    /// Objects read.
+    pub objects: u64,
+}
+
+/// Applies, in id order, the writes of the objects `ids` that are above
+/// both the manifest's `watermark` and `local_last` (the local WAL's last
+/// write) to `mem`, and records each object's range in `index`. The writes
+/// of the shipped WAL must continue the watermark without a gap: a gap means
+/// an object is missing, and an object that fails its checksum is corrupt;
+/// both are errors naming the object, never skipped.
+pub(crate) async fn replay(
+    store: &ObjectStore,
+    ids: &[u64],
+    mem: &Memtable,
+    watermark: u64,
+    local_last: u64,
+    index: &ShippedIndex,
+) -> Result<BucketReplay> {
+    let mut bucket_through = watermark;
+    let mut applied = watermark.max(local_last);
+    let mut objects = 0u64;
+    let fetch = |id: u64| {
+        let store = store.clone();
+        async move {
+            let name = ObjectName::ShippedWal(id).path();
+            match store.get(&name).await {
+                Ok(bytes) => Ok(Some((id, name, bytes))),
+                // Collected since the LIST: it was at or below the watermark.
+                Err(firn_store::StoreError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(Error::from(e)),
+            }
+        }
+    };
+    let mut fetches = futures::stream::iter(ids.iter().copied().map(fetch))
+        .buffered(REPLAY_PARALLELISM);
+    while let Some(fetched) = fetches.try_next().await? {
+        let Some((id, name, bytes)) = fetched else {
+            continue;
+        };
+        objects += 1;
+        let object = shipped::decode(&bytes, &name)?;
+        index.insert(id, object.last_seq);
+        if object.is_fence() {
+            continue;
+        }
+        for payload in &object.records {
+            let (first, batch) = WriteBatch::decode(payload).map_err(|why| {
+                Error::corruption(&name, None, format!("bad batch in shipped WAL: {why}"))
+            })?;
+            let len = batch.len() as u64;
+            let Some(end) = first.checked_add(len.saturating_sub(1)).filter(|_| len > 0) else {
+                return Err(Error::corruption(
+                    &name,
+                    None,
+                    format!("batch with {len} ops at seq {first} is out of range"),
+                ));
+            };
+            if end <= bucket_through {
+                continue;
+            }
+            if first != bucket_through.saturating_add(1) {
+                return Err(Error::corruption(
+                    &name,
+                    None,
+                    format!(
+                        "shipped WAL continues at sequence number {first}, but the bucket holds \
+                         writes only through {bucket_through}: an earlier shipped object is missing"
+                    ),
+                ));
+            }
+            bucket_through = end;
+            if end <= applied {
+                continue; // in the local WAL already
+            }
+            if first != applied.saturating_add(1) {
+                return Err(Error::corruption(
+                    &name,
+                    None,
+                    format!(
+                        "shipped WAL batch {first}..={end} overlaps the local WAL, which ends at \
+                         {applied} inside it"
+                    ),
+                ));
+            }
+            mem.apply(&batch, first);
+            applied = end;
+        }
+    }
+    Ok(BucketReplay {
+        applied,
+        bucket_through,
+        objects,
+    })
+}

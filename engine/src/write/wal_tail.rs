@@ -1,0 +1,161 @@
+//! What the commit path has written to the local WAL, for the WAL shipper
+//! and for durability reports: where the WAL ends, which sequence number is
+//! synced, and what awaits shipping since when.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::lock;
+
+/// Where the local WAL ends: the active segment, its length, and the last
+/// sequence number written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TailPosition {
+    pub segment: u64,
+    pub written: u64,
+    pub last_seq: u64,
+}
+
+#[derive(Default)]
+struct Pending {
+    tail: TailPosition,
+    /// When the oldest write not yet taken by the shipper was appended.
+    oldest: Option<Instant>,
+    /// Bytes appended since the shipper last took the tail.
+    bytes: u64,
+    /// When the oldest write the shipper took, and has not finished
+    /// shipping, was appended.
+    shipping: Option<Instant>,
+}
+
+/// Shared by the commit path (which appends) and the shipper (which takes).
+pub(crate) struct WalTail {
+    pending: Mutex<Pending>,
+    synced_seq: AtomicU64,
+    /// Ship now: enough bytes are pending, or a writer waits for the bucket.
+    urgent: AtomicBool,
+    wake: Notify,
+    /// `Options::wal_ship_bytes`: pending bytes that make shipping urgent.
+    ship_bytes: u64,
+    /// Whether anyone ships (else nothing is tracked as pending).
+    shipping: bool,
+}
+
+impl WalTail {
+    /// A tail at `start` (the segment a writer just created), everything
+    /// before it synced.
+    pub(crate) fn new(start: TailPosition, ship_bytes: u64, shipping: bool) -> WalTail {
+        WalTail {
+            pending: Mutex::new(Pending {
+                tail: start,
+                oldest: None,
+                bytes: 0,
+                shipping: None,
+            }),
+            synced_seq: AtomicU64::new(start.last_seq),
+            urgent: AtomicBool::new(false),
+            wake: Notify::new(),
+            ship_bytes,
+            shipping,
+        }
+    }
+
+    /// The commit path appended `bytes` to `segment`, which is now
+    /// `written` bytes long and ends with sequence number `last_seq`.
+    pub(crate) fn appended(&self, segment: u64, written: u64, last_seq: u64, bytes: u64) {
+        let mut p = lock(&self.pending);
+        p.tail = TailPosition {
+            segment,
+            written,
+            last_seq,
+        };
+        if !self.shipping {
+            return;
+        }
+        p.bytes = p.bytes.saturating_add(bytes);
+        let first = p.oldest.is_none();
+        if first {
+            p.oldest = Some(Instant::now());
+        }
+        let full = p.bytes >= self.ship_bytes;
+        drop(p);
+        if full {
+            self.urgent.store(true, Ordering::Release);
+        }
+        if first || full {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Marks writes as pending from now (recovered at open, not yet in the
+    /// bucket), so the shipper ships them within the interval.
+    pub(crate) fn mark_pending(&self) {
+        if !self.shipping {
+            return;
+        }
+        lock(&self.pending).oldest.get_or_insert_with(Instant::now);
+        self.wake.notify_one();
+    }
+
+    /// Everything up to `seq` is on stable storage locally.
+    pub(crate) fn synced(&self, seq: u64) {
+        self.synced_seq.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    /// The last sequence number synced locally.
+    pub(crate) fn synced_seq(&self) -> u64 {
+        self.synced_seq.load(Ordering::Acquire)
+    }
+
+    /// When the oldest write not yet taken by the shipper was appended.
+    pub(crate) fn oldest_pending(&self) -> Option<Instant> {
+        lock(&self.pending).oldest
+    }
+
+    /// When the oldest write not yet in the bucket (pending, or being
+    /// shipped) was appended.
+    pub(crate) fn oldest_unshipped(&self) -> Option<Instant> {
+        let p = lock(&self.pending);
+        match (p.shipping, p.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The shipper finished shipping what it took.
+    pub(crate) fn shipped(&self) {
+        lock(&self.pending).shipping = None;
+    }
+
+    /// Takes everything pending: the tail to ship up to. The next append
+    /// starts a new pending period.
+    pub(crate) fn take(&self) -> TailPosition {
+        let mut p = lock(&self.pending);
+        if let Some(oldest) = p.oldest.take() {
+            p.shipping.get_or_insert(oldest);
+        }
+        p.bytes = 0;
+        self.urgent.store(false, Ordering::Release);
+        p.tail
+    }
+
+    /// Asks the shipper to ship now (a writer waits for the bucket).
+    pub(crate) fn request_ship(&self) {
+        self.urgent.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// True when the shipper should not wait for the interval.
+    pub(crate) fn is_urgent(&self) -> bool {
+        self.urgent.load(Ordering::Acquire)
+    }
+
+    /// Resolves when something was appended to an idle tail or shipping
+    /// became urgent (or a wake was stored earlier).
+    pub(crate) async fn changed(&self) {
+        self.wake.notified().await;
+    }
+}

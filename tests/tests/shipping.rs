@@ -1,0 +1,241 @@
+//! WAL shipping: every acknowledged write reaches the bucket within the ship
+//! interval (at once for `Durability::Remote`), and a writer or reader on
+//! another machine — an empty local directory — sees it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use firn::{Db, Durability, Error, Options, WriteBatch, WriteOptions};
+use firn_tests::{s3_enabled, settle, StoreKind, TestDb};
+
+const REMOTE: WriteOptions = WriteOptions {
+    durability: Some(Durability::Remote),
+};
+
+fn shipping(mut opts: Options) -> Options {
+    opts.wal_shipping = true;
+    opts.wal_ship_interval = Duration::from_millis(200);
+    opts.wal_ship_bytes = 64 << 10;
+    opts.flush_on_close = false;
+    opts
+}
+
+async fn put_with(db: &Db, key: &str, value: &str, opts: WriteOptions) -> firn::Result<u64> {
+    let mut batch = WriteBatch::new();
+    batch.put(key.to_string(), value.to_string());
+    db.write_with(batch, opts).await
+}
+
+fn stores() -> Vec<StoreKind> {
+    let mut kinds = vec![StoreKind::Memory, StoreKind::File];
+    if s3_enabled("shipping") {
+        kinds.push(StoreKind::S3);
+    }
+    kinds
+}
+
+/// The machine is lost (its local directory deleted, nothing flushed): a
+/// writer with an empty local directory has every `Remote` write, and every
+/// buffered write older than the ship interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machine_loss_keeps_every_remote_and_every_shipped_write() {
+    for kind in stores() {
+        let env = TestDb::new(kind, "ship-loss");
+        let opts = shipping(env.options());
+        let db = Db::open(opts.clone()).await.unwrap();
+        for i in 0..40 {
+            let seq = put_with(&db, &format!("r{i:03}"), &format!("v{i}"), REMOTE)
+                .await
+                .unwrap();
+            let status = db.durability_status();
+            assert!(status.bucket_durable_seq >= seq, "{kind}: {status:?}");
+        }
+        for i in 0..40 {
+            db.put(format!("b{i:03}"), format!("w{i}")).await.unwrap();
+        }
+        // Buffered writes reach the bucket within the interval.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = db.durability_status();
+            if s.bucket_durable_seq == s.visible_seq {
+                assert_eq!(s.oldest_unshipped_ms, None, "{kind}");
+                break;
+            }
+            assert!(s.oldest_unshipped_ms.is_some(), "{kind}: {s:?}");
+            assert!(std::time::Instant::now() < deadline, "{kind}: {s:?}");
+            firn_store::clock::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(db.metrics().flushes, 0, "{kind}: nothing was flushed");
+        assert!(db.metrics().wal_objects_shipped > 0, "{kind}");
+        // The machine is lost.
+        drop(db);
+        std::fs::remove_dir_all(&opts.local_dir).unwrap();
+
+        // A reader on another machine sees everything...
+        let mut ro = env.options_with_local("reader");
+        ro.read_only = true;
+        let reader = Db::open(ro).await.unwrap();
+        assert!(reader.metrics().wal_objects_replayed > 0, "{kind}");
+        for i in 0..40 {
+            assert_eq!(
+                reader.get(format!("r{i:03}")).await.unwrap(),
+                Some(Bytes::from(format!("v{i}"))),
+                "{kind}: reader r{i:03}"
+            );
+        }
+        drop(reader);
+        // ...and so does the writer that takes over.
+        let db = Db::open(shipping(env.options_with_local("machine-b")))
+            .await
+            .unwrap();
+        for i in 0..40 {
+            assert_eq!(
+                db.get(format!("r{i:03}")).await.unwrap(),
+                Some(Bytes::from(format!("v{i}"))),
+                "{kind}: r{i:03}"
+            );
+            assert_eq!(
+                db.get(format!("b{i:03}")).await.unwrap(),
+                Some(Bytes::from(format!("w{i}"))),
+                "{kind}: b{i:03}"
+            );
+        }
+        // It writes on, and a third machine sees both writers' writes.
+        put_with(&db, "after", "takeover", REMOTE).await.unwrap();
+        drop(db);
+        let db = Db::open(shipping(env.options_with_local("machine-c")))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.get("after").await.unwrap(),
+            Some(Bytes::from("takeover")),
+            "{kind}"
+        );
+        assert_eq!(
+            db.get("r000").await.unwrap(),
+            Some(Bytes::from("v0")),
+            "{kind}"
+        );
+        db.close().await.unwrap();
+    }
+}
+
+/// The old writer keeps running while a new one takes over: its `Remote`
+/// writes made before are kept, it acknowledges no `Remote` write after
+/// the fence, and it reports `Fenced`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_writer_is_fenced_and_its_remote_writes_survive() {
+    for kind in stores() {
+        let env = TestDb::new(kind, "ship-fence");
+        let old = Db::open(shipping(env.options())).await.unwrap();
+        for i in 0..10 {
+            put_with(&old, &format!("old{i}"), "before", REMOTE)
+                .await
+                .unwrap();
+        }
+        let new = Db::open(shipping(env.options_with_local("machine-b")))
+            .await
+            .unwrap();
+        for i in 0..10 {
+            assert_eq!(
+                new.get(format!("old{i}")).await.unwrap(),
+                Some(Bytes::from("before")),
+                "{kind}"
+            );
+        }
+        // The old writer's next Remote write is refused: fenced.
+        let err = put_with(&old, "old-after", "fence", REMOTE)
+            .await
+            .unwrap_err();
+        assert!(err.is_fenced(), "{kind}: {err:?}");
+        assert!(
+            matches!(old.put("more", "x").await, Err(Error::Fenced { .. })),
+            "{kind}"
+        );
+        put_with(&new, "new", "writer", REMOTE).await.unwrap();
+        drop(old);
+        drop(new);
+        let db = Db::open(shipping(env.options_with_local("machine-c")))
+            .await
+            .unwrap();
+        assert_eq!(db.get("old-after").await.unwrap(), None, "{kind}");
+        assert_eq!(
+            db.get("new").await.unwrap(),
+            Some(Bytes::from("writer")),
+            "{kind}"
+        );
+        assert_eq!(
+            db.get("old9").await.unwrap(),
+            Some(Bytes::from("before")),
+            "{kind}"
+        );
+        db.close().await.unwrap();
+    }
+}
+
+/// A shipped object that fails its checksum stops the open with an error
+/// naming it; it is never skipped.
+#[tokio::test]
+async fn a_corrupt_shipped_object_is_named() {
+    let env = TestDb::new(StoreKind::Memory, "ship-corrupt");
+    let db = Db::open(shipping(env.options())).await.unwrap();
+    put_with(&db, "k", "v", REMOTE).await.unwrap();
+    drop(db);
+    // The largest object: not the fence (header only) the writer made at open.
+    let objects = env.list_objects("wal/").await;
+    let shipped = objects
+        .iter()
+        .max_by_key(|o| o.size)
+        .expect("a shipped object")
+        .path
+        .clone();
+    assert!(objects.iter().any(|o| o.size > 70), "{objects:?}");
+    env.flip_object_byte(&shipped, 70, 0x40).await;
+    let mut ro = env.options_with_local("reader");
+    ro.read_only = true;
+    let err = Db::open(ro).await.map(|_| ()).unwrap_err();
+    assert!(err.is_corruption(), "{err:?}");
+    assert!(err.to_string().contains(&shipped), "{err}");
+}
+
+/// Shipped objects go once their writes are in chunks for the grace
+/// period; an idle database ships nothing.
+#[tokio::test]
+async fn flushed_shipped_objects_are_collected_and_idle_is_silent() {
+    let env = TestDb::new(StoreKind::Memory, "ship-gc");
+    let mut opts = shipping(env.options());
+    opts.gc_grace = Duration::ZERO;
+    let db = Db::open(opts).await.unwrap();
+    for i in 0..20 {
+        put_with(&db, &format!("k{i}"), "v", REMOTE).await.unwrap();
+    }
+    let before = env.object_names("wal/", ".wal").await.len();
+    assert!(before >= 2, "a fence and shipped objects: {before}");
+    db.flush().await.unwrap();
+    let report = db.gc(Duration::ZERO).await.unwrap();
+    assert!(report.wal_objects_deleted >= 1, "{report:?}");
+    let left = env.object_names("wal/", ".wal").await;
+    assert_eq!(left.len() as u64, report.wal_objects_kept, "{left:?}");
+    // Idle: no request at all, shipping included.
+    settle(&db).await;
+    let quiet = db.metrics().requests;
+    firn_store::clock::sleep(Duration::from_millis(800)).await;
+    assert_eq!(db.metrics().requests.since(&quiet).total_requests(), 0);
+    drop(db);
+}
+
+/// `Remote` needs shipping; the error says so and nothing is written.
+#[tokio::test]
+async fn remote_without_shipping_is_refused() {
+    let env = TestDb::new(StoreKind::Memory, "ship-off");
+    let mut opts = env.options();
+    opts.wal_shipping = false;
+    let db = Db::open(opts.clone()).await.unwrap();
+    let err = put_with(&db, "k", "v", REMOTE).await.unwrap_err();
+    assert!(err.to_string().contains("wal_shipping"), "{err}");
+    assert_eq!(db.get("k").await.unwrap(), None);
+    opts.durability = Durability::Remote;
+    drop(db);
+    let err = Db::open(opts).await.map(|_| ()).unwrap_err();
+    assert!(err.to_string().contains("wal_shipping"), "{err}");
+}
