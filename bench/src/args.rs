@@ -119,6 +119,15 @@ pub struct Args {
     #[arg(long, value_parser = parse_size, value_name = "BYTES")]
     pub scan_readahead: Option<u64>,
 
+    /// Turn WAL shipping off (on by default, as in the engine).
+    #[arg(long)]
+    pub no_wal_shipping: bool,
+
+    /// Ship the WAL once the oldest unshipped write is this many
+    /// milliseconds old (default: the engine's, 1000).
+    #[arg(long, value_name = "MS")]
+    pub wal_ship_interval_ms: Option<u64>,
+
     /// Do not flush after fills: leave the tail of the data in the memtable
     /// (so reads span memtable and chunks).
     #[arg(long)]
@@ -149,6 +158,9 @@ pub enum DurabilityArg {
     Sync,
     /// Writes are handed to the OS and synced periodically.
     Buffered,
+    /// Each write waits until the shipped WAL object holding it is in the
+    /// bucket (concurrent writers share one PUT).
+    Remote,
 }
 
 impl DurabilityArg {
@@ -157,6 +169,7 @@ impl DurabilityArg {
         match self {
             DurabilityArg::Sync => firn::Durability::Sync,
             DurabilityArg::Buffered => firn::Durability::Buffered,
+            DurabilityArg::Remote => firn::Durability::Remote,
         }
     }
 
@@ -165,6 +178,7 @@ impl DurabilityArg {
         match self {
             DurabilityArg::Sync => "sync",
             DurabilityArg::Buffered => "buffered",
+            DurabilityArg::Remote => "remote",
         }
     }
 }

@@ -121,6 +121,10 @@ pub struct WriteStats {
     pub write_stalls: u64,
     /// Time writers spent stalled, in milliseconds.
     pub write_stall_ms: f64,
+    /// Shipped WAL objects uploaded.
+    pub wal_objects_shipped: u64,
+    /// Bytes of those objects (compressed).
+    pub wal_bytes_shipped: u64,
     /// Memtables flushed to chunks (including the final flush).
     pub flushes: u64,
     /// Bytes of chunks written.
@@ -289,6 +293,8 @@ pub fn write_stats(before: &Metrics, after: &Metrics, ops: u64, entry_bytes: u64
         mean_sync_us: ratio(sync_us, syncs),
         write_stalls: d(|m| m.write_stalls),
         write_stall_ms: d(|m| m.write_stall_micros) as f64 / 1000.0,
+        wal_objects_shipped: d(|m| m.wal_objects_shipped),
+        wal_bytes_shipped: d(|m| m.wal_bytes_shipped),
         flushes: d(|m| m.flushes),
         flush_bytes: d(|m| m.flush_bytes),
         flush_entries: d(|m| m.flush_entries),

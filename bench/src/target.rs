@@ -67,6 +67,10 @@ impl Target {
             opts.scan_readahead = bytes;
         }
         opts.preload_indexes = args.preload_indexes;
+        opts.wal_shipping = !args.no_wal_shipping;
+        if let Some(ms) = args.wal_ship_interval_ms {
+            opts.wal_ship_interval = std::time::Duration::from_millis(ms.max(1));
+        }
         // Wiping between fills throws memtables away; the final close
         // flushes explicitly when the database is kept.
         opts.flush_on_close = false;

@@ -50,7 +50,7 @@ pub use db::Db;
 pub use error::{Error, Result};
 pub use metrics::{CacheCounts, DurabilityStatus, Metrics};
 pub use options::{
-    Durability, Options, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
+    Durability, Options, ReadOptions, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
 };
 pub use read::iter::DbIterator;
 pub use write::batch::{BatchOp, WriteBatch, MAX_BATCH_BYTES};

@@ -46,6 +46,16 @@ pub struct WriteOptions {
     pub durability: Option<Durability>,
 }
 
+/// Options for one read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadOptions {
+    /// See only writes that are in the bucket (`bucket_durable_seq`, see
+    /// [`Db::durability_status`](crate::Db::durability_status)): a service
+    /// acting on what it reads then never acts on a write that losing this
+    /// machine could undo. Off by default: reads see every acknowledged write.
+    pub bucket_durable_only: bool,
+}
+
 /// Everything [`Db::open`](crate::Db::open) needs.
 ///
 /// A database is named by an object-store URL plus a local directory:
@@ -73,9 +83,14 @@ pub struct Options {
     pub wal_shipping: bool,
     /// Ship once the oldest write not yet in the bucket is this old.
     pub wal_ship_interval: Duration,
-    /// Ship at once when this many WAL bytes await shipping; also the
-    /// largest body of one shipped object.
+    /// Ship at once when the writes awaiting shipping make a shipped object
+    /// of about this many bytes (compressed, as stored in the bucket: WAL
+    /// bytes times the compression ratio of the last object shipped).
     pub wal_ship_bytes: u64,
+    /// Keep shipped WAL objects at least this long after their writes are
+    /// all in chunks (GC deletes them after `max(gc_grace, wal_retention)`),
+    /// e.g. for point-in-time restore. Zero by default.
+    pub wal_retention: Duration,
     /// A memtable is frozen and flushed once it holds this many bytes.
     pub memtable_size: usize,
     /// Writers wait (backpressure) while this many frozen memtables await
@@ -168,6 +183,7 @@ impl Options {
             wal_shipping: true,
             wal_ship_interval: Duration::from_secs(1),
             wal_ship_bytes: 8 << 20,
+            wal_retention: Duration::ZERO,
             memtable_size: 64 << 20,
             max_frozen_memtables: 4,
             block_size: chunk.block_size,

@@ -488,6 +488,7 @@ pub async fn settle(db: &Db) {
 mod files;
 mod oracle;
 mod workload;
+pub mod writer_process;
 
 pub use files::*;
 pub use oracle::*;

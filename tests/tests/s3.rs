@@ -39,9 +39,6 @@
 //! binary of its own, because it freezes the server every S3 test uses.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -50,12 +47,10 @@ use firn_manifest::{
     ManifestEdit, ManifestError, ManifestStore, ObjectStore, PutOutcome, StoreError, StoreOptions,
 };
 use firn_store::testing::IgnoreConditionalWritesLayer;
+use firn_tests::writer_process::WriterProcess;
 use firn_tests::{collect, s3_enabled, s3_operator, settle, store_options, StoreKind, TestDb};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-/// How long one command of a writer process may take.
-const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -130,99 +125,6 @@ async fn check_history(env: &TestDb) -> Vec<Manifest> {
     history
 }
 
-/// A writer process (`s3_writer`) driven one command at a time.
-struct WriterProcess {
-    name: &'static str,
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-}
-
-impl WriterProcess {
-    /// Starts the process and returns it with its first line (`OPEN <epoch>`
-    /// or `ERR ...`).
-    fn spawn(name: &'static str, url: &str, local: &std::path::Path) -> (WriterProcess, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_s3_writer"))
-            .arg(url)
-            .arg(local)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn s3_writer");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut w = WriterProcess {
-            name,
-            child,
-            stdin,
-            lines,
-        };
-        let first = w.answer("open");
-        (w, first)
-    }
-
-    fn answer(&mut self, what: &str) -> String {
-        match self.lines.recv_timeout(COMMAND_DEADLINE) {
-            Ok(line) => line,
-            Err(e) => panic!("writer {}: no answer to {what:?}: {e}", self.name),
-        }
-    }
-
-    /// Sends one command and returns its answer.
-    fn cmd(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}")
-            .and_then(|_| self.stdin.flush())
-            .unwrap_or_else(|e| panic!("writer {}: send {command:?}: {e}", self.name));
-        self.answer(command)
-    }
-
-    /// A command that must answer `OK <number>`.
-    fn ok_number(&mut self, command: &str) -> u64 {
-        let answer = self.cmd(command);
-        answer
-            .strip_prefix("OK ")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("writer {}: {command:?} answered {answer:?}", self.name))
-    }
-
-    fn wait(mut self) {
-        let deadline = Instant::now() + COMMAND_DEADLINE;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    assert!(
-                        status.success(),
-                        "writer {} exited with {status}",
-                        self.name
-                    );
-                    return;
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => panic!("writer {} did not exit", self.name),
-            }
-        }
-    }
-}
-
-impl Drop for WriterProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn epoch_of(open_line: &str, who: &str) -> u64 {
     open_line
         .strip_prefix("OPEN ")
@@ -260,7 +162,8 @@ fn two_writer_processes(kind: StoreKind) {
     let dir_b = env.root.path().join("local-b");
 
     // A writes; part of it reaches the bucket, the rest only its WAL.
-    let (mut a, line) = WriterProcess::spawn("A", &env.url, &dir_a);
+    let (mut a, line) =
+        WriterProcess::spawn(env!("CARGO_BIN_EXE_s3_writer"), "A", &env.url, &dir_a);
     let epoch_a = epoch_of(&line, "A");
     for i in 0..20 {
         a.ok_number(&format!("put flushed{i:02} by-a-{i}"));
@@ -272,7 +175,8 @@ fn two_writer_processes(kind: StoreKind) {
     }
 
     // B opens the same database: a new epoch, A's flushed writes, not the rest.
-    let (mut b, line) = WriterProcess::spawn("B", &env.url, &dir_b);
+    let (mut b, line) =
+        WriterProcess::spawn(env!("CARGO_BIN_EXE_s3_writer"), "B", &env.url, &dir_b);
     let epoch_b = epoch_of(&line, "B");
     assert!(
         epoch_b > epoch_a,

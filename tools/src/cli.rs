@@ -75,6 +75,16 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub hex: bool,
 
+    /// Ship the WAL to the bucket once the oldest unshipped write is this
+    /// old (a writer's setting): e.g. 1s, 250ms, 2m. Default 1s.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub wal_ship_interval: Option<std::time::Duration>,
+
+    /// Ship the WAL at once when this many bytes are pending (a writer's
+    /// setting): e.g. 8MiB, 512KiB, 1048576. Default 8MiB.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub wal_ship_bytes: Option<u64>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -103,6 +113,9 @@ pub enum Command {
         /// The value (literal bytes, or hex with --hex).
         #[arg(value_name = "VALUE")]
         value: OsString,
+        /// When the write counts as done (see `load --durability`).
+        #[arg(long, value_enum, default_value_t = DurabilityArg::Buffered)]
+        durability: DurabilityArg,
     },
 
     /// Delete KEY (deleting a missing key is not an error). Opens the
@@ -111,6 +124,9 @@ pub enum Command {
         /// The key (literal bytes, or hex with --hex).
         #[arg(value_name = "KEY")]
         key: OsString,
+        /// When the delete counts as done (see `load --durability`).
+        #[arg(long, value_enum, default_value_t = DurabilityArg::Buffered)]
+        durability: DurabilityArg,
     },
 
     /// Print entries in key order, one `key<TAB>value` line each (escaped,
@@ -145,6 +161,17 @@ pub enum Command {
     /// filter, properties, footer) and check every checksum. Exits 2 naming
     /// the object and offset on corruption. Opens read-only.
     Verify,
+
+    /// Print how far writes have got: visible_seq, local_synced_seq,
+    /// bucket_durable_seq, the age of the oldest write not yet in the bucket,
+    /// the flushed watermark and the shipped WAL. Opens read-only; with an
+    /// empty --local it reports what the bucket alone holds.
+    #[command(long_about = STATUS_ABOUT)]
+    Status {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 
     /// Print engine metrics and a manifest summary. Opens read-only.
     Stats {
@@ -305,9 +332,15 @@ pub struct LoadArgs {
     /// Input file; '-' or nothing reads standard input.
     #[arg(value_name = "FILE|-")]
     pub input: Option<PathBuf>,
-    /// Sync the WAL (fdatasync) before each batch is acknowledged.
-    #[arg(long)]
+    /// Sync the WAL (fdatasync) before each batch is acknowledged: the same
+    /// as `--durability sync`.
+    #[arg(long, conflicts_with = "durability")]
     pub sync: bool,
+    /// When a batch counts as done: `buffered` (in the local WAL), `sync`
+    /// (in the local WAL, fdatasynced) or `remote` (in a shipped WAL object
+    /// in the bucket: survives losing this machine).
+    #[arg(long, value_enum)]
+    pub durability: Option<DurabilityArg>,
     /// Lines per atomic batch.
     #[arg(long, value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -316,6 +349,86 @@ pub struct LoadArgs {
     /// one per line (escaped, or hex with --hex) and flush stdout.
     #[arg(long)]
     pub echo_acks: bool,
+}
+
+/// `--durability` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DurabilityArg {
+    /// In the local WAL (the OS); on disk within 100 ms.
+    Buffered,
+    /// In the local WAL, fdatasynced.
+    Sync,
+    /// In a shipped WAL object in the bucket.
+    Remote,
+}
+
+impl DurabilityArg {
+    /// The engine's durability.
+    pub fn to_engine(self) -> firn::Durability {
+        match self {
+            DurabilityArg::Buffered => firn::Durability::Buffered,
+            DurabilityArg::Sync => firn::Durability::Sync,
+            DurabilityArg::Remote => firn::Durability::Remote,
+        }
+    }
+}
+
+const STATUS_ABOUT: &str = "\
+Print how far writes have got. Opens read-only (the local directory's WAL
+is read, nothing is written).
+
+Text: one `name: value` line each. --json prints one object with visible_seq
+(the newest write a read sees), local_synced_seq (the newest write in the
+local WAL read), bucket_durable_seq (every write through it is in the bucket:
+flushed into chunks, or in the shipped WAL), oldest_unshipped_ms (null here:
+only the writer process knows it), wal_watermark (the newest write in
+chunks), shipped_wal_objects (objects under wal/, fences included) and
+wal_objects_read (shipped objects this open read). With an empty --local it
+reports what the bucket alone holds: what a writer taking over from another
+machine would see.";
+
+/// Parses a duration: a number with `ms`, `s`, `m` or `h` (e.g. `250ms`, `1s`).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: write e.g. 1s, 250ms, 2m"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "{text:?}: the unit must be ms, s, m or h (e.g. 1s)"
+            ))
+        }
+    };
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("{text:?} is not a valid duration"))
+}
+
+/// Parses a byte size: a number with an optional `B`, `KiB`, `MiB` or `GiB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size: write e.g. 8MiB, 512KiB, 1048576"))?;
+    let factor: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("{text:?}: the unit must be B, KiB, MiB or GiB")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// Arguments of `chunk-dump`.

@@ -93,10 +93,13 @@ pub fn run(cli: Cli, out: Out) -> u8 {
         print_requests,
         checkpoint,
         hex,
+        wal_ship_interval,
+        wal_ship_bytes,
         command,
     } = cli;
-    let mut session =
-        Session::new(db, local, Codec::from_hex_flag(hex), out).with_checkpoint(checkpoint);
+    let mut session = Session::new(db, local, Codec::from_hex_flag(hex), out)
+        .with_checkpoint(checkpoint)
+        .with_shipping(wal_ship_interval, wal_ship_bytes);
     let result = rt.block_on(commands::run(command, &mut session));
     let flushed = session.out.flush();
     let result: Result<(), CliError> = result.and(flushed);

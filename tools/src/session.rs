@@ -34,6 +34,8 @@ pub struct Session {
     checkpoint: Option<String>,
     /// The database opened, for the `cache:` line of `--print-requests`.
     opened: Option<Db>,
+    ship_interval: Option<std::time::Duration>,
+    ship_bytes: Option<u64>,
 }
 
 impl Session {
@@ -48,7 +50,20 @@ impl Session {
             temp_local: None,
             checkpoint: None,
             opened: None,
+            ship_interval: None,
+            ship_bytes: None,
         }
+    }
+
+    /// `--wal-ship-interval` and `--wal-ship-bytes` (a writer's settings).
+    pub fn with_shipping(
+        mut self,
+        interval: Option<std::time::Duration>,
+        bytes: Option<u64>,
+    ) -> Session {
+        self.ship_interval = interval;
+        self.ship_bytes = bytes;
+        self
     }
 
     /// Reads go to checkpoint `name` (`--checkpoint`); writes refuse it.
@@ -117,6 +132,12 @@ impl Session {
             opts
         };
         let mut opts = opts.read_only(access == Access::Read);
+        if let Some(interval) = self.ship_interval {
+            opts.wal_ship_interval = interval;
+        }
+        if let Some(bytes) = self.ship_bytes {
+            opts.wal_ship_bytes = bytes;
+        }
         if let Some(name) = &self.checkpoint {
             if access == Access::Write {
                 return Err(CliError::other(format!(

@@ -101,6 +101,8 @@ pub(crate) struct CollectorDeps {
     pub grace: Duration,
     /// At most one background pass per this interval.
     pub interval: Duration,
+    /// `Options::wal_retention`: shipped WAL objects stay at least this long.
+    pub wal_retention: Duration,
 }
 
 /// The garbage collector: background passes after manifest changes, and
@@ -276,7 +278,8 @@ impl Collector {
             gc.orphans_seen.remove(&id);
         }
         gc.orphans_seen.retain(|id, _| seen_orphans.contains(id));
-        self.collect_shipped_wal(&mut gc, &latest, now, horizon, &mut report)
+        let wal_horizon = now.saturating_sub(grace.max(d.wal_retention).as_millis() as u64);
+        self.collect_shipped_wal(&mut gc, &latest, now, wal_horizon, &mut report)
             .await?;
 
         for v in present {

@@ -3,10 +3,12 @@
 //! acknowledged write by at most `wal_ship_interval`.
 //!
 //! It ships when the oldest unshipped write is `wal_ship_interval` old, when
-//! `wal_ship_bytes` are pending, or at once when a writer waits for the
-//! bucket (`Durability::Remote`, `Db::wait_durable`); never when nothing is
-//! new, so an idle database makes no request. Everything pending goes into
-//! one object (split at `wal_ship_bytes`), so concurrent waiters share a PUT.
+//! about `wal_ship_bytes` of shipped (compressed) object are pending — WAL
+//! bytes times the compression ratio of the last object — or at once when a
+//! writer waits for the bucket (`Durability::Remote`, `Db::wait_durable`);
+//! never when nothing is new, so an idle database makes no request.
+//! Everything pending goes into one object (split at twice the urgent
+//! size), so concurrent waiters share a PUT.
 //!
 //! Object ids form one sequence across writers, each written with a
 //! conditional create: a writer that took over created the next id as a
@@ -46,7 +48,8 @@ pub(crate) struct ShipperDeps {
     pub wal_dir: PathBuf,
     pub epoch: u64,
     pub interval: Duration,
-    pub max_object_bytes: u64,
+    /// `Options::wal_ship_bytes`: the target size of a shipped object.
+    pub ship_bytes: u64,
 }
 
 /// The last sequence number of each shipped object this process knows
@@ -173,13 +176,8 @@ impl WalShipper {
                 }
                 continue;
             };
-            let pieces = split_objects(
-                &data,
-                self.deps.max_object_bytes,
-                pos.skip_through,
-                &path,
-                from,
-            )?;
+            let max_body = self.deps.tail.urgent_bytes().saturating_mul(2);
+            let pieces = split_objects(&data, max_body, pos.skip_through, &path, from)?;
             for (start, len, run) in pieces {
                 let body = data.slice(start..start + len);
                 self.ship_object(&mut pos, &body, run).await?;
@@ -199,6 +197,11 @@ impl WalShipper {
         let d = &self.deps;
         let id = pos.next_id;
         let bytes = Bytes::from(shipped::encode(d.epoch, body, Some(run))?);
+        // Aim the next objects at `ship_bytes` as stored: at this object's
+        // compression ratio (bounded, so one odd object cannot run away).
+        let ratio = (body.len() as f64 / bytes.len().max(1) as f64).clamp(1.0, 8.0);
+        d.tail
+            .set_urgent_bytes((d.ship_bytes as f64 * ratio) as u64);
         let name = ObjectName::ShippedWal(id).path();
         d.retry
             .until_done("WAL shipping", || {

@@ -96,8 +96,8 @@ pub(crate) async fn replay(
             }
         }
     };
-    let mut fetches = futures::stream::iter(ids.iter().copied().map(fetch))
-        .buffered(REPLAY_PARALLELISM);
+    let mut fetches =
+        futures::stream::iter(ids.iter().copied().map(fetch)).buffered(REPLAY_PARALLELISM);
     while let Some(fetched) = fetches.try_next().await? {
         let Some((id, name, bytes)) = fetched else {
             continue;

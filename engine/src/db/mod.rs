@@ -29,7 +29,7 @@ use crate::health::Health;
 use crate::local::LocalDir;
 use crate::lock;
 use crate::metrics::{DurabilityStatus, EngineMetrics, Metrics};
-use crate::options::{Options, WriteOptions};
+use crate::options::{Options, ReadOptions, WriteOptions};
 use crate::read::iter::{prefix_successor, DbIterator};
 use crate::read::Reader;
 use crate::signal::DurableSeq;
@@ -138,6 +138,41 @@ impl Db {
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         let seq = self.core.reader.view.visible_seq();
         self.get_at(key.as_ref(), seq).await
+    }
+
+    /// The value of `key` as `opts` asks (see [`ReadOptions`]).
+    pub async fn get_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        opts: ReadOptions,
+    ) -> Result<Option<Bytes>> {
+        self.get_at(key.as_ref(), self.read_seq(opts)).await
+    }
+
+    /// Scans `range` as `opts` asks (see [`ReadOptions`]).
+    pub fn scan_with<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        opts: ReadOptions,
+    ) -> Result<DbIterator> {
+        self.scan_at(range, self.read_seq(opts))
+    }
+
+    /// A snapshot as `opts` asks: with `bucket_durable_only`, at the last
+    /// write in the bucket.
+    pub fn snapshot_with(&self, opts: ReadOptions) -> Snapshot {
+        let seq = self.read_seq(opts);
+        Snapshot::new(self.clone(), self.core.reader.snapshots.pin(seq))
+    }
+
+    /// The sequence number a read with `opts` reads at.
+    fn read_seq(&self, opts: ReadOptions) -> u64 {
+        let visible = self.core.reader.view.visible_seq();
+        if opts.bucket_durable_only {
+            self.core.durable.get().min(visible)
+        } else {
+            visible
+        }
     }
 
     pub(crate) async fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Bytes>> {

@@ -475,6 +475,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             epoch: p.epoch,
             grace: opts.gc_grace,
             interval: opts.gc_interval,
+            wal_retention: opts.wal_retention,
         },
     ));
     let shipper = opts.wal_shipping.then(|| {
@@ -489,7 +490,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
                 wal_dir: wal_dir.clone(),
                 epoch: p.epoch,
                 interval: opts.wal_ship_interval,
-                max_object_bytes: opts.wal_ship_bytes,
+                ship_bytes: opts.wal_ship_bytes,
             },
             ship_from,
             p.bucket.next_id,

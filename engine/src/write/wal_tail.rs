@@ -38,8 +38,10 @@ pub(crate) struct WalTail {
     /// Ship now: enough bytes are pending, or a writer waits for the bucket.
     urgent: AtomicBool,
     wake: Notify,
-    /// `Options::wal_ship_bytes`: pending bytes that make shipping urgent.
-    ship_bytes: u64,
+    /// Pending WAL bytes that make shipping urgent: `Options::wal_ship_bytes`
+    /// of shipped (compressed) object, in WAL bytes at the compression
+    /// ratio the shipper last saw.
+    urgent_bytes: AtomicU64,
     /// Whether anyone ships (else nothing is tracked as pending).
     shipping: bool,
 }
@@ -58,7 +60,7 @@ impl WalTail {
             synced_seq: AtomicU64::new(start.last_seq),
             urgent: AtomicBool::new(false),
             wake: Notify::new(),
-            ship_bytes,
+            urgent_bytes: AtomicU64::new(ship_bytes),
             shipping,
         }
     }
@@ -80,7 +82,7 @@ impl WalTail {
         if first {
             p.oldest = Some(Instant::now());
         }
-        let full = p.bytes >= self.ship_bytes;
+        let full = p.bytes >= self.urgent_bytes.load(Ordering::Relaxed);
         drop(p);
         if full {
             self.urgent.store(true, Ordering::Release);
@@ -88,6 +90,16 @@ impl WalTail {
         if first || full {
             self.wake.notify_one();
         }
+    }
+
+    /// Sets how many pending WAL bytes make shipping urgent.
+    pub(crate) fn set_urgent_bytes(&self, bytes: u64) {
+        self.urgent_bytes.store(bytes.max(1), Ordering::Relaxed);
+    }
+
+    /// How many pending WAL bytes make shipping urgent.
+    pub(crate) fn urgent_bytes(&self) -> u64 {
+        self.urgent_bytes.load(Ordering::Relaxed)
     }
 
     /// Marks writes as pending from now (recovered at open, not yet in the

@@ -14,6 +14,8 @@
 //!
 //! ```text
 //! put <key> <value>   OK <seq>            the write's sequence number
+//! rput <key> <value>  OK <seq>            the same with Durability::Remote (in the bucket)
+//! bput <key> <value>  OK <seq>            the same with Durability::Buffered
 //! get <key>           VAL <value> | NONE
 //! flush               OK <chunks>         the number of chunks it published
 //! epoch               OK <epoch>
@@ -96,6 +98,22 @@ async fn main() {
                 let mut batch = WriteBatch::new();
                 batch.put(key.to_string(), value.to_string());
                 match db.write(batch).await {
+                    Ok(seq) => format!("OK {seq}"),
+                    Err(e) => err_line(&e),
+                }
+            }
+            [verb @ ("rput" | "bput"), key, value] => {
+                let mut batch = WriteBatch::new();
+                batch.put(key.to_string(), value.to_string());
+                let durability = if *verb == "rput" {
+                    Durability::Remote
+                } else {
+                    Durability::Buffered
+                };
+                let opts = firn::WriteOptions {
+                    durability: Some(durability),
+                };
+                match db.write_with(batch, opts).await {
                     Ok(seq) => format!("OK {seq}"),
                     Err(e) => err_line(&e),
                 }

@@ -316,6 +316,63 @@ pub async fn stats(session: &mut Session, json: bool) -> CliResult {
     finish(db, body).await
 }
 
+/// `status --json`.
+#[derive(Serialize)]
+struct StatusJson {
+    visible_seq: u64,
+    local_synced_seq: u64,
+    bucket_durable_seq: u64,
+    oldest_unshipped_ms: Option<u64>,
+    wal_watermark: u64,
+    shipped_wal_objects: u64,
+    wal_objects_read: u64,
+}
+
+/// Prints how far writes have got (see `firn status --help`).
+pub async fn status(session: &mut Session, json: bool) -> CliResult {
+    let db = session.open_db(Access::Read).await?;
+    let body = async {
+        let status = db.durability_status();
+        let shipped = db
+            .object_store()
+            .list(firn_manifest::manifest::WAL_PREFIX)
+            .await
+            .map_err(CliError::from)?
+            .len() as u64;
+        let doc = StatusJson {
+            visible_seq: status.visible_seq,
+            local_synced_seq: status.local_synced_seq,
+            bucket_durable_seq: status.bucket_durable_seq,
+            oldest_unshipped_ms: status.oldest_unshipped_ms,
+            wal_watermark: db.manifest().wal_watermark,
+            shipped_wal_objects: shipped,
+            wal_objects_read: db.metrics().wal_objects_replayed,
+        };
+        if json {
+            return session.out.json_line(&doc);
+        }
+        let value = serde_json::to_value(&doc)
+            .map_err(|e| CliError::other(format!("cannot format the status: {e}")))?;
+        if let serde_json::Value::Object(fields) = value {
+            for name in [
+                "visible_seq",
+                "local_synced_seq",
+                "bucket_durable_seq",
+                "oldest_unshipped_ms",
+                "wal_watermark",
+                "shipped_wal_objects",
+                "wal_objects_read",
+            ] {
+                let v = fields.get(name).cloned().unwrap_or_default();
+                session.out.line(&format!("{name}: {v}"))?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    finish(db, body).await
+}
+
 /// Prints the scalar fields of a struct as `  name: value` lines, in name
 /// order (nested objects are left to the caller).
 fn print_fields<T: Serialize>(out: &mut Out, value: &T) -> CliResult {

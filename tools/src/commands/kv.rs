@@ -49,16 +49,42 @@ fn not_found(message: String) -> CliError {
 
 /// Sets `key` to `value` as the writer; the close flushes it to the object
 /// store.
-pub async fn put(session: &mut Session, key: Vec<u8>, value: Vec<u8>) -> CliResult {
-    let db = session.open_db(Access::Write).await?;
-    let body = db.put(key, value).await.map_err(CliError::from);
-    finish(db, body).await
+pub async fn put(
+    session: &mut Session,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    durability: firn::Durability,
+) -> CliResult {
+    let mut batch = firn::WriteBatch::new();
+    batch.put(key, value);
+    write_one(session, batch, durability).await
 }
 
 /// Deletes `key` as the writer.
-pub async fn delete(session: &mut Session, key: Vec<u8>) -> CliResult {
+pub async fn delete(
+    session: &mut Session,
+    key: Vec<u8>,
+    durability: firn::Durability,
+) -> CliResult {
+    let mut batch = firn::WriteBatch::new();
+    batch.delete(key);
+    write_one(session, batch, durability).await
+}
+
+async fn write_one(
+    session: &mut Session,
+    batch: firn::WriteBatch,
+    durability: firn::Durability,
+) -> CliResult {
     let db = session.open_db(Access::Write).await?;
-    let body = db.delete(key).await.map_err(CliError::from);
+    let opts = firn::WriteOptions {
+        durability: Some(durability),
+    };
+    let body = db
+        .write_with(batch, opts)
+        .await
+        .map(|_| ())
+        .map_err(CliError::from);
     finish(db, body).await
 }
 

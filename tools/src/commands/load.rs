@@ -90,10 +90,10 @@ async fn load_lines(
     args: &LoadArgs,
 ) -> CliResult {
     let opts = WriteOptions {
-        durability: Some(if args.sync {
-            Durability::Sync
-        } else {
-            Durability::Buffered
+        durability: Some(match (args.sync, args.durability) {
+            (true, _) => Durability::Sync,
+            (false, Some(d)) => d.to_engine(),
+            (false, None) => Durability::Buffered,
         }),
     };
     let mut line_no = 0u64;

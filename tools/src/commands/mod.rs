@@ -24,7 +24,11 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
                 .map_err(CliError::other)?;
             kv::get(session, &keys).await
         }
-        Command::Put { key, value } => {
+        Command::Put {
+            key,
+            value,
+            durability,
+        } => {
             let key = session
                 .codec
                 .parse_arg(&key, "KEY")
@@ -33,14 +37,14 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
                 .codec
                 .parse_arg(&value, "VALUE")
                 .map_err(CliError::other)?;
-            kv::put(session, key, value).await
+            kv::put(session, key, value, durability.to_engine()).await
         }
-        Command::Delete { key } => {
+        Command::Delete { key, durability } => {
             let key = session
                 .codec
                 .parse_arg(&key, "KEY")
                 .map_err(CliError::other)?;
-            kv::delete(session, key).await
+            kv::delete(session, key, durability.to_engine()).await
         }
         Command::Scan(args) => {
             let range = kv::ScanRange::from_args(&args, session.codec)?;
@@ -52,6 +56,7 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
         Command::ChunkDump(args) => chunk_dump::chunk_dump(session, &args).await,
         Command::Verify => verify::verify(session).await,
         Command::Stats { json } => inspect::stats(session, json).await,
+        Command::Status { json } => inspect::status(session, json).await,
         Command::Demo(args) => demo::demo(session, &args).await,
         Command::Compact => maintain::compact(session).await,
         Command::Gc { grace } => maintain::gc(session, grace).await,
