@@ -98,6 +98,10 @@ struct Stats {
     takeovers: usize,
     /// Fenced directories reopened (each reporting exactly its stranded writes).
     fenced_reopens: usize,
+    /// Writers whose machine was lost (killed, local directory deleted).
+    machine_losses: usize,
+    /// Writes acknowledged with `Durability::Remote` (in the bucket).
+    remote_writes: usize,
     /// Writes that were stranded in a fenced directory's WAL.
     stranded_writes: usize,
     max_chunks: u64,
@@ -139,6 +143,8 @@ struct Logged {
     first: u64,
     last: u64,
     batch: WriteBatch,
+    /// Acknowledged with `Durability::Remote`: it must survive a machine loss.
+    remote: bool,
 }
 
 impl Run {
@@ -256,6 +262,10 @@ impl Run {
 
     /// Logs an acknowledged write of the current handle ending at `last`.
     fn log_write(&mut self, batch: WriteBatch, last: u64) {
+        self.log_write_as(batch, last, false);
+    }
+
+    fn log_write_as(&mut self, batch: WriteBatch, last: u64, remote: bool) {
         let first = last + 1 - batch.len() as u64;
         self.oracle.apply(&batch);
         self.log.push(Logged {
@@ -263,6 +273,7 @@ impl Run {
             first,
             last,
             batch,
+            remote,
         });
     }
 
@@ -343,10 +354,10 @@ impl Run {
     }
 
     fn write_options(&mut self) -> WriteOptions {
-        let durability = if self.rng.random_ratio(1, 20) {
-            Durability::Sync
-        } else {
-            Durability::Buffered
+        let durability = match self.rng.random_range(0..20) {
+            0 => Durability::Sync,
+            1 => Durability::Remote,
+            _ => Durability::Buffered,
         };
         WriteOptions {
             durability: Some(durability),
@@ -408,7 +419,18 @@ impl Run {
                 "batch acknowledged with seq {last} but visible seq is {visible}"
             ));
         }
-        self.log_write(batch, last);
+        let remote = opts.durability == Some(Durability::Remote);
+        if remote {
+            let durable = self.db().durability_status().bucket_durable_seq;
+            if durable < last {
+                return Err(format!(
+                    "Remote batch acknowledged with seq {last} but the bucket holds only \
+                     through {durable}"
+                ));
+            }
+            self.stats.remote_writes += 1;
+        }
+        self.log_write_as(batch, last, remote);
         self.stats.writes += 1;
         Ok(())
     }
@@ -686,6 +708,54 @@ impl Run {
         self.full_check("after a takeover").await
     }
 
+    /// The writer's machine is lost: the handle dies without closing and its
+    /// local directory is deleted. A writer on a fresh machine holds exactly
+    /// the writes that were in the bucket (flushed or shipped); every write
+    /// acknowledged as `Remote` is among them.
+    async fn machine_loss(&mut self) -> Check {
+        self.snapshots.clear();
+        self.account();
+        let db = self.db.take().expect("open");
+        drop(db);
+        let old = self.dir;
+        let local = self.options_for(old).local_dir;
+        std::fs::remove_dir_all(&local)
+            .map_err(|e| format!("deleting the lost machine's {}: {e}", local.display()))?;
+        self.dirs += 1;
+        self.dir = self.dirs - 1;
+        self.note(format!(
+            "machine loss: directory {old} deleted, directory {} takes over",
+            self.dir
+        ));
+        self.open().await?;
+        self.stats.machine_losses += 1;
+        let in_bucket = self
+            .db()
+            .manifest()
+            .wal_watermark
+            .max(self.db().durability_status().bucket_durable_seq);
+        let (kept, lost): (Vec<Logged>, Vec<Logged>) = std::mem::take(&mut self.log)
+            .into_iter()
+            .partition(|w| w.dir != old || w.last <= in_bucket);
+        if let Some(w) = lost.iter().find(|w| w.remote) {
+            return Err(format!(
+                "a Remote write (seqs {}..={}) was lost with the machine; the bucket holds \
+                 through {in_bucket}",
+                w.first, w.last
+            ));
+        }
+        self.note(format!(
+            "{} unshipped writes lost with the machine (above {in_bucket})",
+            lost.len()
+        ));
+        self.log = kept;
+        self.oracle = Oracle::new();
+        for w in &self.log {
+            self.oracle.apply(&w.batch);
+        }
+        self.full_check("after a machine loss").await
+    }
+
     /// Opens a fenced directory as writer: it must refuse with exactly the
     /// seq range of its stranded writes, without fencing the current writer.
     /// Then the stranded writes are re-applied through the current writer
@@ -767,7 +837,7 @@ impl Run {
     }
 
     async fn step_once(&mut self) -> Check {
-        match self.rng.random_range(0..1000) {
+        match self.rng.random_range(0..1002) {
             0..300 => self.put().await,
             300..400 => self.delete().await,
             400..520 => self.batch().await,
@@ -796,6 +866,7 @@ impl Run {
                 self.takeover(crash).await
             }
             998..999 => self.reopen_fenced().await,
+            999..1001 => self.machine_loss().await,
             _ => self.full_check("at a random step").await,
         }
     }

@@ -163,6 +163,19 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
     let before_outage = progress.acked.load(Ordering::Acquire);
 
     let frozen = Frozen::new(pid);
+    // A Remote write during the outage: acknowledged only once in the
+    // bucket, so it waits (while buffered writes go on, within the budget).
+    let remote = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut batch = firn::WriteBatch::new();
+            batch.put("remote-during-outage", "shipped after");
+            let opts = firn::WriteOptions {
+                durability: Some(Durability::Remote),
+            };
+            db.write_with(batch, opts).await
+        })
+    };
     progress.pause.store(false, Ordering::Release);
     let frozen_at = Instant::now();
     // Writes continue into the WAL and memtables until the budget is used,
@@ -193,6 +206,10 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
     assert!(
         stalled_at > before_outage,
         "no write got into the WAL and memtables while the server was down"
+    );
+    assert!(
+        !remote.is_finished(),
+        "a Remote write was acknowledged while the bucket was unreachable"
     );
     let m = db.metrics();
     let status = db.upload_status().expect("the outage is reported");
@@ -230,6 +247,12 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
         );
         firn_store::clock::sleep(Duration::from_millis(20)).await;
     }
+    // The Remote write went through once the bucket answered again.
+    tokio::time::timeout(Duration::from_secs(60), remote)
+        .await
+        .expect("the Remote write did not complete after the outage")
+        .expect("remote task")
+        .expect("the Remote write");
     progress.stop.store(true, Ordering::Release);
     writer.await.expect("writer task");
     assert_eq!(error(&progress), None);
@@ -255,11 +278,16 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
 
     // Everything acknowledged is in the bucket: an empty local directory.
     let db: Db = env.open(env.options_with_local("after-outage")).await;
-    let all: BTreeMap<Vec<u8>, Vec<u8>> = collect(db.scan::<&[u8], _>(..).expect("scan"))
+    let mut all: BTreeMap<Vec<u8>, Vec<u8>> = collect(db.scan::<&[u8], _>(..).expect("scan"))
         .await
         .expect("scan")
         .into_iter()
         .collect();
+    assert_eq!(
+        all.remove(&b"remote-during-outage"[..]).as_deref(),
+        Some(&b"shipped after"[..]),
+        "the Remote write is in the bucket"
+    );
     assert_eq!(
         all.len() as u64,
         acked,

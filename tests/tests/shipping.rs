@@ -303,3 +303,55 @@ async fn wal_retention_keeps_flushed_shipped_objects() {
     assert!(report.wal_objects_kept >= 2, "{report:?}");
     drop(db);
 }
+
+/// Ids are never reused: after a writer's shipped objects are flushed and
+/// collected, the newest stays, so the next writer fences above every id
+/// ever written — and the old writer, still running, is fenced by it.
+#[tokio::test]
+async fn collected_ids_are_never_reused_and_still_fence_the_old_writer() {
+    let env = TestDb::new(StoreKind::Memory, "ship-ids");
+    let mut opts = shipping(env.options());
+    opts.gc_grace = Duration::ZERO;
+    let old = Db::open(opts).await.unwrap();
+    for i in 0..6 {
+        put_with(&old, &format!("k{i}"), "v", REMOTE).await.unwrap();
+    }
+    let ids = |names: Vec<String>| -> Vec<u64> {
+        names
+            .iter()
+            .map(|n| n["wal/".len()..n.len() - ".wal".len()].parse().unwrap())
+            .collect()
+    };
+    let newest = *ids(env.object_names("wal/", ".wal").await)
+        .iter()
+        .max()
+        .unwrap();
+    old.flush().await.unwrap();
+    let report = old.gc(Duration::ZERO).await.unwrap();
+    assert!(report.wal_objects_deleted >= 1, "{report:?}");
+    let left = ids(env.object_names("wal/", ".wal").await);
+    assert!(
+        left.contains(&newest),
+        "the newest object {newest} stays: {left:?}"
+    );
+
+    let new = Db::open(shipping(env.options_with_local("machine-b")))
+        .await
+        .unwrap();
+    let after = ids(env.object_names("wal/", ".wal").await);
+    let fence = *after.iter().max().unwrap();
+    assert_eq!(
+        fence,
+        newest + 1,
+        "the fence takes the old writer's next id: {after:?}"
+    );
+    let err = put_with(&old, "late", "write", REMOTE).await.unwrap_err();
+    assert!(err.is_fenced(), "{err:?}");
+    for i in 0..6 {
+        assert_eq!(
+            new.get(format!("k{i}")).await.unwrap(),
+            Some(Bytes::from("v"))
+        );
+    }
+    assert_eq!(new.get("late").await.unwrap(), None);
+}

@@ -207,6 +207,23 @@ pub enum Command {
     /// a chunk-dump of one. Opens the database as writer.
     Demo(DemoArgs),
 
+    /// Decode the local WAL's segments, or with --shipped the shipped WAL
+    /// objects in the bucket: records with epoch, seq range, byte offset and
+    /// ops. Needs no writer; changes nothing.
+    #[command(name = "wal-dump", long_about = WAL_DUMP_ABOUT)]
+    WalDump {
+        /// Dump the shipped WAL objects in the bucket (`wal/`) instead of
+        /// the local directory's segments.
+        #[arg(long)]
+        shipped: bool,
+        /// One JSON object per segment or object (JSON Lines).
+        #[arg(long)]
+        json: bool,
+        /// Check every checksum and print one summary line, not the records.
+        #[arg(long)]
+        verify: bool,
+    },
+
     /// Print the writes held in the local directory's WAL (--local DIR, or
     /// the local/ folder of --db PATH) as `load` lines, without opening the
     /// database. Re-applies a fenced writer's unflushed writes with
@@ -350,6 +367,20 @@ pub struct LoadArgs {
     #[arg(long)]
     pub echo_acks: bool,
 }
+
+const WAL_DUMP_ABOUT: &str = "\
+Decode a WAL: the local directory's segments (--local DIR, or the local/
+folder of --db PATH), or with --shipped the shipped WAL objects in the
+bucket (wal/<id>.wal). Needs no writer; changes nothing.
+
+Text: per segment or object one line `segment|object NAME epoch E: N records`
+(a shipped object without records is a fence), then per record
+`  offset O seq A..=B ops N` and its ops as `load` lines (put/del, escaped,
+or hex with --hex), indented by four spaces. --json prints one object per
+segment or object (JSON Lines): name, shipped, epoch, records (offset,
+first_seq, last_seq, ops: [{op: \"put\"|\"del\", key, value}]). --verify
+prints only `ok: N segments|objects, M records, every checksum matches`.
+Damage exits 2 naming the file or object and the offset.";
 
 /// `--durability` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -310,7 +310,10 @@ impl Collector {
     /// Deletes shipped WAL objects whose writes have all been in chunks
     /// (at or below the manifest's watermark) for longer than the grace
     /// period. Fences are kept: a replaced writer that has not shipped
-    /// since must still find its next id taken.
+    /// since must still find its next id taken. So is the newest object:
+    /// the next writer fences the id after it, which must be above every id
+    /// ever written (ids are never reused, and the fence must land on the
+    /// replaced writer's next id).
     async fn collect_shipped_wal(
         &self,
         gc: &mut GcState,
@@ -322,12 +325,21 @@ impl Collector {
         let d = &self.deps;
         let store = &d.chunks.store;
         let mut seen = HashSet::new();
-        for object in store.list(firn_manifest::manifest::WAL_PREFIX).await? {
-            let Some(firn_manifest::ObjectName::ShippedWal(id)) =
-                firn_manifest::ObjectName::parse(&object.path)
-            else {
+        let objects: Vec<(u64, firn_store::ObjectInfo)> = store
+            .list(firn_manifest::manifest::WAL_PREFIX)
+            .await?
+            .into_iter()
+            .filter_map(|o| match firn_manifest::ObjectName::parse(&o.path) {
+                Some(firn_manifest::ObjectName::ShippedWal(id)) => Some((id, o)),
+                _ => None,
+            })
+            .collect();
+        let newest = objects.iter().map(|(id, _)| *id).max();
+        for (id, object) in objects {
+            if Some(id) == newest {
+                report.wal_objects_kept += 1;
                 continue;
-            };
+            }
             let last_seq = match d.shipped.get(id) {
                 Some(last) => last,
                 None => {

@@ -33,13 +33,23 @@ pub(crate) async fn list_ids(store: &ObjectStore) -> Result<Vec<u64>> {
 }
 
 /// Fences the previous writer's shipping: creates a fence object of
-/// `epoch` at the first free id after `ids`, walking past objects the
-/// previous writer ships meanwhile (they join `ids`). Its ids are
-/// consecutive, so the id fenced is exactly its next one. Returns the
-/// fence's id; this writer ships from the id after it.
-pub(crate) async fn fence(store: &ObjectStore, ids: &mut Vec<u64>, epoch: u64) -> Result<u64> {
+/// `epoch` at the first free id after `ids` (and at least `floor`, the
+/// manifest's `wal_objects_from`), walking past objects the previous writer
+/// ships meanwhile (they join `ids`). Its ids are consecutive, and GC never
+/// deletes the newest object, so the id fenced is exactly its next one.
+/// Returns the fence's id; this writer ships from the id after it.
+pub(crate) async fn fence(
+    store: &ObjectStore,
+    ids: &mut Vec<u64>,
+    epoch: u64,
+    floor: u64,
+) -> Result<u64> {
     let fence = Bytes::from(shipped::encode(epoch, &[], None)?);
-    let mut id = ids.last().map_or(1, |last| last.saturating_add(1));
+    let mut id = ids
+        .last()
+        .map_or(1, |last| last.saturating_add(1))
+        .max(floor)
+        .max(1);
     loop {
         let name = ObjectName::ShippedWal(id).path();
         match store.put_if_absent(&name, fence.clone()).await? {

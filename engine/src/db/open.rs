@@ -179,7 +179,8 @@ async fn load_bucket_wal(
     let mut ids = bucket_wal::list_ids(store).await?;
     let index = Arc::new(ShippedIndex::default());
     let (mut replay_ids, next_id) = if writer {
-        let fence = bucket_wal::fence(store, &mut ids, manifest.epoch).await?;
+        let fence =
+            bucket_wal::fence(store, &mut ids, manifest.epoch, manifest.wal_objects_from).await?;
         index.insert(fence, 0);
         ids.sort_unstable();
         (ids, fence.saturating_add(1))

@@ -61,6 +61,11 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
         Command::Compact => maintain::compact(session).await,
         Command::Gc { grace } => maintain::gc(session, grace).await,
         Command::Checkpoint(cmd) => maintain::checkpoint(session, &cmd).await,
+        Command::WalDump {
+            shipped,
+            json,
+            verify,
+        } => wal_export::wal_dump(session, shipped, json, verify).await,
         Command::WalExport { from_seq } => {
             let local = session.local_flag();
             wal_export::wal_export(session, local, from_seq).await

@@ -13,7 +13,7 @@ pub async fn verify(session: &mut Session) -> CliResult {
     let store = session.open_store()?;
     let report = firn::inspect::verify(&store).await?;
     let m = &report.manifest;
-    let total = report.chunks_ok as usize + report.damaged.len();
+    let total = (report.chunks_ok + report.wal_objects_ok) as usize + report.damaged.len();
     let mut damaged: Vec<CliError> = report.damaged.into_iter().map(CliError::from).collect();
     let bad = damaged.len();
     if let Some(last) = damaged.pop() {
@@ -23,19 +23,22 @@ pub async fn verify(session: &mut Session) -> CliResult {
             }
         }
         return Err(if bad > 1 {
-            last.context(format!("{bad} of {total} chunks are damaged; last"))
+            last.context(format!(
+                "{bad} of {total} objects (chunks and shipped WAL) are damaged; last"
+            ))
         } else {
             last
         });
     }
     session.out.line(&format!(
-        "ok: manifest version {} ({}), {} chunks, {} blocks, {} entries ({} tombstones), {} bytes: every checksum matches",
+        "ok: manifest version {} ({}), {} chunks, {} blocks, {} entries ({} tombstones), {} bytes, {} shipped WAL objects: every checksum matches",
         m.version,
         m.object_name(),
         report.chunks_ok,
         report.blocks,
         report.entries,
         report.tombstones,
-        report.bytes
+        report.bytes,
+        report.wal_objects_ok
     ))
 }
