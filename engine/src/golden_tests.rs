@@ -1,5 +1,6 @@
 //! Golden fixtures of the engine's own formats (`engine/tests/fixtures/`): a
-//! WAL segment, a checkpoint object and a disk cache entry, written by the
+//! WAL segment, a shipped WAL object (and a fence), a checkpoint object and
+//! a disk cache entry, written by the
 //! current format versions and checked in. Each is decoded to its known
 //! contents and the encoder must still produce the same bytes, so a silent
 //! layout change fails here even when encoder and decoder change together.
@@ -16,6 +17,7 @@ use firn_manifest::ChunkId;
 use crate::checkpoint::{self, Checkpoint, CHECKPOINT_FORMAT_VERSION};
 use crate::read::disk_cache::{check_entry, write_entry};
 use crate::write::batch::{BatchOp, WriteBatch};
+use crate::write::wal::shipped::{self, SHIPPED_FORMAT_VERSION};
 use crate::write::wal::{frame_record, replay_segment, segment_header, WAL_FORMAT_VERSION};
 
 fn fixture(name: &str) -> PathBuf {
@@ -145,4 +147,51 @@ fn golden_disk_cache_entry_v1() {
     // The entry names its block: another one is refused.
     let other = (ChunkId { epoch: 5, id: 78 }, 3u32);
     assert!(check_entry(&bytes, &other, handle).is_err());
+}
+
+/// The records of the WAL fixture, as a shipped object's body.
+fn shipped_body() -> (Vec<u8>, shipped::RecordRun) {
+    let mut body = Vec::new();
+    for (first, batch) in wal_batches() {
+        frame_record(&mut body, |buf| batch.encode_into(first, buf));
+    }
+    let run = shipped::scan_records(&bytes::Bytes::from(body.clone()))
+        .unwrap()
+        .unwrap();
+    (body, run)
+}
+
+#[test]
+fn golden_shipped_wal_object_v1() {
+    assert_eq!(
+        SHIPPED_FORMAT_VERSION, 1,
+        "a new shipped WAL format version needs its own fixture"
+    );
+    let (body, run) = shipped_body();
+    let fresh = shipped::encode(42, &body, Some(run)).unwrap();
+    let bytes = golden("v1.shipped", &fresh);
+    assert_eq!(bytes, fresh, "the shipped WAL encoding changed");
+    let object = shipped::decode(&bytes, "wal/00000000000000000007.wal").unwrap();
+    assert_eq!(
+        (object.epoch, object.first_seq, object.last_seq),
+        (42, 1, 11)
+    );
+    let decoded: Vec<(u64, Vec<BatchOp>)> = object
+        .records
+        .iter()
+        .map(|r| {
+            let (first, batch) = WriteBatch::decode(r).unwrap();
+            (first, batch.ops().to_vec())
+        })
+        .collect();
+    let known: Vec<(u64, Vec<BatchOp>)> = wal_batches()
+        .into_iter()
+        .map(|(first, b)| (first, b.ops().to_vec()))
+        .collect();
+    assert_eq!(decoded, known);
+
+    let fence = golden("v1.fence", &shipped::encode(43, &[], None).unwrap());
+    let object = shipped::decode(&fence, "wal/00000000000000000008.wal").unwrap();
+    assert!(object.is_fence());
+    assert_eq!(object.epoch, 43);
 }

@@ -98,6 +98,15 @@ pub mod fuzzing {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Decodes `data` as a shipped WAL object, then its batches.
+    pub fn decode_shipped_wal(data: &[u8]) {
+        if let Ok(object) = crate::write::wal::shipped::decode(data, "wal/fuzz") {
+            for record in &object.records {
+                let _ = crate::write::batch::WriteBatch::decode(record);
+            }
+        }
+    }
+
     /// Decodes `data` as a checkpoint object.
     pub fn decode_checkpoint(data: &[u8]) {
         let _ = crate::checkpoint::decode(data, "checkpoints/fuzz");

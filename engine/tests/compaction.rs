@@ -8,6 +8,9 @@ fn opts(url: &str, local: &std::path::Path) -> Options {
     let mut o = Options::new(url, local).memtable_size(64 << 10);
     o.block_size = 4096;
     o.compaction.target_chunk_size = 256 << 10;
+    // What these tests measure is compaction; shipping the WAL would only
+    // compete with it for the test machine's two cores.
+    o.wal_shipping = false;
     o
 }
 

@@ -216,7 +216,7 @@ impl WalShipper {
         d.metrics
             .wal_bytes_shipped
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        d.durable.advance(run.last_seq);
+        d.durable.add_range(run.first_seq, run.last_seq);
         Ok(())
     }
 }
