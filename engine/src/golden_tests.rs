@@ -51,6 +51,22 @@ fn wal_batches() -> Vec<(u64, WriteBatch)> {
     vec![(1, a), (3, b), (10, c)]
 }
 
+/// Checks that record payloads decode to exactly [`wal_batches`].
+fn assert_holds_wal_batches(records: &[bytes::Bytes]) {
+    let decoded: Vec<(u64, Vec<BatchOp>)> = records
+        .iter()
+        .map(|r| {
+            let (first, batch) = WriteBatch::decode(r).unwrap();
+            (first, batch.ops().to_vec())
+        })
+        .collect();
+    let known: Vec<(u64, Vec<BatchOp>)> = wal_batches()
+        .into_iter()
+        .map(|(first, b)| (first, b.ops().to_vec()))
+        .collect();
+    assert_eq!(decoded, known);
+}
+
 fn wal_segment() -> Vec<u8> {
     let mut out = segment_header(42).to_vec();
     for (first, batch) in wal_batches() {
@@ -73,19 +89,7 @@ fn golden_wal_segment_v1() {
     let replay = replay_segment(&path, true).unwrap();
     assert_eq!(replay.epoch, 42);
     assert!(!replay.torn && !replay.headerless);
-    let decoded: Vec<(u64, Vec<BatchOp>)> = replay
-        .records
-        .iter()
-        .map(|r| {
-            let (first, batch) = WriteBatch::decode(r).unwrap();
-            (first, batch.ops().to_vec())
-        })
-        .collect();
-    let known: Vec<(u64, Vec<BatchOp>)> = wal_batches()
-        .into_iter()
-        .map(|(first, b)| (first, b.ops().to_vec()))
-        .collect();
-    assert_eq!(decoded, known);
+    assert_holds_wal_batches(&replay.records);
 }
 
 fn known_checkpoint() -> Checkpoint {
@@ -176,19 +180,7 @@ fn golden_shipped_wal_object_v1() {
         (object.epoch, object.first_seq, object.last_seq),
         (42, 1, 11)
     );
-    let decoded: Vec<(u64, Vec<BatchOp>)> = object
-        .records
-        .iter()
-        .map(|r| {
-            let (first, batch) = WriteBatch::decode(r).unwrap();
-            (first, batch.ops().to_vec())
-        })
-        .collect();
-    let known: Vec<(u64, Vec<BatchOp>)> = wal_batches()
-        .into_iter()
-        .map(|(first, b)| (first, b.ops().to_vec()))
-        .collect();
-    assert_eq!(decoded, known);
+    assert_holds_wal_batches(&object.records);
 
     let fence = golden("v1.fence", &shipped::encode(43, &[], None).unwrap());
     let object = shipped::decode(&fence, "wal/00000000000000000008.wal").unwrap();

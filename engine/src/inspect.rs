@@ -134,17 +134,8 @@ pub async fn verify(store: &ObjectStore) -> Result<VerifyReport> {
             Err(damage) => report.damaged.push(damage),
         }
     }
-    let mut shipped: Vec<(u64, String)> = store
-        .list(firn_manifest::manifest::WAL_PREFIX)
-        .await?
-        .into_iter()
-        .filter_map(|o| match firn_manifest::ObjectName::parse(&o.path) {
-            Some(firn_manifest::ObjectName::ShippedWal(id)) => Some((id, o.path)),
-            _ => None,
-        })
-        .collect();
-    shipped.sort_unstable();
-    for (_, name) in shipped {
+    for (_, object) in crate::write::wal::list_shipped(store).await? {
+        let name = object.path;
         let bytes = match store.get(&name).await {
             Ok(b) => b,
             // Collected since the LIST.
@@ -372,18 +363,9 @@ pub fn local_wal(local_dir: &std::path::Path) -> Result<Vec<WalSource>> {
 /// error naming it.
 pub async fn shipped_wal(store: &ObjectStore) -> Result<Vec<WalSource>> {
     use crate::write::wal::RECORD_HEADER_LEN;
-    let mut names: Vec<(u64, String)> = store
-        .list(firn_manifest::manifest::WAL_PREFIX)
-        .await?
-        .into_iter()
-        .filter_map(|o| match firn_manifest::ObjectName::parse(&o.path) {
-            Some(firn_manifest::ObjectName::ShippedWal(id)) => Some((id, o.path)),
-            _ => None,
-        })
-        .collect();
-    names.sort_unstable();
     let mut out = Vec::new();
-    for (_, name) in names {
+    for (_, object) in crate::write::wal::list_shipped(store).await? {
+        let name = object.path;
         let bytes = match store.get(&name).await {
             Ok(b) => b,
             Err(StoreError::NotFound { .. }) => continue,

@@ -675,18 +675,7 @@ impl Run {
         ));
         self.open().await?;
         self.stats.takeovers += 1;
-        // The new writer holds every write that was in the bucket when it
-        // fenced the old one: flushed (the watermark) or shipped (the
-        // shipped WAL continues the watermark up to `bucket_durable_seq`).
-        let watermark = self
-            .db()
-            .manifest()
-            .wal_watermark
-            .max(self.db().durability_status().bucket_durable_seq);
-        let (kept, lost): (Vec<Logged>, Vec<Logged>) = std::mem::take(&mut self.log)
-            .into_iter()
-            .partition(|w| w.dir != old || w.last <= watermark);
-        self.log = kept;
+        let (watermark, lost) = self.keep_what_is_in_the_bucket(old);
         if !lost.is_empty() {
             if !crash {
                 return Err(format!(
@@ -701,11 +690,29 @@ impl Run {
             self.stats.stranded_writes += lost.len();
             self.stranded.push((old, lost));
         }
+        self.full_check("after a takeover").await
+    }
+
+    /// After a writer took over from directory `old`: the database holds
+    /// every write that was in the bucket when it fenced the old writer —
+    /// flushed (the watermark) or shipped (the shipped WAL continues the
+    /// watermark up to `bucket_durable_seq`). Keeps those in the log and the
+    /// oracle; returns that bound and the old directory's writes above it.
+    fn keep_what_is_in_the_bucket(&mut self, old: usize) -> (u64, Vec<Logged>) {
+        let in_bucket = self
+            .db()
+            .manifest()
+            .wal_watermark
+            .max(self.db().durability_status().bucket_durable_seq);
+        let (kept, lost): (Vec<Logged>, Vec<Logged>) = std::mem::take(&mut self.log)
+            .into_iter()
+            .partition(|w| w.dir != old || w.last <= in_bucket);
+        self.log = kept;
         self.oracle = Oracle::new();
         for w in &self.log {
             self.oracle.apply(&w.batch);
         }
-        self.full_check("after a takeover").await
+        (in_bucket, lost)
     }
 
     /// The writer's machine is lost: the handle dies without closing and its
@@ -729,14 +736,7 @@ impl Run {
         ));
         self.open().await?;
         self.stats.machine_losses += 1;
-        let in_bucket = self
-            .db()
-            .manifest()
-            .wal_watermark
-            .max(self.db().durability_status().bucket_durable_seq);
-        let (kept, lost): (Vec<Logged>, Vec<Logged>) = std::mem::take(&mut self.log)
-            .into_iter()
-            .partition(|w| w.dir != old || w.last <= in_bucket);
+        let (in_bucket, lost) = self.keep_what_is_in_the_bucket(old);
         if let Some(w) = lost.iter().find(|w| w.remote) {
             return Err(format!(
                 "a Remote write (seqs {}..={}) was lost with the machine; the bucket holds \
@@ -748,11 +748,6 @@ impl Run {
             "{} unshipped writes lost with the machine (above {in_bucket})",
             lost.len()
         ));
-        self.log = kept;
-        self.oracle = Oracle::new();
-        for w in &self.log {
-            self.oracle.apply(&w.batch);
-        }
         self.full_check("after a machine loss").await
     }
 

@@ -325,15 +325,7 @@ impl Collector {
         let d = &self.deps;
         let store = &d.chunks.store;
         let mut seen = HashSet::new();
-        let objects: Vec<(u64, firn_store::ObjectInfo)> = store
-            .list(firn_manifest::manifest::WAL_PREFIX)
-            .await?
-            .into_iter()
-            .filter_map(|o| match firn_manifest::ObjectName::parse(&o.path) {
-                Some(firn_manifest::ObjectName::ShippedWal(id)) => Some((id, o)),
-                _ => None,
-            })
-            .collect();
+        let objects = crate::write::wal::list_shipped(store).await?;
         let newest = objects.iter().map(|(id, _)| *id).max();
         for (id, object) in objects {
             if Some(id) == newest {

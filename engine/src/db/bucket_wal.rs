@@ -18,18 +18,8 @@ const REPLAY_PARALLELISM: usize = 16;
 
 /// Every shipped WAL object id in the bucket, ascending (one LIST).
 pub(crate) async fn list_ids(store: &ObjectStore) -> Result<Vec<u64>> {
-    let mut ids: Vec<u64> = store
-        .list(firn_manifest::manifest::WAL_PREFIX)
-        .await?
-        .iter()
-        .filter_map(|o| match ObjectName::parse(&o.path) {
-            Some(ObjectName::ShippedWal(id)) => Some(id),
-            _ => None,
-        })
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(ids)
+    let shipped = crate::write::wal::list_shipped(store).await?;
+    Ok(shipped.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Fences the previous writer's shipping: creates a fence object of

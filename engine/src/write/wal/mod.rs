@@ -86,6 +86,26 @@ pub(crate) fn frame_record(buf: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
     buf[start + 8..start + 12].copy_from_slice(&header_crc.to_le_bytes());
 }
 
+/// Every shipped WAL object in `store` (one LIST), in id order, with its
+/// listing (name, size).
+pub(crate) async fn list_shipped(
+    store: &firn_store::ObjectStore,
+) -> crate::Result<Vec<(u64, firn_store::ObjectInfo)>> {
+    use firn_manifest::ObjectName;
+    let mut objects: Vec<(u64, firn_store::ObjectInfo)> = store
+        .list(firn_manifest::manifest::WAL_PREFIX)
+        .await?
+        .into_iter()
+        .filter_map(|o| match ObjectName::parse(&o.path) {
+            Some(ObjectName::ShippedWal(id)) => Some((id, o)),
+            _ => None,
+        })
+        .collect();
+    objects.sort_unstable_by_key(|(id, _)| *id);
+    objects.dedup_by_key(|(id, _)| *id);
+    Ok(objects)
+}
+
 /// fsyncs a directory so created or deleted names in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
