@@ -726,8 +726,7 @@ impl Run {
         drop(db);
         let old = self.dir;
         let local = self.options_for(old).local_dir;
-        std::fs::remove_dir_all(&local)
-            .map_err(|e| format!("deleting the lost machine's {}: {e}", local.display()))?;
+        delete_lost_dir(&local).await?;
         self.dirs += 1;
         self.dir = self.dirs - 1;
         self.note(format!(
@@ -1063,4 +1062,25 @@ async fn model_on_s3_store() {
 async fn model_on_a_faulty_memory_store() {
     let seeds = [0x5EED_FA01, 0x5EED_FA02];
     run_model(&seeds, DEFAULT_STEPS, Run::faulty).await;
+}
+
+/// Deletes a lost machine's local directory. A dropped handle's background
+/// work stops asynchronously (a blocking write already under way finishes),
+/// so a file may still appear while the directory is being deleted: retry
+/// until it is gone, as an operator wiping the disk would.
+async fn delete_lost_dir(local: &std::path::Path) -> Check {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match std::fs::remove_dir_all(local) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(format!(
+                    "deleting the lost machine's {}: {e}",
+                    local.display()
+                ))
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
 }
