@@ -91,6 +91,11 @@ pub struct Options {
     /// all in chunks (GC deletes them after `max(gc_grace, wal_retention)`),
     /// e.g. for point-in-time restore. Zero by default.
     pub wal_retention: Duration,
+    /// Flush the active memtable once its writes went to the bucket in this
+    /// many shipped WAL objects (frequent small `Remote` writes ship one
+    /// object each): a writer taking over replays at most about this many
+    /// objects per unflushed memtable. 512 by default.
+    pub max_unflushed_wal_objects: u64,
     /// A memtable is frozen and flushed once it holds this many bytes.
     pub memtable_size: usize,
     /// Writers wait (backpressure) while this many frozen memtables await
@@ -184,6 +189,7 @@ impl Options {
             wal_ship_interval: Duration::from_secs(1),
             wal_ship_bytes: 8 << 20,
             wal_retention: Duration::ZERO,
+            max_unflushed_wal_objects: 512,
             memtable_size: 64 << 20,
             max_frozen_memtables: 4,
             block_size: chunk.block_size,
@@ -285,6 +291,9 @@ impl Options {
         }
         if self.wal_shipping && (self.wal_ship_bytes < 4096 || self.wal_ship_bytes > (256 << 20)) {
             return bad("wal_ship_bytes must be between 4 KiB and 256 MiB");
+        }
+        if self.max_unflushed_wal_objects == 0 {
+            return bad("max_unflushed_wal_objects must be at least 1");
         }
         if self.wal_shipping && self.wal_ship_interval.is_zero() {
             return bad("wal_ship_interval must be above zero");

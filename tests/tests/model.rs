@@ -1080,7 +1080,7 @@ async fn delete_lost_dir(local: &std::path::Path) -> Check {
                     local.display()
                 ))
             }
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(_) => firn_store::clock::sleep(std::time::Duration::from_millis(20)).await,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! An S3 outage mid-load loses nothing (its own test binary: it freezes the
 //! S3 server every other S3 test uses, and test binaries run one at a time).
 //!
-//! A writer puts continuously (`Durability::Buffered`, small memtables, at
+//! A writer puts continuously (`Durability::Buffered` and `Durability::Sync`
+//! in turn: both are local acknowledgements; small memtables, at
 //! most two frozen ones: a small memory budget) while the S3 server of the
 //! test run is frozen with SIGSTOP — a server that accepts connections and
 //! never answers, the worst kind of outage. With short store timeouts and few
@@ -129,7 +130,17 @@ async fn writes_stall_during_an_s3_outage_and_nothing_is_lost() {
                 }
                 progress.idle.store(false, Ordering::Release);
                 let started = Instant::now();
-                if let Err(e) = db.put(format!("key{i:08}"), value(i)).await {
+                let mut batch = firn::WriteBatch::new();
+                batch.put(format!("key{i:08}"), value(i));
+                let durability = if i.is_multiple_of(2) {
+                    Durability::Buffered
+                } else {
+                    Durability::Sync
+                };
+                let write = firn::WriteOptions {
+                    durability: Some(durability),
+                };
+                if let Err(e) = db.write_with(batch, write).await {
                     *progress.error.lock().unwrap() = Some(format!("put {i}: {e}"));
                     return;
                 }

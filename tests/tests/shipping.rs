@@ -339,11 +339,11 @@ async fn collected_ids_are_never_reused_and_still_fence_the_old_writer() {
         .await
         .unwrap();
     let after = ids(env.object_names("wal/", ".wal").await);
-    let fence = *after.iter().max().unwrap();
+    let fence = *after.iter().filter(|id| !left.contains(id)).min().unwrap();
     assert_eq!(
         fence,
         newest + 1,
-        "the fence takes the old writer's next id: {after:?}"
+        "the lowest fence takes the old writer's next id: {after:?}"
     );
     let err = put_with(&old, "late", "write", REMOTE).await.unwrap_err();
     assert!(err.is_fenced(), "{err:?}");
@@ -354,4 +354,175 @@ async fn collected_ids_are_never_reused_and_still_fence_the_old_writer() {
         );
     }
     assert_eq!(new.get("late").await.unwrap(), None);
+}
+
+/// A writer that takes over fences a batch of ids at once; GC keeps only
+/// the lowest fence of each run (and the newest object), and that fence
+/// still stops the writer it replaced.
+#[tokio::test]
+async fn gc_keeps_the_lowest_fence_of_a_run() {
+    let env = TestDb::new(StoreKind::Memory, "ship-fence-gc");
+    let mut opts = shipping(env.options());
+    opts.gc_grace = Duration::ZERO;
+    let old = Db::open(opts).await.unwrap();
+    put_with(&old, "a", "1", REMOTE).await.unwrap();
+    let mut b = shipping(env.options_with_local("machine-b"));
+    b.gc_grace = Duration::ZERO;
+    let new = Db::open(b).await.unwrap();
+    // A fence is a header alone (60 bytes); a shipped object has a body.
+    let fences = |objects: Vec<firn_store::ObjectInfo>| -> Vec<u64> {
+        objects
+            .iter()
+            .filter(|o| o.size == 60)
+            .map(|o| {
+                o.path["wal/".len()..o.path.len() - ".wal".len()]
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let made = fences(env.list_objects("wal/").await);
+    put_with(&new, "b", "2", REMOTE).await.unwrap();
+    new.flush().await.unwrap();
+    new.gc(Duration::ZERO).await.unwrap();
+    let left = fences(env.list_objects("wal/").await);
+    // Two opens made a batch of 8 fences each (GC may have started on them
+    // before `made` was listed). Of each batch, at most the lowest and (if a
+    // GC pass ran while it was the newest object) the highest are left.
+    assert!(left.len() <= 4, "fences made: {made:?}, left: {left:?}");
+    let err = put_with(&old, "late", "write", REMOTE).await.unwrap_err();
+    assert!(err.is_fenced(), "{err:?}");
+    assert_eq!(new.get("a").await.unwrap(), Some(Bytes::from("1")));
+    assert_eq!(new.get("late").await.unwrap(), None);
+}
+
+/// The old writer keeps writing — `Remote` and buffered, from two tasks —
+/// while a writer on another machine takes over. Afterwards every write the
+/// old one had a `Remote` acknowledgement for is readable; what the new
+/// writer holds of the old one's writes is a prefix of them in sequence
+/// order (nothing it wrote after the fence is visible); the old writer
+/// reports `Fenced`; and a third machine sees the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_writing_through_a_takeover_keeps_every_remote_ack() {
+    for kind in stores() {
+        let env = TestDb::new(kind, "ship-fence-live");
+        let old = Db::open(shipping(env.options())).await.unwrap();
+        let spawn_writer = |prefix: &'static str, opts: WriteOptions| {
+            let old = old.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..1_000_000u32 {
+                    let key = format!("{prefix}{i:07}");
+                    match put_with(&old, &key, "old", opts).await {
+                        Ok(seq) => acked.push((seq, key)),
+                        Err(e) => return (acked, e),
+                    }
+                }
+                panic!("the old writer was never fenced");
+            })
+        };
+        let remote = spawn_writer("r", REMOTE);
+        let buffered = spawn_writer("b", WriteOptions::default());
+        firn_store::clock::sleep(Duration::from_millis(300)).await;
+        let new = Db::open(shipping(env.options_with_local("machine-b")))
+            .await
+            .unwrap();
+        let mut acks = Vec::new();
+        let mut remote_acks = Vec::new();
+        for (task, is_remote) in [(remote, true), (buffered, false)] {
+            let (acked, err) = tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .unwrap_or_else(|_| panic!("{kind}: the old writer never noticed the takeover"))
+                .unwrap();
+            assert!(err.is_fenced(), "{kind}: {err:?}");
+            if is_remote {
+                remote_acks.extend(acked.iter().cloned());
+            }
+            acks.extend(acked);
+        }
+        assert!(
+            !remote_acks.is_empty(),
+            "{kind}: no Remote write before the takeover"
+        );
+        acks.sort();
+        let check = |db: Db, who: &'static str| {
+            let (acks, remote_acks) = (acks.clone(), remote_acks.clone());
+            async move {
+                for (seq, key) in &remote_acks {
+                    assert_eq!(
+                        db.get(key.clone()).await.unwrap(),
+                        Some(Bytes::from("old")),
+                        "{kind} ({who}): Remote-acknowledged {key} (seq {seq}) is missing"
+                    );
+                }
+                // A prefix in sequence order: once one is missing, all later are.
+                let mut missing: Option<(u64, String)> = None;
+                for (seq, key) in &acks {
+                    match (db.get(key.clone()).await.unwrap(), &missing) {
+                        (Some(_), Some((mseq, mkey))) => panic!(
+                            "{kind} ({who}): {key} (seq {seq}) is visible but {mkey} \
+                             (seq {mseq}) is not"
+                        ),
+                        (Some(_), None) => {}
+                        (None, Some(_)) => {}
+                        (None, None) => missing = Some((*seq, key.clone())),
+                    }
+                }
+            }
+        };
+        check(new.clone(), "the new writer").await;
+        assert!(
+            matches!(old.put("more", "x").await, Err(Error::Fenced { .. })),
+            "{kind}"
+        );
+        put_with(&new, "new", "writer", REMOTE).await.unwrap();
+        drop(old);
+        drop(new);
+        let third = Db::open(shipping(env.options_with_local("machine-c")))
+            .await
+            .unwrap();
+        check(third.clone(), "a third machine").await;
+        assert_eq!(
+            third.get("new").await.unwrap(),
+            Some(Bytes::from("writer")),
+            "{kind}"
+        );
+        assert_eq!(third.get("more").await.unwrap(), None, "{kind}");
+        third.close().await.unwrap();
+    }
+}
+
+/// Frequent small `Remote` writes ship one object each; once the active
+/// memtable's writes fill `max_unflushed_wal_objects` objects it is
+/// flushed, so a writer taking over replays a bounded number of objects.
+#[tokio::test]
+async fn many_small_shipments_flush_the_memtable() {
+    let env = TestDb::new(StoreKind::Memory, "ship-object-bound");
+    let mut opts = shipping(env.options());
+    opts.max_unflushed_wal_objects = 5;
+    let db = Db::open(opts).await.unwrap();
+    for i in 0..40 {
+        put_with(&db, &format!("k{i:02}"), "v", REMOTE)
+            .await
+            .unwrap();
+    }
+    assert!(db.metrics().flushes >= 3, "{}", db.metrics().flushes);
+    settle(&db).await;
+    assert!(db.metrics().wal_objects_shipped >= 40);
+    drop(db);
+    let new = Db::open(shipping(env.options_with_local("machine-b")))
+        .await
+        .unwrap();
+    let replayed = new.metrics().wal_objects_replayed;
+    // At most the objects of the active and one frozen memtable, plus fences.
+    assert!(
+        replayed <= 2 * 5 + 16,
+        "replayed {replayed} shipped objects"
+    );
+    for i in 0..40 {
+        assert_eq!(
+            new.get(format!("k{i:02}")).await.unwrap(),
+            Some(Bytes::from("v"))
+        );
+    }
 }

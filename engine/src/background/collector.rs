@@ -25,7 +25,7 @@ use firn_manifest::{ChunkId, Manifest, ManifestStore};
 use serde::Serialize;
 
 use crate::background::publisher::ManifestPublisher;
-use crate::background::shipper::ShippedIndex;
+use crate::background::shipper::{ShippedEntry, ShippedIndex};
 use crate::background::uploads::ChunkIds;
 use crate::error::{Error, Result};
 use crate::health::Health;
@@ -309,11 +309,13 @@ impl Collector {
 
     /// Deletes shipped WAL objects whose writes have all been in chunks
     /// (at or below the manifest's watermark) for longer than the grace
-    /// period. Fences are kept: a replaced writer that has not shipped
-    /// since must still find its next id taken. So is the newest object:
-    /// the next writer fences the id after it, which must be above every id
-    /// ever written (ids are never reused, and the fence must land on the
-    /// replaced writer's next id).
+    /// period. Fences are kept — a replaced writer that has not shipped
+    /// since must still find its next id taken — except one right after a
+    /// fence of the same epoch (one writer's batch): a writer ships at
+    /// consecutive ids, so none can reach it without creating the id below
+    /// it first. The newest object is kept too: the next writer fences the
+    /// id after it, which must be above every id ever written (ids are never
+    /// reused, and the fence must land on the replaced writer's next id).
     async fn collect_shipped_wal(
         &self,
         gc: &mut GcState,
@@ -327,13 +329,15 @@ impl Collector {
         let mut seen = HashSet::new();
         let objects = crate::write::wal::list_shipped(store).await?;
         let newest = objects.iter().map(|(id, _)| *id).max();
+        // The previous listed object, if it is a fence: (id, epoch).
+        let mut fence_below: Option<(u64, u64)> = None;
         for (id, object) in objects {
             if Some(id) == newest {
                 report.wal_objects_kept += 1;
                 continue;
             }
-            let last_seq = match d.shipped.get(id) {
-                Some(last) => last,
+            let entry = match d.shipped.get(id) {
+                Some(entry) => entry,
                 None => {
                     let len = SHIPPED_HEADER_LEN as u64;
                     let header = match store.get_range(&object.path, 0, len).await {
@@ -341,13 +345,23 @@ impl Collector {
                         Err(firn_store::StoreError::NotFound { .. }) => continue,
                         Err(e) => return Err(e.into()),
                     };
-                    let (_, run) = decode_header(&header, &object.path)?;
-                    d.shipped.insert(id, run.last_seq);
-                    run.last_seq
+                    let (epoch, run) = decode_header(&header, &object.path)?;
+                    d.shipped.insert(id, epoch, run.last_seq);
+                    ShippedEntry {
+                        epoch,
+                        last_seq: run.last_seq,
+                    }
                 }
             };
-            let is_fence = last_seq == 0;
-            if is_fence || last_seq > latest.wal_watermark {
+            // A fence right after a fence of the same epoch (one writer's
+            // batch) stops no writer: none ships at an id without having
+            // created the id below it, and that one is the same writer's.
+            let redundant = entry.is_fence()
+                && fence_below.is_some_and(|(below, epoch)| {
+                    Some(below) == id.checked_sub(1) && epoch == entry.epoch
+                });
+            fence_below = entry.is_fence().then_some((id, entry.epoch));
+            if (entry.is_fence() && !redundant) || entry.last_seq > latest.wal_watermark {
                 report.wal_objects_kept += 1;
                 continue;
             }

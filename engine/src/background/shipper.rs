@@ -52,38 +52,55 @@ pub(crate) struct ShipperDeps {
     pub ship_bytes: u64,
 }
 
-/// The last sequence number of each shipped object this process knows
-/// (shipped by it, or read at open), for the collector.
+/// What a shipped object holds, as far as the collector needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShippedEntry {
+    /// The epoch of the writer that created it.
+    pub epoch: u64,
+    /// Its last sequence number; 0 for a fence.
+    pub last_seq: u64,
+}
+
+impl ShippedEntry {
+    /// True for a fence (an object with no records).
+    pub(crate) fn is_fence(&self) -> bool {
+        self.last_seq == 0
+    }
+}
+
+/// What each shipped object this process knows holds (shipped or fenced by
+/// it, or read at open or by GC), for the flusher and the collector.
 #[derive(Default)]
 pub(crate) struct ShippedIndex {
-    last_seq: Mutex<BTreeMap<u64, u64>>,
+    objects: Mutex<BTreeMap<u64, ShippedEntry>>,
 }
 
 impl ShippedIndex {
-    /// Records that object `id` ends at `last_seq` (0 for a fence).
-    pub(crate) fn insert(&self, id: u64, last_seq: u64) {
-        lock(&self.last_seq).insert(id, last_seq);
+    /// Records that object `id` was created by `epoch` and ends at
+    /// `last_seq` (0 for a fence).
+    pub(crate) fn insert(&self, id: u64, epoch: u64, last_seq: u64) {
+        lock(&self.objects).insert(id, ShippedEntry { epoch, last_seq });
     }
 
-    /// The last sequence number of object `id`, if known.
-    pub(crate) fn get(&self, id: u64) -> Option<u64> {
-        lock(&self.last_seq).get(&id).copied()
+    /// What object `id` holds, if known.
+    pub(crate) fn get(&self, id: u64) -> Option<ShippedEntry> {
+        lock(&self.objects).get(&id).copied()
     }
 
     /// The lowest id whose object may hold a write above `watermark`: every
     /// known object below it holds only writes at or below it (or is a
     /// fence). `None` when nothing is known.
     pub(crate) fn first_needed(&self, watermark: u64) -> Option<u64> {
-        let map = lock(&self.last_seq);
+        let map = lock(&self.objects);
         map.iter()
-            .find(|(_, &last)| last > watermark)
+            .find(|(_, o)| o.last_seq > watermark)
             .map(|(&id, _)| id)
             .or_else(|| map.keys().next_back().map(|id| id.saturating_add(1)))
     }
 
     /// Forgets a deleted object.
     pub(crate) fn remove(&self, id: u64) {
-        lock(&self.last_seq).remove(&id);
+        lock(&self.objects).remove(&id);
     }
 }
 
@@ -209,7 +226,8 @@ impl WalShipper {
             })
             .await?;
         pos.next_id = id + 1;
-        self.index.insert(id, run.last_seq);
+        self.index.insert(id, d.epoch, run.last_seq);
+        d.tail.shipped_object(pos.segment);
         d.metrics
             .wal_objects_shipped
             .fetch_add(1, Ordering::Relaxed);

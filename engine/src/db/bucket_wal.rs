@@ -22,39 +22,92 @@ pub(crate) async fn list_ids(store: &ObjectStore) -> Result<Vec<u64>> {
     Ok(shipped.into_iter().map(|(id, _)| id).collect())
 }
 
-/// Fences the previous writer's shipping: creates a fence object of
-/// `epoch` at the first free id after `ids` (and at least `floor`, the
-/// manifest's `wal_objects_from`), walking past objects the previous writer
-/// ships meanwhile (they join `ids`). Its ids are consecutive, and GC never
-/// deletes the newest object, so the id fenced is exactly its next one.
-/// Returns the fence's id; this writer ships from the id after it.
+/// Ids a writer fences at once. The previous writer may still be shipping
+/// (one object per PUT round trip); a batch created concurrently takes ids
+/// faster than it can, so the walk cannot chase it for long.
+const FENCE_BATCH: u64 = 8;
+
+/// The fence a writer placed at open.
+#[derive(Debug)]
+pub(crate) struct Fences {
+    /// The fence objects this writer created (or found from its own
+    /// earlier attempt), ascending.
+    pub ids: Vec<u64>,
+    /// The id this writer ships from: after every id it tried.
+    pub next_id: u64,
+}
+
+/// Fences the previous writer's shipping: creates fence objects of `epoch`
+/// at the next [`FENCE_BATCH`] ids after `ids` (and at least `floor`, the
+/// manifest's `wal_objects_from`), all at once. Ids found taken join `ids`
+/// (to be replayed). The previous writer ships at consecutive ids, and GC
+/// never deletes the newest object, so the lowest fence created is exactly
+/// the previous writer's next id: it stops there, fenced.
+///
+/// Another batch follows when this one created nothing (the previous
+/// writer took every id meanwhile), or when it met a fence of an older
+/// epoch: a writer that opened concurrently and was outpaced by this one.
+/// Its batch may end above this one, where it would ship next; the next
+/// batch covers that id.
 pub(crate) async fn fence(
     store: &ObjectStore,
     ids: &mut Vec<u64>,
     epoch: u64,
     floor: u64,
-) -> Result<u64> {
+) -> Result<Fences> {
     let fence = Bytes::from(shipped::encode(epoch, &[], None)?);
-    let mut id = ids
+    let mut start = ids
         .last()
         .map_or(1, |last| last.saturating_add(1))
         .max(floor)
         .max(1);
+    let mut fences = Vec::new();
     loop {
-        let name = ObjectName::ShippedWal(id).path();
-        match store.put_if_absent(&name, fence.clone()).await? {
-            PutOutcome::Created => return Ok(id),
-            PutOutcome::AlreadyExists => {
-                // Our own earlier attempt (same epoch, no records) counts.
+        let end = start.saturating_add(FENCE_BATCH);
+        let attempts = (start..end).map(|id| {
+            let (store, fence) = (store.clone(), fence.clone());
+            async move {
+                let name = ObjectName::ShippedWal(id).path();
+                if store.put_if_absent(&name, fence.clone()).await? == PutOutcome::Created {
+                    return Ok::<_, Error>((id, Taken::Ours));
+                }
                 let existing = store.get(&name).await?;
                 if existing == fence {
-                    return Ok(id);
+                    // Our own earlier attempt (same epoch, no records).
+                    return Ok((id, Taken::Ours));
                 }
-                ids.push(id);
-                id = id.saturating_add(1);
+                let (their_epoch, run) = shipped::decode_header(&existing, &name)?;
+                let older_fence = run.records == 0 && their_epoch < epoch;
+                Ok((id, Taken::Other { older_fence }))
+            }
+        });
+        let mut again = false;
+        for (id, taken) in futures::future::try_join_all(attempts).await? {
+            match taken {
+                Taken::Ours => fences.push(id),
+                Taken::Other { older_fence } => {
+                    again |= older_fence;
+                    ids.push(id);
+                }
             }
         }
+        if !fences.is_empty() && !again {
+            return Ok(Fences {
+                ids: fences,
+                next_id: end,
+            });
+        }
+        start = end;
     }
+}
+
+/// Who holds an id a writer tried to fence.
+enum Taken {
+    Ours,
+    /// Another writer's object; `older_fence`: a fence of an older epoch.
+    Other {
+        older_fence: bool,
+    },
 }
 
 /// What replaying the shipped WAL found.
@@ -104,7 +157,7 @@ pub(crate) async fn replay(
         };
         objects += 1;
         let object = shipped::decode(&bytes, &name)?;
-        index.insert(id, object.last_seq);
+        index.insert(id, object.epoch, object.last_seq);
         if object.is_fence() {
             continue;
         }

@@ -179,11 +179,13 @@ async fn load_bucket_wal(
     let mut ids = bucket_wal::list_ids(store).await?;
     let index = Arc::new(ShippedIndex::default());
     let (mut replay_ids, next_id) = if writer {
-        let fence =
+        let fences =
             bucket_wal::fence(store, &mut ids, manifest.epoch, manifest.wal_objects_from).await?;
-        index.insert(fence, 0);
+        for &id in &fences.ids {
+            index.insert(id, manifest.epoch, 0);
+        }
         ids.sort_unstable();
-        (ids, fence.saturating_add(1))
+        (ids, fences.next_id)
     } else {
         (ids, 1)
     };
@@ -383,6 +385,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
         },
         opts.wal_ship_bytes,
         opts.wal_shipping,
+        opts.max_unflushed_wal_objects,
     ));
     if p.last_seq > p.bucket.durable {
         // Recovered writes the bucket lacks: ship them within the interval.

@@ -163,7 +163,9 @@ impl CommitPath {
 
     /// Appends, syncs and applies one group. Returns each batch's last seq.
     fn write_group(&self, log: &mut LogState, group: &[Pending]) -> Result<Vec<u64>> {
-        if self.deps.view.current().active.size() >= self.deps.memtable_size {
+        if self.deps.view.current().active.size() >= self.deps.memtable_size
+            || self.deps.tail.wants_rotation()
+        {
             self.rotate_locked(log)?;
         }
         let LogState { wal, next_seq, buf } = log;

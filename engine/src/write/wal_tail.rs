@@ -44,12 +44,22 @@ pub(crate) struct WalTail {
     urgent_bytes: AtomicU64,
     /// Whether anyone ships (else nothing is tracked as pending).
     shipping: bool,
+    /// Objects shipped from the active segment.
+    segment_objects: AtomicU64,
+    /// `Options::max_unflushed_wal_objects`: that many make the commit path
+    /// rotate (and so flush) the active memtable.
+    object_limit: u64,
 }
 
 impl WalTail {
     /// A tail at `start` (the segment a writer just created), everything
     /// before it synced.
-    pub(crate) fn new(start: TailPosition, ship_bytes: u64, shipping: bool) -> WalTail {
+    pub(crate) fn new(
+        start: TailPosition,
+        ship_bytes: u64,
+        shipping: bool,
+        object_limit: u64,
+    ) -> WalTail {
         WalTail {
             pending: Mutex::new(Pending {
                 tail: start,
@@ -62,6 +72,8 @@ impl WalTail {
             wake: Notify::new(),
             urgent_bytes: AtomicU64::new(ship_bytes),
             shipping,
+            segment_objects: AtomicU64::new(0),
+            object_limit: object_limit.max(1),
         }
     }
 
@@ -69,6 +81,9 @@ impl WalTail {
     /// `written` bytes long and ends with sequence number `last_seq`.
     pub(crate) fn appended(&self, segment: u64, written: u64, last_seq: u64, bytes: u64) {
         let mut p = lock(&self.pending);
+        if p.tail.segment != segment {
+            self.segment_objects.store(0, Ordering::Relaxed);
+        }
         p.tail = TailPosition {
             segment,
             written,
@@ -135,6 +150,21 @@ impl WalTail {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The shipper shipped an object holding writes of `segment`.
+    pub(crate) fn shipped_object(&self, segment: u64) {
+        let p = lock(&self.pending);
+        if p.tail.segment == segment {
+            self.segment_objects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// True when the active segment's writes went out in so many objects
+    /// that its memtable should be flushed: what a writer taking over
+    /// replays stays bounded however small and frequent the shipments.
+    pub(crate) fn wants_rotation(&self) -> bool {
+        self.segment_objects.load(Ordering::Relaxed) >= self.object_limit
     }
 
     /// The shipper finished shipping what it took.
