@@ -353,13 +353,7 @@ impl Collector {
                     }
                 }
             };
-            // A fence right after a fence of the same epoch (one writer's
-            // batch) stops no writer: none ships at an id without having
-            // created the id below it, and that one is the same writer's.
-            let redundant = entry.is_fence()
-                && fence_below.is_some_and(|(below, epoch)| {
-                    Some(below) == id.checked_sub(1) && epoch == entry.epoch
-                });
+            let redundant = redundant_fence(fence_below, id, entry);
             fence_below = entry.is_fence().then_some((id, entry.epoch));
             if (entry.is_fence() && !redundant) || entry.last_seq > latest.wal_watermark {
                 report.wal_objects_kept += 1;
@@ -378,5 +372,43 @@ impl Collector {
         }
         gc.wal_flushed_seen.retain(|id, _| seen.contains(id));
         Ok(())
+    }
+}
+
+/// True for a fence right after a fence of the same epoch (`fence_below`:
+/// the previous listed object's id and epoch, if it is a fence). It stops
+/// no writer: none ships at an id without having created the id below it,
+/// and that one belongs to the writer that made both.
+fn redundant_fence(fence_below: Option<(u64, u64)>, id: u64, entry: ShippedEntry) -> bool {
+    entry.is_fence()
+        && fence_below
+            .is_some_and(|(below, epoch)| Some(below) == id.checked_sub(1) && epoch == entry.epoch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fence(epoch: u64) -> ShippedEntry {
+        ShippedEntry { epoch, last_seq: 0 }
+    }
+
+    #[test]
+    fn only_a_fence_after_a_fence_of_its_own_epoch_is_redundant() {
+        // A batch of epoch 3 after its first fence.
+        assert!(redundant_fence(Some((10, 3)), 11, fence(3)));
+        // The first of a batch, after another writer's object or nothing.
+        assert!(!redundant_fence(None, 11, fence(3)));
+        // Side by side with an older writer's last fence: that writer ships
+        // at this id next, so it must stay.
+        assert!(!redundant_fence(Some((10, 2)), 11, fence(3)));
+        // Not adjacent: the id below was collected (a data object, say).
+        assert!(!redundant_fence(Some((9, 3)), 11, fence(3)));
+        // Data objects are never fences.
+        let data = ShippedEntry {
+            epoch: 3,
+            last_seq: 42,
+        };
+        assert!(!redundant_fence(Some((10, 3)), 11, data));
     }
 }

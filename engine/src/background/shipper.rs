@@ -212,19 +212,26 @@ impl WalShipper {
     /// Uploads one object as id `pos.next_id`, then advances it.
     async fn ship_object(&self, pos: &mut ShipPosition, body: &[u8], run: RecordRun) -> Result<()> {
         let d = &self.deps;
-        let id = pos.next_id;
+        let mut id = pos.next_id;
         let bytes = Bytes::from(shipped::encode(d.epoch, body, Some(run))?);
         // Aim the next objects at `ship_bytes` as stored: at this object's
         // compression ratio (bounded, so one odd object cannot run away).
         let ratio = (body.len() as f64 / bytes.len().max(1) as f64).clamp(1.0, 8.0);
         d.tail
             .set_urgent_bytes((d.ship_bytes as f64 * ratio) as u64);
-        let name = ObjectName::ShippedWal(id).path();
-        d.retry
-            .until_done("WAL shipping", || {
-                put_shipped(&d.store, &name, bytes.clone(), d.epoch)
-            })
-            .await?;
+        loop {
+            let name = ObjectName::ShippedWal(id).path();
+            let outcome = d
+                .retry
+                .until_done("WAL shipping", || {
+                    put_shipped(&d.store, &name, bytes.clone(), d.epoch)
+                })
+                .await?;
+            match outcome {
+                Shipped::Created => break,
+                Shipped::OlderFence => id += 1,
+            }
+        }
         pos.next_id = id + 1;
         self.index.insert(id, d.epoch, run.last_seq);
         d.tail.shipped_object(pos.segment);
@@ -239,18 +246,32 @@ impl WalShipper {
     }
 }
 
+/// What a conditional create of a shipped object found.
+enum Shipped {
+    /// The object is in place (created now, or by an earlier attempt).
+    Created,
+    /// The id holds a fence of an older epoch: a writer that lost the race
+    /// for the manifest to this one and found out at open, after fencing
+    /// (see `db/bucket_wal.rs`). It never ships; the next id is free.
+    OlderFence,
+}
+
 /// Conditional create of a shipped object. An existing object with the same
-/// bytes is our own earlier attempt; one of a newer epoch is a fence (we
-/// were replaced); anything else is refused.
-async fn put_shipped(store: &ObjectStore, name: &str, bytes: Bytes, epoch: u64) -> Result<()> {
+/// bytes is our own earlier attempt; one of a newer epoch means we were
+/// replaced (fenced); an older epoch's fence is passed over; anything else
+/// is refused.
+async fn put_shipped(store: &ObjectStore, name: &str, bytes: Bytes, epoch: u64) -> Result<Shipped> {
     match store.put_if_absent(name, bytes.clone()).await? {
-        PutOutcome::Created => Ok(()),
+        PutOutcome::Created => Ok(Shipped::Created),
         PutOutcome::AlreadyExists => {
             let existing = store.get(name).await?;
             if existing == bytes {
-                return Ok(());
+                return Ok(Shipped::Created);
             }
-            let (their_epoch, _) = shipped::decode_header(&existing, name)?;
+            let (their_epoch, run) = shipped::decode_header(&existing, name)?;
+            if their_epoch < epoch && run.records == 0 {
+                return Ok(Shipped::OlderFence);
+            }
             if their_epoch > epoch {
                 Err(Error::Fenced {
                     our_epoch: epoch,

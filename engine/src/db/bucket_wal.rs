@@ -22,12 +22,13 @@ pub(crate) async fn list_ids(store: &ObjectStore) -> Result<Vec<u64>> {
     Ok(shipped.into_iter().map(|(id, _)| id).collect())
 }
 
-/// Ids a writer fences at once. The previous writer may still be shipping
-/// (one object per PUT round trip); a batch created concurrently takes ids
-/// faster than it can, so the walk cannot chase it for long.
+/// Ids a writer fences at once after its first attempt found its id
+/// taken: the previous writer may still be shipping (one object per PUT
+/// round trip), and a batch created concurrently takes ids faster than it
+/// can, so the walk cannot chase it for long.
 const FENCE_BATCH: u64 = 8;
 
-/// The fence a writer placed at open.
+/// The fences a writer placed at open.
 #[derive(Debug)]
 pub(crate) struct Fences {
     /// The fence objects this writer created (or found from its own
@@ -37,18 +38,19 @@ pub(crate) struct Fences {
     pub next_id: u64,
 }
 
-/// Fences the previous writer's shipping: creates fence objects of `epoch`
-/// at the next [`FENCE_BATCH`] ids after `ids` (and at least `floor`, the
-/// manifest's `wal_objects_from`), all at once. Ids found taken join `ids`
-/// (to be replayed). The previous writer ships at consecutive ids, and GC
-/// never deletes the newest object, so the lowest fence created is exactly
-/// the previous writer's next id: it stops there, fenced.
+/// Fences the previous writer's shipping: creates a fence object of
+/// `epoch` at the id after `ids` (and at least `floor`, the manifest's
+/// `wal_objects_from`). The previous writer ships at consecutive ids, and
+/// GC never deletes the newest object, so that is exactly its next id: it
+/// stops there, fenced. Ids found taken join `ids` (to be replayed).
 ///
-/// Another batch follows when this one created nothing (the previous
-/// writer took every id meanwhile), or when it met a fence of an older
-/// epoch: a writer that opened concurrently and was outpaced by this one.
-/// Its batch may end above this one, where it would ship next; the next
-/// batch covers that id.
+/// Another round follows, of [`FENCE_BATCH`] ids created concurrently,
+/// when this one created nothing (the previous writer took the id
+/// meanwhile), or when it met a fence of an older epoch: a writer that
+/// opened at the same time and lost the race for the manifest, whose own
+/// fences may end above this round, where it would ship next. An object
+/// of a newer epoch means a newer writer opened meanwhile: this one is
+/// fenced.
 pub(crate) async fn fence(
     store: &ObjectStore,
     ids: &mut Vec<u64>,
@@ -61,9 +63,10 @@ pub(crate) async fn fence(
         .map_or(1, |last| last.saturating_add(1))
         .max(floor)
         .max(1);
+    let mut width = 1;
     let mut fences = Vec::new();
     loop {
-        let end = start.saturating_add(FENCE_BATCH);
+        let end = start.saturating_add(width);
         let attempts = (start..end).map(|id| {
             let (store, fence) = (store.clone(), fence.clone());
             async move {
@@ -77,16 +80,27 @@ pub(crate) async fn fence(
                     return Ok((id, Taken::Ours));
                 }
                 let (their_epoch, run) = shipped::decode_header(&existing, &name)?;
-                let older_fence = run.records == 0 && their_epoch < epoch;
-                Ok((id, Taken::Other { older_fence }))
+                Ok((
+                    id,
+                    Taken::Other {
+                        epoch: their_epoch,
+                        fence: run.records == 0,
+                    },
+                ))
             }
         });
         let mut again = false;
         for (id, taken) in futures::future::try_join_all(attempts).await? {
             match taken {
                 Taken::Ours => fences.push(id),
-                Taken::Other { older_fence } => {
-                    again |= older_fence;
+                Taken::Other { epoch: theirs, .. } if theirs > epoch => {
+                    return Err(Error::Fenced {
+                        our_epoch: epoch,
+                        their_epoch: theirs,
+                    });
+                }
+                Taken::Other { fence, .. } => {
+                    again |= fence;
                     ids.push(id);
                 }
             }
@@ -98,15 +112,17 @@ pub(crate) async fn fence(
             });
         }
         start = end;
+        width = FENCE_BATCH;
     }
 }
 
 /// Who holds an id a writer tried to fence.
 enum Taken {
     Ours,
-    /// Another writer's object; `older_fence`: a fence of an older epoch.
+    /// Another writer's object: its epoch, and whether it is a fence.
     Other {
-        older_fence: bool,
+        epoch: u64,
+        fence: bool,
     },
 }
 

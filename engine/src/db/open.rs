@@ -184,6 +184,16 @@ async fn load_bucket_wal(
         for &id in &fences.ids {
             index.insert(id, manifest.epoch, 0);
         }
+        // A writer that claimed the manifest after this one, but listed the
+        // shipped WAL before these fences existed, fenced below them: this
+        // one must not ship (one GET: the next manifest version).
+        let newest = manifests.refresh(&manifest).await?;
+        if newest.epoch > manifest.epoch {
+            return Err(Error::Fenced {
+                our_epoch: manifest.epoch,
+                their_epoch: newest.epoch,
+            });
+        }
         ids.sort_unstable();
         (ids, fences.next_id)
     } else {
