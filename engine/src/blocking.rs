@@ -108,6 +108,16 @@ impl Db {
         self.rt.block_on(self.db.flush())
     }
 
+    /// See [`crate::Db::refresh`].
+    pub fn refresh(&self) -> Result<()> {
+        self.rt.block_on(self.db.refresh())
+    }
+
+    /// See [`crate::Db::follow_status`].
+    pub fn follow_status(&self) -> Option<crate::FollowStatus> {
+        self.db.follow_status()
+    }
+
     /// See [`crate::Db::metrics`].
     pub fn metrics(&self) -> Metrics {
         self.db.metrics()

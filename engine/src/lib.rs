@@ -44,6 +44,7 @@ mod signal;
 mod write;
 
 pub use background::collector::GcReport;
+pub use background::follower::FollowStatus;
 pub use checkpoint::Checkpoint;
 pub use db::snapshot::Snapshot;
 pub use db::Db;

@@ -70,8 +70,24 @@ pub struct Options {
     /// and the disk block cache (`cache/`). Only the unflushed WAL tail
     /// matters for durability; the rest is rebuilt from the object store.
     pub local_dir: PathBuf,
-    /// Open without the writer lock: no epoch bump, nothing written.
+    /// Open without the writer lock: no epoch bump, nothing written to the
+    /// bucket. A read-only handle stays current by itself: every
+    /// [`Options::refresh_interval`] (and on [`Db::refresh`](crate::Db::refresh))
+    /// it applies new shipped WAL and follows the manifest.
     pub read_only: bool,
+    /// Open as a *follower*: a read-only handle that polls the bucket every
+    /// [`Options::follow_interval`] for the writer's shipped WAL (one GET of
+    /// the next object's name; no LIST) and serves reads at the sequence
+    /// number it has reached. Lag is bounded by the writer's
+    /// `wal_ship_interval` plus `follow_interval`. Implies `read_only`.
+    pub follow: bool,
+    /// How often a follower probes for new shipped WAL. 1 s by default.
+    pub follow_interval: Duration,
+    /// How often a read-only handle follows the manifest to its newest
+    /// version (a follower: at least this often, and whenever it found new
+    /// shipped WAL). Keep it well below the writer's `gc_grace`, so the
+    /// chunks a reader uses are never collected under it. 30 s by default.
+    pub refresh_interval: Duration,
     /// Default durability of writes.
     pub durability: Durability,
     /// How often buffered WAL writes are synced in the background.
@@ -183,6 +199,9 @@ impl Options {
             url: url.into(),
             local_dir: local_dir.into(),
             read_only: false,
+            follow: false,
+            follow_interval: Duration::from_secs(1),
+            refresh_interval: Duration::from_secs(30),
             durability: Durability::Buffered,
             wal_sync_interval: Duration::from_millis(100),
             wal_shipping: true,
@@ -291,6 +310,12 @@ impl Options {
         }
         if self.wal_shipping && (self.wal_ship_bytes < 4096 || self.wal_ship_bytes > (256 << 20)) {
             return bad("wal_ship_bytes must be between 4 KiB and 256 MiB");
+        }
+        if self.follow_interval.is_zero() || self.refresh_interval.is_zero() {
+            return bad("follow_interval and refresh_interval must be above zero");
+        }
+        if self.follow && self.checkpoint.is_some() {
+            return bad("a checkpoint is a fixed point: it cannot be followed (unset follow)");
         }
         if self.max_unflushed_wal_objects == 0 {
             return bad("max_unflushed_wal_objects must be at least 1");

@@ -19,6 +19,7 @@
 pub(crate) mod collector;
 pub(crate) mod compactor;
 pub(crate) mod flusher;
+pub(crate) mod follower;
 pub(crate) mod publisher;
 pub(crate) mod retry;
 pub(crate) mod shipper;

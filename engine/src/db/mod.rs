@@ -9,7 +9,8 @@
 //!               └─ LocalDir       the writer lock on the local directory
 //! ```
 //!
-//! A read-only handle has no `Writer`. Subsystems never reach back into
+//! A read-only handle has no `Writer`; it has a `Follower` that keeps its
+//! read view current with the bucket. Subsystems never reach back into
 //! `DbCore`: each owns its state and holds the few handles it talks to.
 
 mod bucket_wal;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use firn_manifest::{ChunkId, Manifest};
 
+use crate::background::follower::{FollowStatus, Follower};
 use crate::background::Background;
 use crate::error::{Error, Result};
 use crate::health::Health;
@@ -31,7 +33,8 @@ use crate::lock;
 use crate::metrics::{DurabilityStatus, EngineMetrics, Metrics};
 use crate::options::{Options, ReadOptions, WriteOptions};
 use crate::read::iter::{prefix_successor, DbIterator};
-use crate::read::Reader;
+use crate::read::view::ReadState;
+use crate::read::{ReadPoint, Reader};
 use crate::signal::DurableSeq;
 use crate::write::batch::WriteBatch;
 use crate::write::WritePath;
@@ -49,7 +52,15 @@ pub(crate) struct DbCore {
     metrics: Arc<EngineMetrics>,
     /// `None` for a read-only handle.
     writer: Option<Writer>,
+    /// A read-only handle's follower (`None` for a writer or a checkpoint).
+    following: Option<Following>,
     local: Mutex<Option<LocalDir>>,
+}
+
+/// A read-only handle's follower and its task.
+pub(crate) struct Following {
+    follower: Arc<Follower>,
+    task: tokio::task::AbortHandle,
 }
 
 /// A writer's subsystems.
@@ -69,6 +80,9 @@ impl DbCore {
     /// Stops everything that writes: background tasks and the WAL.
     fn shut_down(&self) {
         self.health.set_closing();
+        if let Some(f) = &self.following {
+            f.task.abort();
+        }
         if let Some(w) = &self.writer {
             w.background.stop();
             w.path.commit.close_wal();
@@ -136,8 +150,8 @@ impl Db {
 
     /// The newest value of `key`, or `None`.
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
-        let seq = self.core.reader.view.visible_seq();
-        self.get_at(key.as_ref(), seq).await
+        let at = self.core.reader.point();
+        self.core.reader.get_at(key.as_ref(), at).await
     }
 
     /// The value of `key` as `opts` asks (see [`ReadOptions`]).
@@ -146,7 +160,8 @@ impl Db {
         key: impl AsRef<[u8]>,
         opts: ReadOptions,
     ) -> Result<Option<Bytes>> {
-        self.get_at(key.as_ref(), self.read_seq(opts)).await
+        let at = self.read_point(opts);
+        self.core.reader.get_at(key.as_ref(), at).await
     }
 
     /// Scans `range` as `opts` asks (see [`ReadOptions`]).
@@ -155,28 +170,46 @@ impl Db {
         range: R,
         opts: ReadOptions,
     ) -> Result<DbIterator> {
-        self.scan_at(range, self.read_seq(opts))
+        self.scan_at(range, self.read_point(opts))
     }
 
     /// A snapshot as `opts` asks: with `bucket_durable_only`, at the last
     /// write in the bucket.
     pub fn snapshot_with(&self, opts: ReadOptions) -> Snapshot {
-        let seq = self.read_seq(opts);
-        Snapshot::new(self.clone(), self.core.reader.snapshots.pin(seq))
+        self.snapshot_at(self.read_point(opts))
     }
 
-    /// The sequence number a read with `opts` reads at.
-    fn read_seq(&self, opts: ReadOptions) -> u64 {
-        let visible = self.core.reader.view.visible_seq();
+    /// Where a read with `opts` reads.
+    fn read_point(&self, opts: ReadOptions) -> ReadPoint {
+        let mut at = self.core.reader.point();
         if opts.bucket_durable_only {
-            self.core.durable.get().min(visible)
-        } else {
-            visible
+            at.seq = self.core.durable.get().min(at.seq);
+        }
+        at
+    }
+
+    /// A snapshot at `at`. On a read-only handle it keeps `at`'s state: a
+    /// follower swaps in newer manifests, whose chunks may lack versions
+    /// older than their watermark. A writer's compaction keeps the versions
+    /// its snapshots need, so its snapshots read the current state.
+    fn snapshot_at(&self, at: ReadPoint) -> Snapshot {
+        let pin = self.core.reader.snapshots.pin(at.seq);
+        let state = self.core.writer.is_none().then_some(at.state);
+        Snapshot::new(self.clone(), pin, state)
+    }
+
+    /// Where a snapshot with `seq` (and `state`, if it kept one) reads.
+    pub(crate) fn point_at(&self, seq: u64, state: Option<&Arc<ReadState>>) -> ReadPoint {
+        ReadPoint {
+            state: state
+                .cloned()
+                .unwrap_or_else(|| self.core.reader.view.current()),
+            seq,
         }
     }
 
-    pub(crate) async fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Bytes>> {
-        self.core.reader.get_at(key, seq).await
+    pub(crate) async fn get_at(&self, key: &[u8], at: ReadPoint) -> Result<Option<Bytes>> {
+        self.core.reader.get_at(key, at).await
     }
 
     /// Reads many keys in one call: `result[i]` is the value of `keys[i]`
@@ -184,39 +217,37 @@ impl Db {
     /// several keys share are fetched once; distinct blocks are fetched in
     /// parallel.
     pub async fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>> {
-        let seq = self.core.reader.view.visible_seq();
-        self.multi_get_at(keys, seq).await
+        let at = self.core.reader.point();
+        self.multi_get_at(keys, at).await
     }
 
     pub(crate) async fn multi_get_at<K: AsRef<[u8]>>(
         &self,
         keys: &[K],
-        seq: u64,
+        at: ReadPoint,
     ) -> Result<Vec<Option<Bytes>>> {
-        self.core.reader.multi_get_at(keys, seq).await
+        self.core.reader.multi_get_at(keys, at).await
     }
 
     /// A consistent view at the current sequence number.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(self.clone(), self.core.reader.pin_current())
+        self.snapshot_at(self.core.reader.point())
     }
 
     /// Scans `range` (e.g. `b"a".to_vec()..b"m".to_vec()` or `..`) in key order.
     pub fn scan<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<DbIterator> {
-        let seq = self.core.reader.view.visible_seq();
-        self.scan_at(range, seq)
+        self.scan_at(range, self.core.reader.point())
     }
 
     /// Scans every key that starts with `prefix`, in key order.
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<DbIterator> {
-        let seq = self.core.reader.view.visible_seq();
-        self.scan_prefix_at(prefix.as_ref(), seq)
+        self.scan_prefix_at(prefix.as_ref(), self.core.reader.point())
     }
 
     pub(crate) fn scan_at<K: AsRef<[u8]>, R: RangeBounds<K>>(
         &self,
         range: R,
-        seq: u64,
+        at: ReadPoint,
     ) -> Result<DbIterator> {
         let own = |b: Bound<&K>| match b {
             Bound::Included(k) => Bound::Included(Bytes::copy_from_slice(k.as_ref())),
@@ -224,16 +255,16 @@ impl Db {
             Bound::Unbounded => Bound::Unbounded,
         };
         let (start, end) = (own(range.start_bound()), own(range.end_bound()));
-        Ok(self.core.reader.iter_between(start, end, seq))
+        Ok(self.core.reader.iter_between(start, end, at))
     }
 
-    pub(crate) fn scan_prefix_at(&self, prefix: &[u8], seq: u64) -> Result<DbIterator> {
+    pub(crate) fn scan_prefix_at(&self, prefix: &[u8], at: ReadPoint) -> Result<DbIterator> {
         let start = Bound::Included(Bytes::copy_from_slice(prefix));
         let end = match prefix_successor(prefix) {
             Some(end) => Bound::Excluded(Bytes::from(end)),
             None => Bound::Unbounded,
         };
-        Ok(self.core.reader.iter_between(start, end, seq))
+        Ok(self.core.reader.iter_between(start, end, at))
     }
 
     /// Freezes the active memtable and waits until every frozen memtable is
@@ -431,6 +462,24 @@ impl Db {
             bucket_durable_seq,
             oldest_unshipped_ms,
         }
+    }
+
+    /// Brings a read-only handle up to date now: applies every shipped WAL
+    /// object the writer has added and follows the manifest to its newest
+    /// version (a read-only handle also does this by itself every
+    /// `refresh_interval`, a follower every `follow_interval`). A writer is
+    /// always current: nothing to do.
+    pub async fn refresh(&self) -> Result<()> {
+        match &self.core.following {
+            Some(f) => f.follower.poll_now(true).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A read-only handle's progress in following the bucket: its applied
+    /// sequence number and lag. `None` for a writer (or a checkpoint).
+    pub fn follow_status(&self) -> Option<FollowStatus> {
+        self.core.following.as_ref().map(|f| f.follower.status())
     }
 
     /// Waits until every write through `seq` is in the bucket (shipped in a

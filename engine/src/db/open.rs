@@ -9,6 +9,7 @@ use firn_store::{ObjectStore, StoreError};
 use crate::background::collector::{Collector, CollectorDeps};
 use crate::background::compactor::{CompactionListeners, Compactor, CompactorDeps};
 use crate::background::flusher::{FlushDeps, FlushListeners, Flusher};
+use crate::background::follower::{Follower, FollowerDeps};
 use crate::background::publisher::ManifestPublisher;
 use crate::background::retry::Retry;
 use crate::background::shipper::{ShippedIndex, ShipperDeps, WalShipper};
@@ -16,7 +17,7 @@ use crate::background::uploads::ChunkIds;
 use crate::background::Background;
 use crate::db::bucket_wal;
 use crate::db::replay::{replay_wal, Recovered};
-use crate::db::{Db, DbCore, HandleGuard, Writer};
+use crate::db::{Db, DbCore, Following, HandleGuard, Writer};
 use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::local::{format_db_id, LocalDir};
@@ -39,7 +40,7 @@ use crate::write::{Backpressure, BucketWait, WriteLimits, WritePath};
 pub(crate) async fn open(opts: Options) -> Result<Db> {
     opts.validate()?;
     // A checkpoint is always opened read-only, without the local WAL.
-    let writer = !opts.read_only && opts.checkpoint.is_none();
+    let writer = !opts.read_only && !opts.follow && opts.checkpoint.is_none();
     if !writer {
         // A read-only open writes nothing, not even an empty bucket folder.
         if let Some(path) = opts.url.strip_prefix("file://") {
@@ -197,7 +198,9 @@ async fn load_bucket_wal(
         ids.sort_unstable();
         (ids, fences.next_id)
     } else {
-        (ids, 1)
+        // A reader follows from the id after the newest one.
+        let next = ids.last().map_or(1, |last| last.saturating_add(1));
+        (ids, next.max(manifest.wal_objects_from))
     };
     // Objects below `wal_objects_from` hold only flushed writes (or are fences).
     replay_ids.retain(|&id| id >= manifest.wal_objects_from);
@@ -308,6 +311,29 @@ async fn assemble(
         metrics: metrics.clone(),
         max_key_size: opts.max_key_size,
     };
+    let following = (!writer && opts.checkpoint.is_none()).then(|| {
+        let follower = Arc::new(Follower::new(
+            FollowerDeps {
+                manifests: manifests.clone(),
+                view: view.clone(),
+                chunks: chunks.clone(),
+                metrics: metrics.clone(),
+                durable: durable.clone(),
+                poll_interval: if opts.follow {
+                    opts.follow_interval
+                } else {
+                    opts.refresh_interval
+                },
+                refresh_interval: opts.refresh_interval,
+                memtable_size: opts.memtable_size,
+            },
+            bucket.next_id,
+            last_seq,
+            manifest.epoch,
+        ));
+        let task = tokio::spawn(follower.clone().run()).abort_handle();
+        Following { follower, task }
+    });
     let writer = match wal {
         Some(wal) => {
             let parts = WriterParts {
@@ -337,6 +363,7 @@ async fn assemble(
         health,
         metrics,
         writer,
+        following,
         local: Mutex::new(Some(local)),
         opts,
     });

@@ -26,9 +26,18 @@ use crate::error::{Error, Result};
 use crate::memtable::MemValue;
 use crate::metrics::EngineMetrics;
 use iter::DbIterator;
-use snapshot::{SnapshotPin, SnapshotRegistry};
+use snapshot::SnapshotRegistry;
 use table::ChunkStore;
-use view::{Layer, ReadView};
+use view::{Layer, ReadState, ReadView};
+
+/// Where a read reads: a state and a sequence number that belong together
+/// (the state holds every write through `seq`, and its chunks hold every
+/// version a read at `seq` needs).
+#[derive(Clone)]
+pub(crate) struct ReadPoint {
+    pub state: Arc<ReadState>,
+    pub seq: u64,
+}
 
 /// Everything a read needs: the view, the chunk reader with its caches, the
 /// live snapshots and the key size limit.
@@ -41,17 +50,32 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    /// Pins the current sequence number as a snapshot.
-    pub(crate) fn pin_current(&self) -> SnapshotPin {
-        self.snapshots.pin(self.view.visible_seq())
+    /// The current state and visible sequence number, taken together.
+    ///
+    /// A follower swaps in a newer manifest's chunks before it publishes
+    /// their watermark as visible, and a writer's compaction may have
+    /// dropped versions below that watermark: a state is read only at a
+    /// sequence number at or above its watermark, and only while it is
+    /// still the current one.
+    pub(crate) fn point(&self) -> ReadPoint {
+        loop {
+            let state = self.view.current();
+            let seq = self.view.visible_seq();
+            if seq >= state.tables.manifest.wal_watermark
+                && Arc::ptr_eq(&state, &self.view.current())
+            {
+                return ReadPoint { state, seq };
+            }
+            std::hint::spin_loop();
+        }
     }
 
-    /// The newest version of `key` at or below `seq`, walking the read
+    /// The newest version of `key` at or below `at.seq`, walking the read
     /// order until some layer has the key.
-    pub(crate) async fn get_at(&self, key: &[u8], seq: u64) -> Result<Option<Bytes>> {
+    pub(crate) async fn get_at(&self, key: &[u8], at: ReadPoint) -> Result<Option<Bytes>> {
         self.check_key(key)?;
         self.metrics.gets.fetch_add(1, Ordering::Relaxed);
-        let state = self.view.current();
+        let (state, seq) = (at.state, at.seq);
         for layer in state.layers() {
             let hit = match layer {
                 Layer::Mem(mem) => {
@@ -102,22 +126,15 @@ impl Reader {
         Ok(())
     }
 
-    /// An iterator over `start..end` at `seq`, pinning `seq` as a snapshot
-    /// while it lives.
+    /// An iterator over `start..end` at `at`, pinning its sequence number
+    /// as a snapshot while it lives.
     pub(crate) fn iter_between(
         &self,
         start: Bound<Bytes>,
         end: Bound<Bytes>,
-        seq: u64,
+        at: ReadPoint,
     ) -> DbIterator {
-        let pin = self.snapshots.pin(seq);
-        DbIterator::new(
-            self.view.current(),
-            self.chunks.clone(),
-            seq,
-            start,
-            end,
-            Some(pin),
-        )
+        let pin = self.snapshots.pin(at.seq);
+        DbIterator::new(at.state, self.chunks.clone(), at.seq, start, end, Some(pin))
     }
 }

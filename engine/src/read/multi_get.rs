@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::memtable::MemValue;
 use crate::read::block_cache::BlockKey;
 use crate::read::table::ChunkTable;
-use crate::read::Reader;
+use crate::read::{ReadPoint, Reader};
 
 /// Block reads in flight at once.
 const MULTI_GET_PARALLELISM: usize = 32;
@@ -37,15 +37,16 @@ impl Reader {
     pub(crate) async fn multi_get_at<K: AsRef<[u8]>>(
         &self,
         keys: &[K],
-        seq: u64,
+        at: ReadPoint,
     ) -> Result<Vec<Option<Bytes>>> {
+        let seq = at.seq;
         for key in keys {
             self.check_key(key.as_ref())?;
         }
         self.metrics
             .gets
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
-        let state = self.view.current();
+        let state = at.state;
         let chunks = &self.chunks;
         let mut out: Vec<Option<Bytes>> = vec![None; keys.len()];
         let mut pending = Vec::new();
@@ -74,7 +75,14 @@ impl Reader {
                 tables.entry(t.meta.id).or_insert_with(|| t.clone());
             }
         }
-        futures::stream::iter(tables.values().map(|t| chunks.index(t)))
+        // Each load owns its table and store handle: a future that borrows
+        // them through a closure is not `Send` for every lifetime, and
+        // callers must be able to spawn `multi_get`.
+        let loads = tables.into_values().map(|t| {
+            let chunks = chunks.clone();
+            async move { chunks.index(&t).await.map(|_| ()) }
+        });
+        futures::stream::iter(loads)
             .buffer_unordered(MULTI_GET_PARALLELISM)
             .try_for_each(|_| async { Ok(()) })
             .await?;

@@ -1,0 +1,311 @@
+//! The follower: keeps a read-only handle current with the bucket.
+//!
+//! Each poll it probes the next shipped WAL id with a GET (never a LIST)
+//! and applies every object it finds, in id order, to its own memtables;
+//! then, when it found something or `refresh_interval` has passed, it
+//! follows the manifest to its newest version (a GET of the next version
+//! number) and swaps in that version's chunks, dropping the memtables the
+//! new watermark covers. An idle writer costs a follower one GET per poll
+//! (and one more per `refresh_interval`).
+//!
+//! Reads see every write through the follower's applied sequence number,
+//! whole batches only: a batch is in a memtable before the sequence number
+//! is published. A newer manifest makes everything through its watermark
+//! visible at once (those writes are in its chunks).
+//!
+//! Ids the follower will never find: a writer that takes over creates a
+//! batch of fences and GC later deletes all but the lowest of each run;
+//! objects below the manifest's `wal_objects_from` are collected too. The
+//! manifest's floor moves the follower past the latter; when the manifest
+//! names a writer epoch the follower has not seen ship, one LIST finds
+//! where that writer's objects are.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use firn_manifest::{Manifest, ManifestStore, ObjectName};
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::lock;
+use crate::memtable::Memtable;
+use crate::metrics::EngineMetrics;
+use crate::read::table::ChunkStore;
+use crate::read::view::{ReadState, ReadView};
+use crate::signal::DurableSeq;
+use crate::write::batch::WriteBatch;
+use crate::write::wal::shipped::{self, ShippedObject};
+
+/// What the follower needs.
+pub(crate) struct FollowerDeps {
+    pub manifests: ManifestStore,
+    pub view: Arc<ReadView>,
+    pub chunks: Arc<ChunkStore>,
+    pub metrics: Arc<EngineMetrics>,
+    /// Everything a follower applied is in the bucket.
+    pub durable: Arc<DurableSeq>,
+    /// How often the shipped WAL is probed.
+    pub poll_interval: Duration,
+    /// The manifest is followed at least this often.
+    pub refresh_interval: Duration,
+    /// The active memtable is frozen at this size (and dropped once a
+    /// manifest covers it).
+    pub memtable_size: usize,
+}
+
+/// Where following has got to.
+struct Position {
+    /// The next shipped WAL id to probe.
+    next_id: u64,
+    /// Every write through this one is visible.
+    applied: u64,
+    /// The newest writer epoch seen shipping (or fencing).
+    epoch_seen: u64,
+    /// When the manifest was last followed.
+    manifest_checked: Instant,
+}
+
+/// What a follower reports (see `Db::follow_status`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FollowStatus {
+    /// Every write through this sequence number is visible here.
+    pub applied_seq: u64,
+    /// Milliseconds since the start of the last poll that found the bucket
+    /// holding nothing newer: how far this handle may trail the bucket.
+    /// The writer's acknowledgements lead the bucket by up to its
+    /// `wal_ship_interval` more (none for `Durability::Remote`).
+    pub lag_ms: u64,
+    /// The manifest version whose chunks are read.
+    pub manifest_version: u64,
+    /// Shipped WAL objects applied since open.
+    pub wal_objects_applied: u64,
+    /// Why the last poll failed, if it did (the next one tries again).
+    pub last_error: Option<String>,
+}
+
+/// Keeps a read-only handle's view current.
+pub(crate) struct Follower {
+    deps: FollowerDeps,
+    position: tokio::sync::Mutex<Position>,
+    /// Mirrors `Position::applied` for status reads without the lock.
+    applied: AtomicU64,
+    /// When the last poll that found nothing newer began.
+    caught_up: Mutex<Instant>,
+    objects_applied: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    /// Memtable ids for the follower's own memtables.
+    next_mem_id: AtomicU64,
+}
+
+impl Follower {
+    /// A follower whose view holds every write through `applied`, probing
+    /// shipped WAL ids from `next_id`.
+    pub(crate) fn new(deps: FollowerDeps, next_id: u64, applied: u64, epoch_seen: u64) -> Follower {
+        let now = Instant::now();
+        let next_mem_id = deps.view.current().active.id.saturating_add(1);
+        Follower {
+            deps,
+            position: tokio::sync::Mutex::new(Position {
+                next_id,
+                applied,
+                epoch_seen,
+                manifest_checked: now,
+            }),
+            applied: AtomicU64::new(applied),
+            caught_up: Mutex::new(now),
+            objects_applied: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            next_mem_id: AtomicU64::new(next_mem_id),
+        }
+    }
+
+    /// Polls every `poll_interval` until aborted. A failed poll is reported
+    /// (`FollowStatus::last_error`, a warning) and tried again.
+    pub(crate) async fn run(self: Arc<Self>) {
+        loop {
+            firn_store::clock::sleep(self.deps.poll_interval).await;
+            let _ = self.poll().await;
+        }
+    }
+
+    /// The follower's state.
+    pub(crate) fn status(&self) -> FollowStatus {
+        FollowStatus {
+            applied_seq: self.applied.load(Ordering::Acquire),
+            lag_ms: lock(&self.caught_up).elapsed().as_millis() as u64,
+            manifest_version: self.deps.view.manifest().version,
+            wal_objects_applied: self.objects_applied.load(Ordering::Relaxed),
+            last_error: lock(&self.last_error).clone(),
+        }
+    }
+
+    /// One poll now: applies every new shipped WAL object and follows the
+    /// manifest (always, when `force_manifest`).
+    pub(crate) async fn poll_now(&self, force_manifest: bool) -> Result<()> {
+        let result = self.poll_inner(force_manifest).await;
+        match &result {
+            Ok(()) => *lock(&self.last_error) = None,
+            Err(e) => {
+                tracing::warn!("following the bucket: {e}");
+                *lock(&self.last_error) = Some(e.to_string());
+            }
+        }
+        result
+    }
+
+    async fn poll(&self) -> Result<()> {
+        self.poll_now(false).await
+    }
+
+    async fn poll_inner(&self, force_manifest: bool) -> Result<()> {
+        let started = Instant::now();
+        let mut pos = self.position.lock().await;
+        let found = self.apply_shipped(&mut pos).await?;
+        let due = pos.manifest_checked.elapsed() >= self.deps.refresh_interval;
+        if found > 0 || due || force_manifest {
+            self.follow_manifest(&mut pos).await?;
+            // A writer we have not seen ship took over: its objects may lie
+            // past ids GC removed; one LIST finds them.
+            if self.deps.view.manifest().epoch > pos.epoch_seen {
+                self.skip_missing_ids(&mut pos).await?;
+                self.apply_shipped(&mut pos).await?;
+            }
+        }
+        *lock(&self.caught_up) = started;
+        Ok(())
+    }
+
+    /// Applies shipped objects from `pos.next_id` until one is absent.
+    /// Returns how many it read.
+    async fn apply_shipped(&self, pos: &mut Position) -> Result<u64> {
+        let store = self.deps.manifests.store();
+        let mut found = 0;
+        loop {
+            let name = ObjectName::ShippedWal(pos.next_id).path();
+            let bytes = match store.get(&name).await {
+                Ok(bytes) => bytes,
+                Err(firn_store::StoreError::NotFound { .. }) => return Ok(found),
+                Err(e) => return Err(e.into()),
+            };
+            let object = shipped::decode(&bytes, &name)?;
+            if let Err(gap) = self.apply_object(pos, &object, &name) {
+                // A gap: objects below it were collected once a manifest
+                // covered them. Follow the manifest and try once more.
+                self.follow_manifest(pos).await?;
+                self.apply_object(pos, &object, &name).map_err(|_| gap)?;
+            }
+            pos.epoch_seen = pos.epoch_seen.max(object.epoch);
+            pos.next_id += 1;
+            found += 1;
+            self.objects_applied.fetch_add(1, Ordering::Relaxed);
+            self.deps
+                .metrics
+                .wal_objects_replayed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Applies the writes of `object` above `pos.applied`, batch by batch,
+    /// each made visible once it is whole in the memtable.
+    fn apply_object(&self, pos: &mut Position, object: &ShippedObject, name: &str) -> Result<()> {
+        for payload in &object.records {
+            let (first, batch) = decode_batch(payload, name)?;
+            let len = batch.len() as u64;
+            let end = first.saturating_add(len.saturating_sub(1));
+            if len == 0 || end <= pos.applied {
+                continue;
+            }
+            if first != pos.applied.saturating_add(1) {
+                return Err(Error::corruption(
+                    name,
+                    None,
+                    format!(
+                        "shipped WAL continues at sequence number {first}, but this follower \
+                         holds writes only through {}: an earlier shipped object is missing",
+                        pos.applied
+                    ),
+                ));
+            }
+            let view = &self.deps.view;
+            let state = view.current();
+            state.active.apply(&batch, first);
+            if state.active.size() >= self.deps.memtable_size {
+                let id = self.next_mem_id.fetch_add(1, Ordering::Relaxed);
+                view.update(|s| s.rotated(Arc::new(Memtable::new(id))));
+            }
+            self.publish(pos, end);
+        }
+        Ok(())
+    }
+
+    /// Makes every write through `seq` visible (after its state is in the
+    /// read view).
+    fn publish(&self, pos: &mut Position, seq: u64) {
+        self.deps.view.publish_seq(seq);
+        self.deps.durable.advance(seq);
+        pos.applied = seq;
+        self.applied.store(seq, Ordering::Release);
+    }
+
+    /// Follows the manifest to its newest version; installs it if newer.
+    async fn follow_manifest(&self, pos: &mut Position) -> Result<()> {
+        pos.manifest_checked = Instant::now();
+        let current = self.deps.view.manifest();
+        let newest = self.deps.manifests.refresh(&current).await?;
+        if newest.version == current.version {
+            return Ok(());
+        }
+        self.install(pos, newest).await
+    }
+
+    /// Swaps in `manifest`'s chunks, drops the memtables its watermark
+    /// covers, and makes everything through the watermark visible.
+    async fn install(&self, pos: &mut Position, manifest: Manifest) -> Result<()> {
+        let view = &self.deps.view;
+        let watermark = manifest.wal_watermark;
+        let floor = manifest.wal_objects_from;
+        let previous = view.current().tables.clone();
+        let tables = self
+            .deps
+            .chunks
+            .table_set_with(Arc::new(manifest), Some(&previous), Vec::new())
+            .await?;
+        let tables = Arc::new(tables);
+        let covered = |m: &Arc<Memtable>| m.seq_range().is_none_or(|(_, max)| max <= watermark);
+        let fresh = self.next_mem_id.fetch_add(1, Ordering::Relaxed);
+        view.update(|s| ReadState {
+            active: if covered(&s.active) && !s.active.is_empty() {
+                Arc::new(Memtable::new(fresh))
+            } else {
+                s.active.clone()
+            },
+            frozen: s.frozen.iter().filter(|m| !covered(m)).cloned().collect(),
+            tables,
+        });
+        if watermark > pos.applied {
+            self.publish(pos, watermark);
+        }
+        pos.next_id = pos.next_id.max(floor);
+        Ok(())
+    }
+
+    /// Moves `pos.next_id` to the lowest shipped id at or above it (one
+    /// LIST), past ids that were collected.
+    async fn skip_missing_ids(&self, pos: &mut Position) -> Result<()> {
+        let listed = crate::write::wal::list_shipped(self.deps.manifests.store()).await?;
+        if let Some((id, _)) = listed.iter().find(|(id, _)| *id >= pos.next_id) {
+            pos.next_id = *id;
+        }
+        // Seen: do not LIST again for this epoch unless it ships.
+        pos.epoch_seen = pos.epoch_seen.max(self.deps.view.manifest().epoch);
+        Ok(())
+    }
+}
+
+fn decode_batch(payload: &Bytes, name: &str) -> Result<(u64, WriteBatch)> {
+    WriteBatch::decode(payload)
+        .map_err(|why| Error::corruption(name, None, format!("bad batch in shipped WAL: {why}")))
+}

@@ -1,0 +1,304 @@
+//! Followers and read-only handles stay current with the bucket: a
+//! follower polls for shipped WAL objects and manifest versions, applies
+//! them, and serves reads at the sequence number it has reached — never
+//! going backwards, never showing half a batch, converging to the writer's
+//! state; a plain read-only handle refreshes by itself and on `refresh()`.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use firn::{Db, Durability, Options, WriteBatch, WriteOptions};
+use firn_tests::{s3_enabled, settle, StoreKind, TestDb};
+
+const KEYS: usize = 8;
+
+fn writer_options(mut opts: Options) -> Options {
+    opts.wal_shipping = true;
+    opts.wal_ship_interval = Duration::from_millis(100);
+    opts.memtable_size = 64 << 10;
+    opts.flush_on_close = false;
+    opts
+}
+
+fn follower_options(env: &TestDb, name: &str) -> Options {
+    let mut opts = env.options_with_local(name);
+    opts.follow = true;
+    opts.follow_interval = Duration::from_millis(100);
+    opts.refresh_interval = Duration::from_millis(200);
+    opts
+}
+
+fn stores() -> Vec<StoreKind> {
+    let mut kinds = vec![StoreKind::Memory, StoreKind::File];
+    if s3_enabled("follower") {
+        kinds.push(StoreKind::S3);
+    }
+    kinds
+}
+
+/// Batch `i`: every key gets value `i` (padded, so chunks fill up).
+fn batch(i: u64) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    for k in 0..KEYS {
+        b.put(format!("key{k}"), format!("{i:08}{}", "x".repeat(200)));
+    }
+    b
+}
+
+fn round(value: &Bytes) -> u64 {
+    std::str::from_utf8(&value[..8]).unwrap().parse().unwrap()
+}
+
+fn keys() -> Vec<String> {
+    (0..KEYS).map(|k| format!("key{k}")).collect()
+}
+
+/// The writer writes batches (every other one `Remote`), flushes, compacts
+/// and collects with a short grace while a follower reads: its reads never
+/// fail, never go backwards, never show half a batch, its lag stays
+/// bounded, and it converges to the writer's final state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_converges_and_never_goes_backwards() {
+    for kind in stores() {
+        let env = TestDb::new(kind, "follow");
+        let mut wopts = writer_options(env.options());
+        wopts.gc_grace = Duration::from_secs(1);
+        let writer = Db::open(wopts).await.unwrap();
+        let first = writer.write(batch(0)).await.unwrap();
+        writer.wait_durable(first).await.unwrap();
+        let follower = Db::open(follower_options(&env, "follower")).await.unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reads = {
+            let (follower, stop) = (follower.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut last = 0u64;
+                let mut max_lag = 0u64;
+                let mut reads = 0u64;
+                let ks = keys();
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    let snap = follower.snapshot();
+                    let values = snap.multi_get(&ks).await.unwrap();
+                    let rounds: Vec<u64> = values
+                        .iter()
+                        .map(|v| round(v.as_ref().expect("every key is written by batch 0")))
+                        .collect();
+                    assert!(
+                        rounds.iter().all(|r| *r == rounds[0]),
+                        "{kind}: half a batch at seq {}: {rounds:?}",
+                        snap.seq()
+                    );
+                    assert!(
+                        rounds[0] >= last,
+                        "{kind}: went back from {last} to {}",
+                        rounds[0]
+                    );
+                    last = rounds[0];
+                    let mut it = snap.scan::<Vec<u8>, _>(..).unwrap();
+                    while let Some((_, v)) = it.next().await.unwrap() {
+                        assert_eq!(round(&v), last, "{kind}: a scan mixed batches");
+                    }
+                    let status = follower.follow_status().expect("a follower");
+                    max_lag = max_lag.max(status.lag_ms);
+                    reads += 1;
+                    firn_store::clock::sleep(Duration::from_millis(5)).await;
+                }
+                (last, max_lag, reads)
+            })
+        };
+        let mut last_seq = 0;
+        let mut deleted = 0;
+        for i in 1..=300u64 {
+            let opts = WriteOptions {
+                durability: Some(if i % 2 == 0 {
+                    Durability::Remote
+                } else {
+                    Durability::Buffered
+                }),
+            };
+            last_seq = writer.write_with(batch(i), opts).await.unwrap();
+            if i % 60 == 0 {
+                writer.flush().await.unwrap();
+            }
+            if i % 150 == 0 {
+                // Compact, then collect what it replaced once the grace the
+                // follower refreshes within (every 200 ms) has passed.
+                writer.compact().await.unwrap();
+                firn_store::clock::sleep(Duration::from_millis(1200)).await;
+                let report = writer.gc(Duration::from_secs(1)).await.unwrap();
+                deleted += report.chunks_deleted;
+            }
+            firn_store::clock::sleep(Duration::from_millis(2)).await;
+        }
+        writer.wait_durable(last_seq).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while follower.follow_status().unwrap().applied_seq < last_seq {
+            assert!(
+                Instant::now() < deadline,
+                "{kind}: the follower did not converge: {:?}",
+                follower.follow_status()
+            );
+            firn_store::clock::sleep(Duration::from_millis(20)).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        let (last, max_lag, reads) = reads.await.unwrap();
+        assert!(reads > 10, "{kind}: only {reads} reads");
+        assert!(
+            deleted > 0,
+            "{kind}: the writer collected no chunk under the follower"
+        );
+        let got = follower.multi_get(&keys()).await.unwrap();
+        assert!(
+            got.iter().all(|v| round(v.as_ref().unwrap()) == 300),
+            "{kind}"
+        );
+        assert!(last <= 300);
+        // Lag: the poll interval (100 ms) plus a poll's own time, with a
+        // margin for a slow, shared machine.
+        assert!(max_lag < 3_000, "{kind}: lag reached {max_lag} ms");
+        eprintln!("{kind}: follower lag at most {max_lag} ms over {reads} reads");
+        let status = follower.follow_status().unwrap();
+        assert_eq!(status.last_error, None, "{kind}");
+        assert!(status.wal_objects_applied > 0, "{kind}: {status:?}");
+        drop(follower);
+        writer.close().await.unwrap();
+    }
+}
+
+/// While the writer is idle, a follower makes one GET per poll (plus one
+/// per refresh interval for the manifest).
+#[tokio::test]
+async fn an_idle_writer_costs_a_follower_one_get_per_poll() {
+    let env = TestDb::new(StoreKind::Memory, "follow-idle");
+    let writer = Db::open(writer_options(env.options())).await.unwrap();
+    writer.write(batch(1)).await.unwrap();
+    writer.flush().await.unwrap();
+    settle(&writer).await;
+    let mut opts = follower_options(&env, "follower");
+    opts.refresh_interval = Duration::from_secs(3600);
+    let follower = Db::open(opts).await.unwrap();
+    firn_store::clock::sleep(Duration::from_millis(250)).await;
+    let before = follower.metrics().requests;
+    let started = Instant::now();
+    firn_store::clock::sleep(Duration::from_secs(2)).await;
+    let polls = started.elapsed().as_millis() as u64 / 100;
+    let used = follower.metrics().requests.since(&before);
+    assert!(
+        used.total_requests() <= polls + 1 && used.total_requests() == used.get,
+        "{} polls made {used:?}",
+        polls
+    );
+    assert!(
+        used.get >= polls / 2,
+        "the follower does not poll: {used:?}"
+    );
+    drop(writer);
+}
+
+/// A new manifest drops the follower's memtables it covers: memory stays
+/// bounded by what the writer has not flushed.
+#[tokio::test]
+async fn a_follower_drops_what_a_manifest_covers() {
+    let env = TestDb::new(StoreKind::Memory, "follow-memory");
+    let mut wopts = writer_options(env.options());
+    wopts.memtable_size = 64 << 20;
+    let writer = Db::open(wopts).await.unwrap();
+    writer.write(batch(0)).await.unwrap();
+    let follower = Db::open(follower_options(&env, "follower")).await.unwrap();
+    let mut last = 0;
+    for i in 1..=200 {
+        last = writer
+            .write_with(
+                batch(i),
+                WriteOptions {
+                    durability: Some(Durability::Remote),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    follower.refresh().await.unwrap();
+    assert_eq!(follower.follow_status().unwrap().applied_seq, last);
+    assert!(follower.metrics().memtable_bytes > 100_000);
+    writer.flush().await.unwrap();
+    follower.refresh().await.unwrap();
+    assert_eq!(
+        follower.metrics().memtable_bytes,
+        0,
+        "{:?}",
+        follower.metrics()
+    );
+    let got = follower.multi_get(&keys()).await.unwrap();
+    assert!(got.iter().all(|v| round(v.as_ref().unwrap()) == 200));
+    // It keeps following after the swap.
+    let seq = writer
+        .write_with(
+            batch(201),
+            WriteOptions {
+                durability: Some(Durability::Remote),
+            },
+        )
+        .await
+        .unwrap();
+    follower.refresh().await.unwrap();
+    assert_eq!(follower.follow_status().unwrap().applied_seq, seq);
+    assert_eq!(round(&follower.get("key0").await.unwrap().unwrap()), 201);
+}
+
+/// A snapshot on a follower keeps reading the chunks it saw, across the
+/// writer's overwrites, flushes and compactions.
+#[tokio::test]
+async fn a_follower_snapshot_survives_the_writers_compaction() {
+    let env = TestDb::new(StoreKind::Memory, "follow-snapshot");
+    let writer = Db::open(writer_options(env.options())).await.unwrap();
+    writer.write(batch(1)).await.unwrap();
+    writer.flush().await.unwrap();
+    let follower = Db::open(follower_options(&env, "follower")).await.unwrap();
+    let snap = follower.snapshot();
+    for i in 2..=5 {
+        writer.write(batch(i)).await.unwrap();
+        writer.flush().await.unwrap();
+    }
+    writer.compact().await.unwrap();
+    follower.refresh().await.unwrap();
+    assert_eq!(round(&follower.get("key3").await.unwrap().unwrap()), 5);
+    for v in snap.multi_get(&keys()).await.unwrap() {
+        assert_eq!(round(&v.unwrap()), 1, "the snapshot moved");
+    }
+}
+
+/// A plain read-only handle refreshes by itself (every `refresh_interval`)
+/// and at once on `refresh()`.
+#[tokio::test]
+async fn a_read_only_handle_refreshes() {
+    let env = TestDb::new(StoreKind::Memory, "follow-readonly");
+    let writer = Db::open(writer_options(env.options())).await.unwrap();
+    writer.write(batch(1)).await.unwrap();
+    writer.flush().await.unwrap();
+    let mut ro = env.options_with_local("reader");
+    ro.read_only = true;
+    ro.refresh_interval = Duration::from_millis(200);
+    let reader = Db::open(ro).await.unwrap();
+    assert_eq!(round(&reader.get("key0").await.unwrap().unwrap()), 1);
+    writer.write(batch(2)).await.unwrap();
+    writer.flush().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while round(&reader.get("key0").await.unwrap().unwrap()) != 2 {
+        assert!(Instant::now() < deadline, "the reader never refreshed");
+        firn_store::clock::sleep(Duration::from_millis(20)).await;
+    }
+    let seq = writer
+        .write_with(
+            batch(3),
+            WriteOptions {
+                durability: Some(Durability::Remote),
+            },
+        )
+        .await
+        .unwrap();
+    reader.refresh().await.unwrap();
+    assert!(reader.follow_status().unwrap().applied_seq >= seq);
+    assert_eq!(round(&reader.get("key0").await.unwrap().unwrap()), 3);
+    // A writer is always current: refresh is a no-op there.
+    writer.refresh().await.unwrap();
+    assert_eq!(writer.follow_status(), None);
+}
