@@ -100,6 +100,8 @@ struct Stats {
     fenced_reopens: usize,
     /// Writers whose machine was lost (killed, local directory deleted).
     machine_losses: usize,
+    /// Times the follower was brought up to date and compared with the oracle.
+    follower_checks: usize,
     /// Writes acknowledged with `Durability::Remote` (in the bucket).
     remote_writes: usize,
     /// Writes that were stranded in a fenced directory's WAL.
@@ -135,6 +137,9 @@ struct Run {
     log: Vec<Logged>,
     /// Per fenced directory: its acknowledged writes that never reached the bucket.
     stranded: Vec<(usize, Vec<Logged>)>,
+    /// A follower on its own local directory, opened at the first follower
+    /// step and kept across every later flush, compaction, GC and takeover.
+    follower: Option<Db>,
 }
 
 /// One acknowledged write: the directory whose writer made it, its seqs.
@@ -165,6 +170,7 @@ impl Run {
             dirs: 1,
             log: Vec::new(),
             stranded: Vec::new(),
+            follower: None,
         }
     }
 
@@ -802,8 +808,68 @@ impl Run {
     }
 
     /// Every key of the key space by point read, and one full scan.
+    /// The follower (opened at the first such step, then kept) is brought
+    /// up to date once everything the writer acknowledged is in the bucket:
+    /// it must hold exactly the oracle's state.
+    async fn follow_check(&mut self) -> Check {
+        let seq = self.db().durability_status().visible_seq;
+        self.db()
+            .wait_durable(seq)
+            .await
+            .map_err(|e| format!("wait_durable({seq}) before a follower check: {e}"))?;
+        if self.follower.is_none() {
+            let mut opts = self.options_for(0);
+            opts.local_dir = self.env.root.path().join("follower");
+            opts.follow = true;
+            opts.follow_interval = Duration::from_millis(100);
+            opts.refresh_interval = Duration::from_millis(500);
+            let mut attempt = 0;
+            let follower = loop {
+                match Db::open(opts.clone()).await {
+                    Err(Error::Store(e)) if self.faulty.is_some() && attempt < 20 => {
+                        attempt += 1;
+                        self.note(format!(
+                            "follower open failed with a store error, again: {e}"
+                        ));
+                    }
+                    other => break other.map_err(|e| format!("open a follower: {e}"))?,
+                }
+            };
+            self.note("open a follower".into());
+            self.follower = Some(follower);
+        }
+        let follower = self.follower.clone().expect("opened above");
+        let mut attempt = 0;
+        loop {
+            match follower.refresh().await {
+                Ok(()) => break,
+                Err(e) if self.faulty.is_some() && attempt < 20 => {
+                    attempt += 1;
+                    self.note(format!("follower refresh failed under faults, again: {e}"));
+                }
+                Err(e) => return Err(format!("follower refresh: {e}")),
+            }
+        }
+        let status = follower.follow_status().expect("a follower");
+        if status.applied_seq < seq {
+            return Err(format!(
+                "the follower reached seq {} after a refresh; the bucket holds {seq}: {status:?}",
+                status.applied_seq
+            ));
+        }
+        self.note(format!("follower check at seq {}", status.applied_seq));
+        self.check_handle(&follower, "on the follower").await?;
+        self.stats.follower_checks += 1;
+        Ok(())
+    }
+
     async fn full_check(&mut self, when: &str) -> Check {
         let db = self.db().clone();
+        self.check_handle(&db, when).await
+    }
+
+    /// Every key and a full scan of `db` against the oracle.
+    async fn check_handle(&mut self, db: &Db, when: &str) -> Check {
         for id in 0..KEY_SPACE {
             let key = key_for(id);
             let got = db
@@ -831,7 +897,7 @@ impl Run {
     }
 
     async fn step_once(&mut self) -> Check {
-        match self.rng.random_range(0..1002) {
+        match self.rng.random_range(0..1010) {
             0..300 => self.put().await,
             300..400 => self.delete().await,
             400..520 => self.batch().await,
@@ -861,6 +927,7 @@ impl Run {
             }
             998..999 => self.reopen_fenced().await,
             999..1001 => self.machine_loss().await,
+            1001..1009 => self.follow_check().await,
             _ => self.full_check("at a random step").await,
         }
     }
@@ -1009,6 +1076,10 @@ async fn run_model(default_seeds: &[u64], steps: usize, make: impl Fn(u64) -> Ru
         assert!(
             s.snapshot_reads >= need(20),
             "too few snapshot reads on {label} for seed {seed}: {s:?}"
+        );
+        assert!(
+            s.follower_checks >= need(3),
+            "too few follower checks on {label} for seed {seed}: {s:?}"
         );
         if let Some(f) = run.fault_stats() {
             // The layer really misbehaved, in every way, and the engine's own

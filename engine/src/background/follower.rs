@@ -143,9 +143,9 @@ impl Follower {
     }
 
     /// One poll now: applies every new shipped WAL object and follows the
-    /// manifest (always, when `force_manifest`).
-    pub(crate) async fn poll_now(&self, force_manifest: bool) -> Result<()> {
-        let result = self.poll_inner(force_manifest).await;
+    /// manifest; `thorough` (an explicit refresh) LISTs as well.
+    pub(crate) async fn poll_now(&self, thorough: bool) -> Result<()> {
+        let result = self.poll_inner(thorough).await;
         match &result {
             Ok(()) => *lock(&self.last_error) = None,
             Err(e) => {
@@ -160,13 +160,20 @@ impl Follower {
         self.poll_now(false).await
     }
 
-    async fn poll_inner(&self, force_manifest: bool) -> Result<()> {
+    /// One poll. `thorough` (an explicit refresh) also LISTs: the newest
+    /// manifest even if versions in between were collected, and the
+    /// shipped WAL past any collected ids.
+    async fn poll_inner(&self, thorough: bool) -> Result<()> {
         let started = Instant::now();
         let mut pos = self.position.lock().await;
         let found = self.apply_shipped(&mut pos).await?;
         let due = pos.manifest_checked.elapsed() >= self.deps.refresh_interval;
-        if found > 0 || due || force_manifest {
-            self.follow_manifest(&mut pos).await?;
+        if thorough {
+            self.follow_manifest(&mut pos, true).await?;
+            self.skip_missing_ids(&mut pos).await?;
+            self.apply_shipped(&mut pos).await?;
+        } else if found > 0 || due {
+            self.follow_manifest(&mut pos, false).await?;
             // A writer we have not seen ship took over: its objects may lie
             // past ids GC removed; one LIST finds them.
             if self.deps.view.manifest().epoch > pos.epoch_seen {
@@ -184,7 +191,8 @@ impl Follower {
         let store = self.deps.manifests.store();
         let mut found = 0;
         loop {
-            let name = ObjectName::ShippedWal(pos.next_id).path();
+            let id = pos.next_id;
+            let name = ObjectName::ShippedWal(id).path();
             let bytes = match store.get(&name).await {
                 Ok(bytes) => bytes,
                 Err(firn_store::StoreError::NotFound { .. }) => return Ok(found),
@@ -193,12 +201,14 @@ impl Follower {
             let object = shipped::decode(&bytes, &name)?;
             if let Err(gap) = self.apply_object(pos, &object, &name) {
                 // A gap: objects below it were collected once a manifest
-                // covered them. Follow the manifest and try once more.
-                self.follow_manifest(pos).await?;
+                // covered them. Follow the manifest (LISTing: versions in
+                // between may be collected too) and try once more.
+                self.follow_manifest(pos, true).await?;
                 self.apply_object(pos, &object, &name).map_err(|_| gap)?;
             }
             pos.epoch_seen = pos.epoch_seen.max(object.epoch);
-            pos.next_id += 1;
+            // (A manifest installed for a gap may have moved it further.)
+            pos.next_id = pos.next_id.max(id + 1);
             found += 1;
             self.objects_applied.fetch_add(1, Ordering::Relaxed);
             self.deps
@@ -250,12 +260,28 @@ impl Follower {
         self.applied.store(seq, Ordering::Release);
     }
 
-    /// Follows the manifest to its newest version; installs it if newer.
-    async fn follow_manifest(&self, pos: &mut Position) -> Result<()> {
+    /// Follows the manifest to its newest version (GETting the next version
+    /// numbers; `listing`: one LIST, which also finds it when versions in
+    /// between were collected) and installs it if newer.
+    async fn follow_manifest(&self, pos: &mut Position, listing: bool) -> Result<()> {
         pos.manifest_checked = Instant::now();
         let current = self.deps.view.manifest();
-        let newest = self.deps.manifests.refresh(&current).await?;
-        if newest.version == current.version {
+        let manifests = &self.deps.manifests;
+        let newest = if listing {
+            match manifests.load_latest().await? {
+                Some(m) if m.db_id != current.db_id => {
+                    return Err(Error::InvalidArgument(format!(
+                        "the bucket now holds another database (id {}): reopen",
+                        crate::local::format_db_id(&m.db_id)
+                    )))
+                }
+                Some(m) => m,
+                None => return Ok(()),
+            }
+        } else {
+            manifests.refresh(&current).await?
+        };
+        if newest.version <= current.version {
             return Ok(());
         }
         self.install(pos, newest).await
