@@ -89,6 +89,18 @@ pub enum Error {
         detail: String,
     },
 
+    /// A read-only handle fell behind the writer by longer than the GC grace
+    /// period, and a chunk its manifest version references was collected.
+    /// The handle has started to refresh itself; retry the read (or call
+    /// `Db::refresh()` first). Nothing is wrong with the database.
+    #[error("{object} was collected under this read-only handle: {detail}")]
+    Collected {
+        /// The chunk object that is gone.
+        object: String,
+        /// The manifest version the handle read, how old it was, what to do.
+        detail: String,
+    },
+
     /// Another process opened the database as writer and bumped the epoch;
     /// this handle no longer accepts writes.
     #[error(

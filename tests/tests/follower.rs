@@ -302,3 +302,48 @@ async fn a_read_only_handle_refreshes() {
     writer.refresh().await.unwrap();
     assert_eq!(writer.follow_status(), None);
 }
+
+/// A read-only handle that fell behind the writer by longer than the grace
+/// period (it never refreshed) finds a chunk collected under it: a clear
+/// error naming the chunk, never a wrong value. It refreshes itself, and
+/// its next reads are right.
+#[tokio::test]
+async fn a_reader_behind_the_grace_gets_a_clear_error_then_recovers() {
+    let env = TestDb::new(StoreKind::Memory, "follow-collected");
+    let writer = Db::open(writer_options(env.options())).await.unwrap();
+    writer.write(batch(1)).await.unwrap();
+    let old_chunks = writer.flush().await.unwrap();
+    let mut ro = env.options_with_local("reader");
+    ro.read_only = true;
+    ro.refresh_interval = Duration::from_secs(3600);
+    ro.gc_grace = Duration::ZERO;
+    let reader = Db::open(ro).await.unwrap();
+    writer.write(batch(2)).await.unwrap();
+    writer.flush().await.unwrap();
+    writer.compact().await.unwrap();
+    let report = writer.gc(Duration::ZERO).await.unwrap();
+    assert!(report.chunks_deleted >= 1, "{report:?}");
+    let err = reader.get("key0").await.unwrap_err();
+    let gone = old_chunks[0].object_name();
+    assert!(
+        matches!(&err, firn::Error::Collected { object, .. } if *object == gone),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("retry the read"), "{err}");
+    // It refreshes by itself: the next reads are right.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match reader.get("key0").await {
+            Ok(v) => {
+                assert_eq!(round(&v.unwrap()), 2);
+                break;
+            }
+            Err(firn::Error::Collected { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(Instant::now() < deadline, "the reader never recovered");
+        firn_store::clock::sleep(Duration::from_millis(20)).await;
+    }
+    let got = reader.multi_get(&keys()).await.unwrap();
+    assert!(got.iter().all(|v| round(v.as_ref().unwrap()) == 2));
+}

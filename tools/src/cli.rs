@@ -414,7 +414,10 @@ local WAL read), bucket_durable_seq (every write through it is in the bucket:
 flushed into chunks, or in the shipped WAL), oldest_unshipped_ms (null here:
 only the writer process knows it), wal_watermark (the newest write in
 chunks), shipped_wal_objects (objects under wal/, fences included) and
-wal_objects_read (shipped objects this open read). With an empty --local it
+wal_objects_read (shipped objects this open read), applied_seq (every write
+through it is visible to this read-only handle, as to a follower) and lag_ms
+(how long ago this handle last found the bucket holding nothing newer). With
+an empty --local it
 reports what the bucket alone holds: what a writer taking over from another
 machine would see.";
 

@@ -34,6 +34,8 @@ fn a_remote_put_is_in_the_bucket_and_status_reports_it() {
         "wal_watermark",
         "shipped_wal_objects",
         "wal_objects_read",
+        "applied_seq",
+        "lag_ms",
     ] {
         assert!(doc.get(key).is_some(), "{key} missing: {}", run.stdout);
     }
@@ -44,6 +46,7 @@ fn a_remote_put_is_in_the_bucket_and_status_reports_it() {
         run.stdout
     );
     assert_eq!(doc["wal_watermark"], doc["visible_seq"], "{}", run.stdout);
+    assert_eq!(doc["applied_seq"], doc["visible_seq"], "{}", run.stdout);
     assert!(
         doc["shipped_wal_objects"].as_u64().unwrap() >= 1,
         "{}",

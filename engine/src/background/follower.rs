@@ -126,8 +126,15 @@ impl Follower {
     /// (`FollowStatus::last_error`, a warning) and tried again.
     pub(crate) async fn run(self: Arc<Self>) {
         loop {
-            firn_store::clock::sleep(self.deps.poll_interval).await;
-            let _ = self.poll().await;
+            tokio::select! {
+                _ = firn_store::clock::sleep(self.deps.poll_interval) => {
+                    let _ = self.poll().await;
+                }
+                // A read found a chunk collected under this handle.
+                _ = self.deps.chunks.stale() => {
+                    let _ = self.poll_now(true).await;
+                }
+            }
         }
     }
 
@@ -282,6 +289,7 @@ impl Follower {
             manifests.refresh(&current).await?
         };
         if newest.version <= current.version {
+            self.deps.chunks.confirm_current(current.version);
             return Ok(());
         }
         self.install(pos, newest).await

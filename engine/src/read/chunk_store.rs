@@ -78,6 +78,8 @@ pub(crate) struct ChunkStore {
     opened: std::sync::Mutex<HashMap<ChunkId, std::sync::Weak<ChunkTable>>>,
     gc_grace: std::time::Duration,
     view: View,
+    /// Signalled when a read-only handle found a chunk collected under it.
+    stale: tokio::sync::Notify,
 }
 
 /// Chunk indexes loaded at once while preloading.
@@ -104,15 +106,17 @@ impl ChunkStore {
             opened: std::sync::Mutex::new(HashMap::new()),
             gc_grace: config.gc_grace,
             view: View::default(),
+            stale: tokio::sync::Notify::new(),
         }
     }
 
     /// The error for a failed read of `len` bytes at `offset` of the chunk
     /// `meta`. A chunk the manifest references that is missing, or shorter
     /// than the manifest says, is corruption naming the object and what the
-    /// manifest expected; when this handle's manifest is older than the GC
-    /// grace period, the chunk was probably collected after a newer version
-    /// replaced it, and the message says to reopen.
+    /// manifest expected — except on a read-only handle whose manifest was
+    /// last confirmed current longer than the GC grace period ago: the
+    /// writer has probably collected the chunk after a newer version
+    /// replaced it ([`Error::Collected`]), and the handle refreshes.
     fn read_error(&self, meta: &ChunkMeta, offset: u64, len: u64, err: StoreError) -> Error {
         let what = match &err {
             StoreError::NotFound { .. } => "is missing from the bucket",
@@ -123,22 +127,27 @@ impl ChunkStore {
         let age_ms = firn_store::clock::now_ms()
             .saturating_sub(self.view.loaded_at_ms.load(Ordering::Relaxed));
         let grace_ms = u64::try_from(self.gc_grace.as_millis()).unwrap_or(u64::MAX);
-        let why = if age_ms >= grace_ms {
-            format!(
-                "this handle loaded manifest version {version} {:.0} s ago, longer than the GC \
-                 grace period ({:.0} s), so the chunk was probably collected after a newer \
-                 version replaced it: reopen the database to read the current version",
-                age_ms as f64 / 1000.0,
-                self.gc_grace.as_secs_f64()
-            )
-        } else {
-            format!(
-                "manifest version {version}, loaded {:.0} s ago (within the GC grace period), \
-                 still references it, so it was lost or altered outside Firn: run `firn verify` \
-                 and restore the object",
-                age_ms as f64 / 1000.0
-            )
-        };
+        if !self.writable && age_ms >= grace_ms && matches!(err, StoreError::NotFound { .. }) {
+            // A reader that fell behind: refresh in the background.
+            self.stale.notify_one();
+            return Error::Collected {
+                object: meta.id.object_name(),
+                detail: format!(
+                    "this handle last confirmed manifest version {version} as current {:.0} s \
+                     ago, longer than the GC grace period ({:.0} s), and the writer has since \
+                     replaced and collected chunk {}; the handle is refreshing now: retry the \
+                     read (or call Db::refresh() first)",
+                    age_ms as f64 / 1000.0,
+                    self.gc_grace.as_secs_f64(),
+                    meta.id
+                ),
+            };
+        }
+        let why = format!(
+            "manifest version {version}, confirmed current {:.0} s ago, still references it, \
+             so it was lost or altered outside Firn: run `firn verify` and restore the object",
+            age_ms as f64 / 1000.0
+        );
         Error::corruption(
             meta.id.object_name(),
             Some(offset),
@@ -148,6 +157,22 @@ impl ChunkStore {
                 meta.id, meta.size
             ),
         )
+    }
+
+    /// Resolves once a read found a chunk collected under this (read-only)
+    /// handle: it should refresh.
+    pub(crate) async fn stale(&self) {
+        self.stale.notified().await;
+    }
+
+    /// A refresh found manifest `version` still the newest: its chunks are
+    /// as current as if it had just been loaded.
+    pub(crate) fn confirm_current(&self, version: u64) {
+        if version >= self.view.version.load(Ordering::Relaxed) {
+            self.view
+                .loaded_at_ms
+                .store(firn_store::clock::now_ms(), Ordering::Relaxed);
+        }
     }
 
     /// The index of `table`: already loaded, else its local file, else one

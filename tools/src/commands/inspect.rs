@@ -326,6 +326,8 @@ struct StatusJson {
     wal_watermark: u64,
     shipped_wal_objects: u64,
     wal_objects_read: u64,
+    applied_seq: u64,
+    lag_ms: u64,
 }
 
 /// Prints how far writes have got (see `firn status --help`).
@@ -333,6 +335,7 @@ pub async fn status(session: &mut Session, json: bool) -> CliResult {
     let db = session.open_db(Access::Read).await?;
     let body = async {
         let status = db.durability_status();
+        let follow = db.follow_status();
         let shipped = db
             .object_store()
             .list(firn_manifest::manifest::WAL_PREFIX)
@@ -347,6 +350,10 @@ pub async fn status(session: &mut Session, json: bool) -> CliResult {
             wal_watermark: db.manifest().wal_watermark,
             shipped_wal_objects: shipped,
             wal_objects_read: db.metrics().wal_objects_replayed,
+            applied_seq: follow
+                .as_ref()
+                .map_or(status.visible_seq, |f| f.applied_seq),
+            lag_ms: follow.as_ref().map_or(0, |f| f.lag_ms),
         };
         if json {
             return session.out.json_line(&doc);
@@ -362,6 +369,8 @@ pub async fn status(session: &mut Session, json: bool) -> CliResult {
                 "wal_watermark",
                 "shipped_wal_objects",
                 "wal_objects_read",
+                "applied_seq",
+                "lag_ms",
             ] {
                 let v = fields.get(name).cloned().unwrap_or_default();
                 session.out.line(&format!("{name}: {v}"))?;
