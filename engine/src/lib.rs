@@ -41,6 +41,7 @@ mod metrics;
 mod options;
 mod read;
 mod signal;
+mod watch;
 mod write;
 
 pub use background::collector::GcReport;
@@ -54,6 +55,7 @@ pub use options::{
     Durability, Options, ReadOptions, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
 };
 pub use read::iter::DbIterator;
+pub use watch::Watch;
 pub use write::batch::{BatchOp, WriteBatch, MAX_BATCH_BYTES};
 pub use write::wal::{read_local_wal, WalBatch};
 

@@ -347,3 +347,54 @@ async fn a_reader_behind_the_grace_gets_a_clear_error_then_recovers() {
     let got = reader.multi_get(&keys()).await.unwrap();
     assert!(got.iter().all(|v| round(v.as_ref().unwrap()) == 2));
 }
+
+/// `Db::watch` returns every shipped batch in sequence order, across a
+/// takeover (the new writer's fences are passed over), and then the new
+/// writer's batches as they are shipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_sees_every_batch_across_a_takeover() {
+    let remote = WriteOptions {
+        durability: Some(Durability::Remote),
+    };
+    for kind in stores() {
+        let env = TestDb::new(kind, "watch");
+        let a = Db::open(writer_options(env.options())).await.unwrap();
+        for i in 1..=3 {
+            a.write_with(batch(i), remote).await.unwrap();
+        }
+        drop(a);
+        let b = Db::open(writer_options(env.options_with_local("machine-b")))
+            .await
+            .unwrap();
+        for i in 4..=5 {
+            b.write_with(batch(i), remote).await.unwrap();
+        }
+        let mut ro = env.options_with_local("watcher");
+        ro.read_only = true;
+        let reader = Db::open(ro).await.unwrap();
+        let mut watch = reader
+            .watch(Some(0), Duration::from_millis(50))
+            .await
+            .unwrap();
+        let mut next_seq = 1;
+        for i in 1..=6u64 {
+            if i == 6 {
+                b.write_with(batch(6), remote).await.unwrap();
+            }
+            let (first, got) = tokio::time::timeout(Duration::from_secs(20), watch.next())
+                .await
+                .unwrap_or_else(|_| panic!("{kind}: batch {i} never came"))
+                .unwrap();
+            assert_eq!(first, next_seq, "{kind}: batch {i}");
+            next_seq += got.len() as u64;
+            for op in got.ops() {
+                let firn::BatchOp::Put { value, .. } = op else {
+                    panic!("{kind}: a delete")
+                };
+                assert_eq!(round(value), i, "{kind}");
+            }
+        }
+        assert_eq!(watch.position(), next_seq - 1);
+        drop(b);
+    }
+}

@@ -224,6 +224,29 @@ pub enum Command {
         verify: bool,
     },
 
+    /// Follow the database and print every change as its writer ships it,
+    /// in sequence order. Opens read-only; runs until interrupted or past
+    /// --until-seq.
+    #[command(long_about = WATCH_ABOUT)]
+    Watch {
+        /// Start at sequence number N (default: after the newest write in
+        /// the bucket now).
+        #[arg(long, value_name = "N")]
+        from_seq: Option<u64>,
+        /// Only keys starting with P.
+        #[arg(long, value_name = "P")]
+        prefix: Option<OsString>,
+        /// One JSON object per change (`seq`, `op`, `key`, `value`).
+        #[arg(long)]
+        json: bool,
+        /// How often to look for new shipped WAL (e.g. `200ms`, `1s`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
+        poll_interval: std::time::Duration,
+        /// Stop once every change through sequence number N is printed.
+        #[arg(long, value_name = "N")]
+        until_seq: Option<u64>,
+    },
+
     /// Print the writes held in the local directory's WAL (--local DIR, or
     /// the local/ folder of --db PATH) as `load` lines, without opening the
     /// database. Re-applies a fenced writer's unflushed writes with
@@ -420,6 +443,20 @@ through it is visible to this read-only handle, as to a follower) and lag_ms
 an empty --local it
 reports what the bucket alone holds: what a writer taking over from another
 machine would see.";
+
+const WATCH_ABOUT: &str = "\
+Follow the database and print every change as its writer ships it, in
+sequence order, one line per op: seq<TAB>put<TAB>key<TAB>value or
+seq<TAB>del<TAB>key (escaped as `scan` escapes; --hex for hex), or with
+--json one object per line with seq, op (put or del), key and value. Standard
+output is flushed after each batch. Opens read-only and reads the shipped WAL
+in the bucket (one GET per --poll-interval when nothing is new).
+
+--from-seq N starts at sequence number N; the default starts after the newest
+write in the bucket now. Writes that were flushed into chunks stay in the
+shipped WAL only until GC collects them (the writer's wal_retention keeps them
+longer): a start before that fails, naming the writes that are gone. Runs
+until interrupted, or until every change through --until-seq N is printed.";
 
 /// Parses a duration: a number with `ms`, `s`, `m` or `h` (e.g. `250ms`, `1s`).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -482,6 +482,29 @@ impl Db {
         self.core.following.as_ref().map(|f| f.follower.status())
     }
 
+    /// Watches the database's changes: a [`Watch`](crate::Watch) returns
+    /// every batch the writer ships after sequence number `after` (`None`:
+    /// after the newest write in the bucket now), in order, reading the
+    /// shipped WAL as a follower does — polling every `poll_interval` with
+    /// one GET. Fails when the shipped WAL no longer holds the writes right
+    /// after `after` (flushed and collected: see `Options::wal_retention`).
+    pub async fn watch(
+        &self,
+        after: Option<u64>,
+        poll_interval: std::time::Duration,
+    ) -> Result<crate::Watch> {
+        let after = after.unwrap_or_else(|| self.durability_status().bucket_durable_seq);
+        let manifest = self.manifest();
+        crate::Watch::start(
+            self.object_store().clone(),
+            after,
+            manifest.wal_watermark,
+            manifest.wal_objects_from,
+            poll_interval,
+        )
+        .await
+    }
+
     /// Waits until every write through `seq` is in the bucket (shipped in a
     /// WAL object, or flushed), asking the shipper to ship now; it does not
     /// force a memtable flush. Needs WAL shipping unless `seq` is flushed

@@ -8,6 +8,7 @@ pub mod load;
 pub mod maintain;
 pub mod verify;
 pub mod wal_export;
+pub mod watch;
 
 use crate::cli::Command;
 use crate::error::{CliError, CliResult};
@@ -66,6 +67,26 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
             json,
             verify,
         } => wal_export::wal_dump(session, shipped, json, verify).await,
+        Command::Watch {
+            from_seq,
+            prefix,
+            json,
+            poll_interval,
+            until_seq,
+        } => {
+            let prefix = prefix
+                .map(|p| session.codec.parse_arg(&p, "PREFIX"))
+                .transpose()
+                .map_err(CliError::other)?;
+            let args = watch::WatchArgs {
+                from_seq,
+                prefix,
+                json,
+                poll_interval,
+                until_seq,
+            };
+            watch::watch(session, &args).await
+        }
         Command::WalExport { from_seq } => {
             let local = session.local_flag();
             wal_export::wal_export(session, local, from_seq).await
