@@ -79,7 +79,10 @@ pub struct Options {
     /// [`Options::follow_interval`] for the writer's shipped WAL (one GET of
     /// the next object's name; no LIST) and serves reads at the sequence
     /// number it has reached. Lag is bounded by the writer's
-    /// `wal_ship_interval` plus `follow_interval`. Implies `read_only`.
+    /// `wal_ship_interval` plus `follow_interval`. Implies `read_only`. A
+    /// follower keeps its own `local_dir`: it takes the directory's lock
+    /// (one process at a time) and writes its local index and disk cache
+    /// there, so a restarted follower reads from local disk.
     pub follow: bool,
     /// How often a follower probes for new shipped WAL. 1 s by default.
     pub follow_interval: Duration,

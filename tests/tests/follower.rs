@@ -398,3 +398,29 @@ async fn a_watch_sees_every_batch_across_a_takeover() {
         drop(b);
     }
 }
+
+/// A follower keeps its own local directory: after a reopen, the local
+/// index and disk cache it wrote answer its reads without a request to the
+/// bucket, and no other process can use the directory at the same time.
+#[tokio::test]
+async fn a_follower_reuses_its_local_index_and_cache() {
+    let env = TestDb::new(StoreKind::Memory, "follow-local");
+    let writer = Db::open(writer_options(env.options())).await.unwrap();
+    writer.write(batch(1)).await.unwrap();
+    writer.flush().await.unwrap();
+    let opts = follower_options(&env, "follower");
+    let follower = Db::open(opts.clone()).await.unwrap();
+    let got = follower.multi_get(&keys()).await.unwrap();
+    assert!(got.iter().all(|v| round(v.as_ref().unwrap()) == 1));
+    let err = Db::open(opts.clone()).await.map(|_| ()).unwrap_err();
+    assert!(matches!(err, firn::Error::Locked(_)), "{err:?}");
+    // Blocks reach the disk cache in the background.
+    firn_store::clock::sleep(Duration::from_millis(300)).await;
+    drop(follower);
+    let follower = Db::open(opts).await.unwrap();
+    let before = follower.metrics().requests;
+    let got = follower.multi_get(&keys()).await.unwrap();
+    assert!(got.iter().all(|v| round(v.as_ref().unwrap()) == 1));
+    let used = follower.metrics().requests.since(&before);
+    assert_eq!(used.get, 0, "reads went to the bucket: {used:?}");
+}

@@ -68,7 +68,11 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     if writer && !opts.store.allow_unconditional_writes {
         store.verify_conditional_writes().await?;
     }
-    let local = LocalDir::open(&opts.local_dir, writer)?;
+    // A follower keeps its own local directory (its local index and disk
+    // cache): it takes the directory's lock as a writer does, so no other
+    // process writes there; it never writes the bucket.
+    let follower = opts.follow && opts.checkpoint.is_none();
+    let local = LocalDir::open(&opts.local_dir, writer || follower)?;
     let manifests = ManifestStore::new(store.clone());
     let local_id = local.identity()?;
     if let Some(name) = &opts.checkpoint {
@@ -118,7 +122,7 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
             })
         }
         Some(_) => {}
-        None if writer => local.write_identity(&db_id)?,
+        None if writer || follower => local.write_identity(&db_id)?,
         None => {}
     }
     // Replay before claiming: a WAL left behind by a writer that was fenced
@@ -277,7 +281,7 @@ async fn assemble(
             memory_bytes: opts.block_cache_bytes,
             disk_bytes: opts.disk_cache_bytes,
             local_dir: ours.then(|| opts.local_dir.clone()),
-            writable: writer,
+            writable: writer || opts.follow,
             preload_indexes: opts.preload_indexes,
             scan_readahead: opts.scan_readahead,
             gc_grace: opts.gc_grace,
