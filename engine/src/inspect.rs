@@ -174,6 +174,23 @@ async fn check_chunk(
         }
         Err(e) => return Err(e.into()),
     };
+    check_chunk_bytes(bytes, meta, version)
+}
+
+/// Checks the bytes of chunk `meta` (every checksum, and that its size,
+/// metadata region and properties match what manifest `version` records):
+/// `Ok(Ok(blocks))` when sound, `Ok(Err(corruption))` when damaged.
+pub(crate) fn check_chunk_bytes(
+    bytes: Bytes,
+    meta: &ChunkMeta,
+    version: u64,
+) -> Result<std::result::Result<u64, Error>> {
+    let object = meta.id.object_name();
+    let corrupt = |offset: Option<u64>, detail: String| Error::Corruption {
+        object: object.clone(),
+        offset,
+        detail,
+    };
     let size = bytes.len() as u64;
     if size != meta.size {
         return Ok(Err(corrupt(

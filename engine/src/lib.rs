@@ -28,6 +28,7 @@
 mod background;
 pub mod blocking;
 mod checkpoint;
+mod copy;
 mod crash_point;
 mod db;
 mod error;
@@ -47,6 +48,7 @@ mod write;
 pub use background::collector::GcReport;
 pub use background::follower::FollowStatus;
 pub use checkpoint::Checkpoint;
+pub use copy::{copy_database, CopyProgress, CopyReport};
 pub use db::snapshot::Snapshot;
 pub use db::Db;
 pub use error::{Error, Result};

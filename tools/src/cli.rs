@@ -224,6 +224,18 @@ pub enum Command {
         verify: bool,
     },
 
+    /// Copy a database's current state (or, with --checkpoint NAME, a
+    /// checkpoint) from SRC to DEST, checking every checksum: the backup
+    /// command. SRC and DEST are folder paths or URLs (file://, s3://);
+    /// DEST must hold no database. The copy opens as an ordinary database.
+    #[command(long_about = COPY_ABOUT)]
+    Copy {
+        /// The database to copy (a path or a URL); --db is not used.
+        src: String,
+        /// Where to put the copy (a path or a URL).
+        dest: String,
+    },
+
     /// Follow the database and print every change as its writer ships it,
     /// in sequence order. Opens read-only; runs until interrupted or past
     /// --until-seq.
@@ -443,6 +455,21 @@ through it is visible to this read-only handle, as to a follower) and lag_ms
 an empty --local it
 reports what the bucket alone holds: what a writer taking over from another
 machine would see.";
+
+const COPY_ABOUT: &str = "\
+Copy a database from SRC to DEST (the backup command): the chunks of its
+newest manifest version, the shipped WAL holding writes above the flushed
+watermark, and the manifest version itself, written last. With --checkpoint
+NAME, the checkpoint's manifest version and its chunks. Every chunk is read
+whole and every checksum checked (as `verify` does) before it is written;
+damage stops the copy with exit 2, naming the object and offset.
+
+SRC and DEST are folder paths (the embedded default) or URLs (file://,
+s3:// with the AWS_* variables); DEST must hold no database. A copy that
+stopped half-way can be run again: objects already in DEST with the same
+bytes are kept. The copy keeps the database id and opens as an ordinary
+database: its first writer claims the next epoch. A progress bar shows on a
+terminal; the last line reports what was copied.";
 
 const WATCH_ABOUT: &str = "\
 Follow the database and print every change as its writer ships it, in

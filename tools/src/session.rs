@@ -149,6 +149,11 @@ impl Session {
         Ok(opts)
     }
 
+    /// The `--checkpoint` name, if given.
+    pub fn checkpoint_flag(&self) -> Option<String> {
+        self.checkpoint.clone()
+    }
+
     /// The `--local` directory, if given.
     pub fn local_flag(&self) -> Option<PathBuf> {
         self.local.clone()

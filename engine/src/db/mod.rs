@@ -14,7 +14,7 @@
 //! `DbCore`: each owns its state and holds the few handles it talks to.
 
 mod bucket_wal;
-mod open;
+pub(crate) mod open;
 mod replay;
 pub(crate) mod snapshot;
 

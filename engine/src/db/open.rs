@@ -582,7 +582,7 @@ async fn ensure_bucket_identity(manifests: &ManifestStore, manifest: &Manifest) 
 }
 
 /// The manifest version the checkpoint `name` pins.
-async fn load_checkpointed(manifests: &ManifestStore, name: &str) -> Result<Manifest> {
+pub(crate) async fn load_checkpointed(manifests: &ManifestStore, name: &str) -> Result<Manifest> {
     crate::checkpoint::validate_name(name)?;
     let object = crate::checkpoint::checkpoint_object(name);
     let bytes = match manifests.store().get(&object).await {

@@ -1,6 +1,7 @@
 //! One module per group of commands; [`run`] dispatches.
 
 pub mod chunk_dump;
+pub mod copy;
 pub mod demo;
 pub mod inspect;
 pub mod kv;
@@ -67,6 +68,10 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
             json,
             verify,
         } => wal_export::wal_dump(session, shipped, json, verify).await,
+        Command::Copy { src, dest } => {
+            let checkpoint = session.checkpoint_flag();
+            copy::copy(session, &src, &dest, checkpoint.as_deref()).await
+        }
         Command::Watch {
             from_seq,
             prefix,
