@@ -159,18 +159,16 @@ async fn check_chunk(
     version: u64,
 ) -> Result<std::result::Result<u64, Error>> {
     let object = meta.id.object_name();
-    let corrupt = |offset: Option<u64>, detail: String| Error::Corruption {
-        object: object.clone(),
-        offset,
-        detail,
-    };
     let bytes: Bytes = match store.get(&object).await {
         Ok(b) => b,
         Err(StoreError::NotFound { .. }) => {
-            return Ok(Err(corrupt(
-                None,
-                format!("the object is missing, but manifest version {version} references it"),
-            )))
+            return Ok(Err(Error::Corruption {
+                object,
+                offset: None,
+                detail: format!(
+                    "the object is missing, but manifest version {version} references it"
+                ),
+            }))
         }
         Err(e) => return Err(e.into()),
     };
