@@ -424,3 +424,57 @@ async fn a_follower_reuses_its_local_index_and_cache() {
     let used = follower.metrics().requests.since(&before);
     assert_eq!(used.get, 0, "reads went to the bucket: {used:?}");
 }
+
+/// The writer runs in another process, on the S3 server (and `file://`),
+/// writing continuously with `Remote` durability; the follower here never
+/// goes backwards, converges to the writer's last write, and its lag stays
+/// under the poll interval plus a margin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_of_a_writer_process_converges() {
+    let mut kinds = vec![StoreKind::File];
+    if s3_enabled("a_follower_of_a_writer_process_converges") {
+        kinds.push(StoreKind::S3);
+    }
+    for kind in kinds {
+        let env = TestDb::new(kind, "follow-process");
+        let (mut w, open) = firn_tests::writer_process::WriterProcess::spawn(
+            env!("CARGO_BIN_EXE_s3_writer"),
+            "writer",
+            &env.url,
+            &env.local_dir,
+        );
+        assert!(open.starts_with("OPEN "), "{kind}: {open}");
+        assert!(w.cmd("rput counter 0").starts_with("OK "), "{kind}");
+        let follower = Db::open(follower_options(&env, "follower")).await.unwrap();
+        // The writer process, driven from a thread: 200 Remote writes.
+        let driver = std::thread::spawn(move || {
+            for i in 1..=200u32 {
+                let answer = w.cmd(&format!("rput counter {i}"));
+                assert!(answer.starts_with("OK "), "{answer}");
+            }
+            w
+        });
+        let mut last = 0u64;
+        let mut max_lag = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while last < 200 {
+            let value = follower
+                .get("counter")
+                .await
+                .unwrap()
+                .expect("written first");
+            let seen: u64 = std::str::from_utf8(&value).unwrap().parse().unwrap();
+            assert!(seen >= last, "{kind}: went back from {last} to {seen}");
+            last = seen;
+            max_lag = max_lag.max(follower.follow_status().unwrap().lag_ms);
+            assert!(Instant::now() < deadline, "{kind}: stuck at {last}");
+            firn_store::clock::sleep(Duration::from_millis(5)).await;
+        }
+        let w = driver.join().expect("the writer process driver");
+        // Lag: the poll interval (100 ms) plus a poll, with a wide margin.
+        assert!(max_lag < 3_000, "{kind}: lag reached {max_lag} ms");
+        eprintln!("{kind}: follower of a writer process, lag at most {max_lag} ms");
+        assert_eq!(follower.follow_status().unwrap().last_error, None);
+        w.kill();
+    }
+}

@@ -38,6 +38,10 @@ use crate::signal::DurableSeq;
 use crate::write::batch::WriteBatch;
 use crate::write::wal::shipped::{self, ShippedObject};
 
+/// Shipped objects one background poll applies at most before it follows
+/// the manifest (the next poll starts at once).
+const OBJECTS_PER_POLL: u64 = 64;
+
 /// What the follower needs.
 pub(crate) struct FollowerDeps {
     pub manifests: ManifestStore,
@@ -125,10 +129,17 @@ impl Follower {
     /// Polls every `poll_interval` until aborted. A failed poll is reported
     /// (`FollowStatus::last_error`, a warning) and tried again.
     pub(crate) async fn run(self: Arc<Self>) {
+        let mut behind = false;
         loop {
+            // A poll that stopped at its object limit goes on at once.
+            let pause = if behind {
+                Duration::ZERO
+            } else {
+                self.deps.poll_interval
+            };
             tokio::select! {
-                _ = firn_store::clock::sleep(self.deps.poll_interval) => {
-                    let _ = self.poll().await;
+                _ = firn_store::clock::sleep(pause) => {
+                    behind = matches!(self.poll().await, Ok(false));
                 }
                 // A read found a chunk collected under this handle.
                 _ = self.deps.chunks.stale() => {
@@ -152,9 +163,15 @@ impl Follower {
     /// One poll now: applies every new shipped WAL object and follows the
     /// manifest; `thorough` (an explicit refresh) LISTs as well.
     pub(crate) async fn poll_now(&self, thorough: bool) -> Result<()> {
+        self.poll_reporting(thorough).await.map(|_| ())
+    }
+
+    /// One poll, its failure reported. `Ok(false)`: it stopped at its
+    /// object limit, more is waiting.
+    async fn poll_reporting(&self, thorough: bool) -> Result<bool> {
         let result = self.poll_inner(thorough).await;
         match &result {
-            Ok(()) => *lock(&self.last_error) = None,
+            Ok(_) => *lock(&self.last_error) = None,
             Err(e) => {
                 tracing::warn!("following the bucket: {e}");
                 *lock(&self.last_error) = Some(e.to_string());
@@ -163,46 +180,56 @@ impl Follower {
         result
     }
 
-    async fn poll(&self) -> Result<()> {
-        self.poll_now(false).await
+    async fn poll(&self) -> Result<bool> {
+        self.poll_reporting(false).await
     }
 
     /// One poll. `thorough` (an explicit refresh) also LISTs: the newest
     /// manifest even if versions in between were collected, and the
     /// shipped WAL past any collected ids.
-    async fn poll_inner(&self, thorough: bool) -> Result<()> {
+    /// Returns whether it caught up (found the next shipped id absent)
+    /// rather than stopping at its object limit: a poll ends, so the
+    /// manifest is followed, however fast the writer ships.
+    async fn poll_inner(&self, thorough: bool) -> Result<bool> {
         let started = Instant::now();
         let mut pos = self.position.lock().await;
-        let found = self.apply_shipped(&mut pos).await?;
+        let limit = if thorough { u64::MAX } else { OBJECTS_PER_POLL };
+        let (found, mut caught_up) = self.apply_shipped(&mut pos, limit).await?;
         let due = pos.manifest_checked.elapsed() >= self.deps.refresh_interval;
         if thorough {
             self.follow_manifest(&mut pos, true).await?;
             self.skip_missing_ids(&mut pos).await?;
-            self.apply_shipped(&mut pos).await?;
+            self.apply_shipped(&mut pos, limit).await?;
         } else if found > 0 || due {
             self.follow_manifest(&mut pos, false).await?;
             // A writer we have not seen ship took over: its objects may lie
             // past ids GC removed; one LIST finds them.
             if self.deps.view.manifest().epoch > pos.epoch_seen {
                 self.skip_missing_ids(&mut pos).await?;
-                self.apply_shipped(&mut pos).await?;
+                caught_up &= self.apply_shipped(&mut pos, limit).await?.1;
             }
         }
-        *lock(&self.caught_up) = started;
-        Ok(())
+        if caught_up {
+            *lock(&self.caught_up) = started;
+        }
+        Ok(caught_up)
     }
 
-    /// Applies shipped objects from `pos.next_id` until one is absent.
-    /// Returns how many it read.
-    async fn apply_shipped(&self, pos: &mut Position) -> Result<u64> {
+    /// Applies shipped objects from `pos.next_id` until one is absent or
+    /// `limit` were read. Returns how many it read, and whether it found
+    /// the next one absent.
+    async fn apply_shipped(&self, pos: &mut Position, limit: u64) -> Result<(u64, bool)> {
         let store = self.deps.manifests.store();
         let mut found = 0;
         loop {
+            if found >= limit {
+                return Ok((found, false));
+            }
             let id = pos.next_id;
             let name = ObjectName::ShippedWal(id).path();
             let bytes = match store.get(&name).await {
                 Ok(bytes) => bytes,
-                Err(firn_store::StoreError::NotFound { .. }) => return Ok(found),
+                Err(firn_store::StoreError::NotFound { .. }) => return Ok((found, true)),
                 Err(e) => return Err(e.into()),
             };
             let object = shipped::decode(&bytes, &name)?;
