@@ -132,11 +132,9 @@ pub async fn copy_database(
     report.chunk_bytes = sizes.iter().sum();
 
     for (name, _) in &wal {
-        let bytes = match src.get(name).await {
-            Ok(b) => b,
-            // Collected since the LIST: its writes are in chunks.
-            Err(StoreError::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        // Absent: collected since the LIST, its writes are in chunks.
+        let Some(bytes) = crate::write::wal::get_shipped(src, name).await? else {
+            continue;
         };
         crate::write::wal::shipped::decode(&bytes, name)?;
         let len = bytes.len() as u64;

@@ -136,11 +136,9 @@ pub async fn verify(store: &ObjectStore) -> Result<VerifyReport> {
     }
     for (_, object) in crate::write::wal::list_shipped(store).await? {
         let name = object.path;
-        let bytes = match store.get(&name).await {
-            Ok(b) => b,
-            // Collected since the LIST.
-            Err(StoreError::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        // Absent: collected since the LIST.
+        let Some(bytes) = crate::write::wal::get_shipped(store, &name).await? else {
+            continue;
         };
         match crate::write::wal::shipped::decode(&bytes, &name) {
             Ok(_) => report.wal_objects_ok += 1,
@@ -381,10 +379,9 @@ pub async fn shipped_wal(store: &ObjectStore) -> Result<Vec<WalSource>> {
     let mut out = Vec::new();
     for (_, object) in crate::write::wal::list_shipped(store).await? {
         let name = object.path;
-        let bytes = match store.get(&name).await {
-            Ok(b) => b,
-            Err(StoreError::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        // Absent: collected since the LIST.
+        let Some(bytes) = crate::write::wal::get_shipped(store, &name).await? else {
+            continue;
         };
         let object = crate::write::wal::shipped::decode(&bytes, &name)?;
         let records = decode_records(&name, &object.records, 0, RECORD_HEADER_LEN as u64)?;

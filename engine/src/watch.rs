@@ -17,7 +17,7 @@ use firn_store::{ObjectStore, StoreError};
 
 use crate::error::{Error, Result};
 use crate::write::batch::WriteBatch;
-use crate::write::wal::shipped::{self, SHIPPED_HEADER_LEN};
+use crate::write::wal::shipped::{self, ShippedBatch, SHIPPED_HEADER_LEN};
 
 /// A stream of the batches a database's writers ship, in sequence order.
 pub struct Watch {
@@ -26,8 +26,8 @@ pub struct Watch {
     next_id: u64,
     /// Every write through this one was returned (or was before the start).
     returned: u64,
-    /// Batches read but not returned yet, with their first seq.
-    pending: VecDeque<(u64, WriteBatch)>,
+    /// Batches read but not returned yet.
+    pending: VecDeque<ShippedBatch>,
     /// The last object read was a fence: ids after it may have been
     /// collected (the rest of a writer's batch of fences).
     after_fence: bool,
@@ -121,9 +121,13 @@ impl Watch {
 
     /// The next pending batch above what was returned; a gap is an error.
     fn take_pending(&mut self) -> Result<Option<(u64, WriteBatch)>> {
-        while let Some((first, batch)) = self.pending.pop_front() {
-            let end = first.saturating_add(batch.len().saturating_sub(1) as u64);
-            if batch.is_empty() || end <= self.returned {
+        while let Some(ShippedBatch {
+            first,
+            last: end,
+            batch,
+        }) = self.pending.pop_front()
+        {
+            if end <= self.returned {
                 continue;
             }
             if first != self.returned.saturating_add(1) {
@@ -142,32 +146,23 @@ impl Watch {
     /// none yet.
     async fn read_next(&mut self) -> Result<bool> {
         let name = ObjectName::ShippedWal(self.next_id).path();
-        let bytes = match self.store.get(&name).await {
-            Ok(bytes) => bytes,
-            Err(StoreError::NotFound { .. }) => {
-                if !std::mem::take(&mut self.after_fence) {
-                    return Ok(false);
-                }
-                // Past a fence, ids may have been collected: one LIST.
-                let listed = crate::write::wal::list_shipped(&self.store).await?;
-                return Ok(match listed.iter().find(|(id, _)| *id > self.next_id) {
-                    Some((id, _)) => {
-                        self.next_id = *id;
-                        true
-                    }
-                    None => false,
-                });
+        let Some(bytes) = crate::write::wal::get_shipped(&self.store, &name).await? else {
+            if !std::mem::take(&mut self.after_fence) {
+                return Ok(false);
             }
-            Err(e) => return Err(e.into()),
+            // Past a fence, ids may have been collected: one LIST.
+            let listed = crate::write::wal::list_shipped(&self.store).await?;
+            return Ok(match listed.iter().find(|(id, _)| *id > self.next_id) {
+                Some((id, _)) => {
+                    self.next_id = *id;
+                    true
+                }
+                None => false,
+            });
         };
         let object = shipped::decode(&bytes, &name)?;
         self.after_fence = object.is_fence();
-        for payload in &object.records {
-            let (first, batch) = WriteBatch::decode(payload).map_err(|why| {
-                Error::corruption(&name, None, format!("bad batch in shipped WAL: {why}"))
-            })?;
-            self.pending.push_back((first, batch));
-        }
+        self.pending.extend(object.batches(&name)?);
         self.next_id += 1;
         Ok(true)
     }

@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use firn_manifest::{Manifest, ManifestStore, ObjectName};
 use tokio::time::Instant;
 
@@ -35,8 +34,7 @@ use crate::metrics::EngineMetrics;
 use crate::read::table::ChunkStore;
 use crate::read::view::{ReadState, ReadView};
 use crate::signal::DurableSeq;
-use crate::write::batch::WriteBatch;
-use crate::write::wal::shipped::{self, ShippedObject};
+use crate::write::wal::shipped::{self, ShippedBatch};
 
 /// Shipped objects one background poll applies at most before it follows
 /// the manifest (the next poll starts at once).
@@ -227,18 +225,17 @@ impl Follower {
             }
             let id = pos.next_id;
             let name = ObjectName::ShippedWal(id).path();
-            let bytes = match store.get(&name).await {
-                Ok(bytes) => bytes,
-                Err(firn_store::StoreError::NotFound { .. }) => return Ok((found, true)),
-                Err(e) => return Err(e.into()),
+            let Some(bytes) = crate::write::wal::get_shipped(store, &name).await? else {
+                return Ok((found, true));
             };
             let object = shipped::decode(&bytes, &name)?;
-            if let Err(gap) = self.apply_object(pos, &object, &name) {
+            let batches = object.batches(&name)?;
+            if let Err(gap) = self.apply_batches(pos, &batches, &name) {
                 // A gap: objects below it were collected once a manifest
                 // covered them. Follow the manifest (LISTing: versions in
                 // between may be collected too) and try once more.
                 self.follow_manifest(pos, true).await?;
-                self.apply_object(pos, &object, &name).map_err(|_| gap)?;
+                self.apply_batches(pos, &batches, &name).map_err(|_| gap)?;
             }
             pos.epoch_seen = pos.epoch_seen.max(object.epoch);
             // (A manifest installed for a gap may have moved it further.)
@@ -252,14 +249,21 @@ impl Follower {
         }
     }
 
-    /// Applies the writes of `object` above `pos.applied`, batch by batch,
-    /// each made visible once it is whole in the memtable.
-    fn apply_object(&self, pos: &mut Position, object: &ShippedObject, name: &str) -> Result<()> {
-        for payload in &object.records {
-            let (first, batch) = decode_batch(payload, name)?;
-            let len = batch.len() as u64;
-            let end = first.saturating_add(len.saturating_sub(1));
-            if len == 0 || end <= pos.applied {
+    /// Applies the writes of object `name` above `pos.applied`, batch by
+    /// batch, each made visible once it is whole in the memtable.
+    fn apply_batches(
+        &self,
+        pos: &mut Position,
+        batches: &[ShippedBatch],
+        name: &str,
+    ) -> Result<()> {
+        for &ShippedBatch {
+            first,
+            last: end,
+            ref batch,
+        } in batches
+        {
+            if end <= pos.applied {
                 continue;
             }
             if first != pos.applied.saturating_add(1) {
@@ -275,7 +279,7 @@ impl Follower {
             }
             let view = &self.deps.view;
             let state = view.current();
-            state.active.apply(&batch, first);
+            state.active.apply(batch, first);
             if state.active.size() >= self.deps.memtable_size {
                 let id = self.next_mem_id.fetch_add(1, Ordering::Relaxed);
                 view.update(|s| s.rotated(Arc::new(Memtable::new(id))));
@@ -364,9 +368,4 @@ impl Follower {
         pos.epoch_seen = pos.epoch_seen.max(self.deps.view.manifest().epoch);
         Ok(())
     }
-}
-
-fn decode_batch(payload: &Bytes, name: &str) -> Result<(u64, WriteBatch)> {
-    WriteBatch::decode(payload)
-        .map_err(|why| Error::corruption(name, None, format!("bad batch in shipped WAL: {why}")))
 }

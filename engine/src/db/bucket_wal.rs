@@ -10,7 +10,6 @@ use futures::stream::{StreamExt, TryStreamExt};
 use crate::background::shipper::ShippedIndex;
 use crate::error::{Error, Result};
 use crate::memtable::Memtable;
-use crate::write::batch::WriteBatch;
 use crate::write::wal::shipped;
 
 /// Shipped objects fetched at once while replaying.
@@ -157,12 +156,9 @@ pub(crate) async fn replay(
         let store = store.clone();
         async move {
             let name = ObjectName::ShippedWal(id).path();
-            match store.get(&name).await {
-                Ok(bytes) => Ok(Some((id, name, bytes))),
-                // Collected since the LIST: it was at or below the watermark.
-                Err(firn_store::StoreError::NotFound { .. }) => Ok(None),
-                Err(e) => Err(Error::from(e)),
-            }
+            // Absent: collected since the LIST, so at or below the watermark.
+            let bytes = crate::write::wal::get_shipped(&store, &name).await?;
+            Ok::<_, Error>(bytes.map(|b| (id, name, b)))
         }
     };
     let mut fetches =
@@ -174,21 +170,12 @@ pub(crate) async fn replay(
         objects += 1;
         let object = shipped::decode(&bytes, &name)?;
         index.insert(id, object.epoch, object.last_seq);
-        if object.is_fence() {
-            continue;
-        }
-        for payload in &object.records {
-            let (first, batch) = WriteBatch::decode(payload).map_err(|why| {
-                Error::corruption(&name, None, format!("bad batch in shipped WAL: {why}"))
-            })?;
-            let len = batch.len() as u64;
-            let Some(end) = first.checked_add(len.saturating_sub(1)).filter(|_| len > 0) else {
-                return Err(Error::corruption(
-                    &name,
-                    None,
-                    format!("batch with {len} ops at seq {first} is out of range"),
-                ));
-            };
+        for shipped::ShippedBatch {
+            first,
+            last: end,
+            batch,
+        } in object.batches(&name)?
+        {
             if end <= bucket_through {
                 continue;
             }

@@ -106,6 +106,19 @@ pub(crate) async fn list_shipped(
     Ok(objects)
 }
 
+/// The bytes of the shipped WAL object `name`; `None` when it is absent
+/// (not shipped yet, or collected since it was listed).
+pub(crate) async fn get_shipped(
+    store: &firn_store::ObjectStore,
+    name: &str,
+) -> crate::Result<Option<bytes::Bytes>> {
+    match store.get(name).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(firn_store::StoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// fsyncs a directory so created or deleted names in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()

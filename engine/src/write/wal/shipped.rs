@@ -34,6 +34,7 @@ use bytes::Bytes;
 
 use super::reader::parse_record;
 use crate::error::{Error, Result};
+use crate::write::batch::WriteBatch;
 
 /// Magic at the start of a shipped WAL object (never change).
 pub(crate) const SHIPPED_MAGIC: &[u8; 8] = b"FIRNSHIP";
@@ -65,6 +66,39 @@ impl ShippedObject {
     pub(crate) fn is_fence(&self) -> bool {
         self.records.is_empty()
     }
+
+    /// The write batches of the object `object` (its name, for errors), in
+    /// order, each with its first and last sequence number. A record that
+    /// is not a batch, or an empty one, is a corruption error.
+    pub(crate) fn batches(&self, object: &str) -> Result<Vec<ShippedBatch>> {
+        self.records
+            .iter()
+            .map(|payload| {
+                let (first, batch) = WriteBatch::decode(payload).map_err(|why| {
+                    Error::corruption(object, None, format!("bad batch in shipped WAL: {why}"))
+                })?;
+                let ops = batch.len() as u64;
+                let last = ops
+                    .checked_sub(1)
+                    .and_then(|n| first.checked_add(n))
+                    .ok_or_else(|| {
+                        Error::corruption(
+                            object,
+                            None,
+                            format!("batch with {ops} ops at seq {first} is out of range"),
+                        )
+                    })?;
+                Ok(ShippedBatch { first, last, batch })
+            })
+            .collect()
+    }
+}
+
+/// One write batch of a shipped object.
+pub(crate) struct ShippedBatch {
+    pub first: u64,
+    pub last: u64,
+    pub batch: WriteBatch,
 }
 
 /// The sequence range of a run of framed records (a slice of a segment).
