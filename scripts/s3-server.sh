@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A local S3-compatible server for Firn's tests: moto's server on a free loopback port.
+# A local S3-compatible server for Firn's tests: moto's server on a free loopback port, with
+# conditional writes made atomic (scripts/moto_server_atomic.py).
 #
 #   scripts/s3-server.sh start        install moto into .venv/ if missing, start the server,
 #                                     create the test bucket and print `export` lines
@@ -23,7 +24,7 @@ say() { printf 's3-server: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -88,7 +89,10 @@ start() {
     endpoint="http://127.0.0.1:$port"
     say "starting moto_server on $endpoint (log: $LOG)"
     # Detached from our stdout so that `$(scripts/s3-server.sh start)` returns at once.
-    nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" </dev/null >>"$LOG" 2>&1 &
+    # moto_server_atomic.py runs moto's server with conditional writes decided atomically
+    # (moto alone checks If-None-Match and stores in two steps: racing creates can both win).
+    nohup "$VENV/bin/python" "$ROOT/scripts/moto_server_atomic.py" -H 127.0.0.1 -p "$port" \
+        </dev/null >>"$LOG" 2>&1 &
     pid=$!
     if ! wait_and_create_bucket "$endpoint" >&2; then
         kill "$pid" 2>/dev/null || true

@@ -452,6 +452,9 @@ async fn racing_flush_and_takeover(kind: StoreKind, rounds: usize) {
 // Racing publishes (manifest level)
 // ---------------------------------------------------------------------------
 
+/// Rounds of racing conditional creates of one name.
+const CREATE_RACE_ROUNDS: usize = 40;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_publishes_commit_each_manifest_version_exactly_once_on_s3() {
     if !s3_enabled("racing_publishes_commit_each_manifest_version_exactly_once_on_s3") {
@@ -461,35 +464,43 @@ async fn racing_publishes_commit_each_manifest_version_exactly_once_on_s3() {
     // Separate stores (clients) per racer, as separate processes would have.
     let store = || ObjectStore::from_url_with(&env.url, &store_options(&env.url)).expect("store");
 
-    // Raw conditional creates: exactly one of 16 wins, and its bytes stay.
-    let mut racers = Vec::new();
-    for i in 0..16u8 {
-        let s = store();
-        racers.push(tokio::spawn(async move {
-            (
-                i,
-                s.put_if_absent("race/one", Bytes::from(vec![i; 1000]))
-                    .await,
-            )
-        }));
-    }
-    let mut winners = Vec::new();
-    for r in racers {
-        let (i, outcome) = r.await.expect("racer");
-        match outcome.expect("conditional create") {
-            PutOutcome::Created => winners.push(i),
-            PutOutcome::AlreadyExists => {}
+    // Raw conditional creates: exactly one of 8 wins, and its bytes stay;
+    // round after round, since a server that checks the condition and then
+    // stores in two steps lets two racers win only now and then.
+    let stores: Vec<ObjectStore> = (0..8).map(|_| store()).collect();
+    for round in 0..CREATE_RACE_ROUNDS {
+        let name = format!("race/one-{round:02}");
+        let mut racers = Vec::new();
+        for (i, s) in stores.iter().enumerate() {
+            let (s, name) = (s.clone(), name.clone());
+            let byte = u8::try_from(i).expect("8 racers");
+            racers.push(tokio::spawn(async move {
+                (
+                    byte,
+                    s.put_if_absent(&name, Bytes::from(vec![byte; 1000])).await,
+                )
+            }));
         }
+        let mut winners = Vec::new();
+        for r in racers {
+            let (i, outcome) = r.await.expect("racer");
+            match outcome.expect("conditional create") {
+                PutOutcome::Created => winners.push(i),
+                PutOutcome::AlreadyExists => {}
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: winners of one conditional create of {name}: {winners:?} \
+             (the server does not decide If-None-Match atomically)"
+        );
+        assert_eq!(
+            env.read_object(&name).await,
+            Bytes::from(vec![winners[0]; 1000]),
+            "round {round}: the winner's bytes of {name} were replaced"
+        );
     }
-    assert_eq!(
-        winners.len(),
-        1,
-        "winners of one conditional create: {winners:?}"
-    );
-    assert_eq!(
-        env.read_object("race/one").await,
-        Bytes::from(vec![winners[0]; 1000])
-    );
 
     // Publishers from one base version, one epoch: every publish commits
     // exactly one version of its own; none is lost.
