@@ -72,8 +72,12 @@ async fn child_recovers_until_the_flush() {
 }
 
 /// Runs `test` of this binary as a child with `env`; returns its stdout
-/// lines and whether it exited normally.
-fn run_child(test: &str, env: &[(&str, &Path)], point: &str) -> (Vec<String>, bool) {
+/// lines and how it ended.
+fn run_child(
+    test: &str,
+    env: &[(&str, &Path)],
+    point: &str,
+) -> (Vec<String>, std::process::ExitStatus) {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", test, "--nocapture", "--test-threads", "1"])
@@ -88,9 +92,18 @@ fn run_child(test: &str, env: &[(&str, &Path)], point: &str) -> (Vec<String>, bo
         .lines()
         .map_while(|l| l.ok())
         .collect();
-    let status = child.wait().unwrap();
-    (lines, status.success())
+    (lines, child.wait().unwrap())
 }
+
+/// True when the child died at the armed crash point (which aborts the
+/// process), not of a failed assertion or unwrap (which exits with 101).
+fn crashed_at_the_point(status: &std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(SIGABRT)
+}
+
+/// The signal `std::process::abort` raises (6 on every Unix Firn runs on).
+const SIGABRT: i32 = 6;
 
 fn acked(lines: &[String]) -> Vec<u32> {
     lines
@@ -133,30 +146,37 @@ async fn crashes_inside_segment_creation_then_in_recovery_lose_nothing() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("db");
         // The first segment is created at open, the next ones as memtables fill.
-        let (lines, clean) = run_child(
+        let (lines, status) = run_child(
             "child_writes_until_the_crash_point",
             &[("FIRN_WAL_CRASH_DIR", &dir)],
             &format!("{point}:3"),
         );
-        assert!(!clean, "{point}: the writer did not crash: {lines:?}");
+        assert!(
+            crashed_at_the_point(&status),
+            "{point}: the writer did not crash there ({status}): {lines:?}"
+        );
         let acked = acked(&lines);
         assert!(
             acked.len() > 50,
             "{point}: too few writes before the crash: {}",
             acked.len()
         );
-        let (lines, clean) = run_child(
+        // The open recovers, and its recovery flush (which the background
+        // flusher may start before `open` has returned, so "opened" may
+        // not be printed yet) dies before it publishes. A failed open
+        // would exit with a panic instead.
+        let (lines, status) = run_child(
             "child_recovers_until_the_flush",
             &[("FIRN_WAL_RECOVER_DIR", &dir)],
             "flush.before_publish",
         );
         assert!(
-            lines.iter().any(|l| l.ends_with("opened")),
-            "{point}: the recovering open failed: {lines:?}"
+            crashed_at_the_point(&status),
+            "{point}: the recovering open failed or did not reach its flush ({status}): {lines:?}"
         );
         assert!(
-            !clean,
-            "{point}: the recovering open did not crash: {lines:?}"
+            !lines.iter().any(|l| l.ends_with("flushed")),
+            "{point}: the recovery flush was published: {lines:?}"
         );
         check_all_there(&dir, &acked, point).await;
     }
