@@ -9,7 +9,9 @@
 //! it is written the destination holds no database, and a copy that
 //! stopped half-way is run again (objects already there with the same
 //! bytes are kept). The copy keeps the database id; it opens as an
-//! ordinary database, and its first writer claims the next epoch.
+//! ordinary database, and its first writer claims the next epoch. A copy of
+//! a clone holds every chunk itself (read from the clone's sources): it
+//! reads from no other database.
 
 use bytes::Bytes;
 use firn_manifest::{Manifest, ManifestStore, ObjectName, IDENTITY_OBJECT};
@@ -73,12 +75,7 @@ pub async fn copy_database(
     // checkpoint is its chunks alone).
     let wal: Vec<(String, u64)> = match checkpoint {
         Some(_) => Vec::new(),
-        None => crate::write::wal::list_shipped(src)
-            .await?
-            .into_iter()
-            .filter(|(id, _)| *id >= manifest.wal_objects_from)
-            .map(|(_, o)| (o.path, o.size))
-            .collect(),
+        None => shipped_from(src, manifest.wal_objects_from).await?,
     };
     let chunk_total: u64 = manifest.all_chunks().map(|c| c.size).sum();
     let total = chunk_total + wal.iter().map(|(_, size)| size).sum::<u64>();
@@ -96,12 +93,15 @@ pub async fn copy_database(
         manifest_version: manifest.version,
         ..CopyReport::default()
     };
+    let locator = crate::read::locator::ChunkLocator::new(src.clone());
     let chunks = manifest.all_chunks().map(|meta| {
         let report_progress = &report_progress;
         let manifest = &manifest;
+        let locator = &locator;
         async move {
             let object = meta.id.object_name();
-            let bytes = match src.get(&object).await {
+            let holder = locator.store_for(manifest, meta.id).await?;
+            let bytes = match holder.get(&object).await {
                 Ok(b) => b,
                 Err(StoreError::NotFound { .. }) => {
                     return Err(Error::corruption(
@@ -110,7 +110,7 @@ pub async fn copy_database(
                         format!(
                             "the chunk is missing from {}, but manifest version {} references \
                              it: nothing was copied past it (run `firn verify` on the source)",
-                            src.url(),
+                            holder.url(),
                             manifest.version
                         ),
                     ))
@@ -131,18 +131,9 @@ pub async fn copy_database(
     report.chunks = sizes.len() as u64;
     report.chunk_bytes = sizes.iter().sum();
 
-    for (name, _) in &wal {
-        // Absent: collected since the LIST, its writes are in chunks.
-        let Some(bytes) = crate::write::wal::get_shipped(src, name).await? else {
-            continue;
-        };
-        crate::write::wal::shipped::decode(&bytes, name)?;
-        let len = bytes.len() as u64;
-        put_same(dest, name, bytes).await?;
-        report.wal_objects += 1;
-        report.wal_bytes += len;
-        report_progress(len);
-    }
+    let (objects, bytes) = copy_wal_objects(src, dest, &wal, &report_progress).await?;
+    report.wal_objects = objects;
+    report.wal_bytes = bytes;
     match src.get(ObjectName::Identity.path().as_str()).await {
         Ok(identity) => put_same(dest, IDENTITY_OBJECT, identity).await?,
         // A database from before the identity object: the first writer of
@@ -150,8 +141,56 @@ pub async fn copy_database(
         Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    let mut manifest = manifest;
+    // Every chunk is the copy's own now.
+    manifest.sources.clear();
     write_manifest(dest, &manifest).await?;
     Ok(report)
+}
+
+/// Copies the shipped WAL objects of `src` from id `from` on (the writes
+/// above the watermark, and fences) into `dest`, each decoded and checked.
+/// Returns how many objects and bytes were copied.
+pub(crate) async fn copy_shipped_wal(
+    src: &ObjectStore,
+    dest: &ObjectStore,
+    from: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(u64, u64)> {
+    let wal = shipped_from(src, from).await?;
+    copy_wal_objects(src, dest, &wal, progress).await
+}
+
+/// The shipped WAL objects of `src` from id `from` on: name and size.
+async fn shipped_from(src: &ObjectStore, from: u64) -> Result<Vec<(String, u64)>> {
+    Ok(crate::write::wal::list_shipped(src)
+        .await?
+        .into_iter()
+        .filter(|(id, _)| *id >= from)
+        .map(|(_, o)| (o.path, o.size))
+        .collect())
+}
+
+async fn copy_wal_objects(
+    src: &ObjectStore,
+    dest: &ObjectStore,
+    wal: &[(String, u64)],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(u64, u64)> {
+    let (mut objects, mut bytes_copied) = (0, 0);
+    for (name, _) in wal {
+        // Absent: collected since the LIST, its writes are in chunks.
+        let Some(bytes) = crate::write::wal::get_shipped(src, name).await? else {
+            continue;
+        };
+        crate::write::wal::shipped::decode(&bytes, name)?;
+        let len = bytes.len() as u64;
+        put_same(dest, name, bytes).await?;
+        objects += 1;
+        bytes_copied += len;
+        progress(len);
+    }
+    Ok((objects, bytes_copied))
 }
 
 /// Writes the manifest version last: from now on `dest` holds a database.
@@ -163,7 +202,7 @@ async fn write_manifest(dest: &ObjectStore, manifest: &Manifest) -> Result<()> {
 
 /// Conditional create of `name`; an object already there must hold the
 /// same bytes (an earlier, interrupted copy).
-async fn put_same(dest: &ObjectStore, name: &str, bytes: Bytes) -> Result<()> {
+pub(crate) async fn put_same(dest: &ObjectStore, name: &str, bytes: Bytes) -> Result<()> {
     match dest.put_if_absent(name, bytes.clone()).await? {
         PutOutcome::Created => Ok(()),
         PutOutcome::AlreadyExists => {

@@ -109,7 +109,8 @@ impl VerifyReport {
 /// footer, index, filter and properties (against the manifest too), every
 /// data block's checksum and the order of all entries. A damaged chunk is
 /// recorded in the report and the check goes on; an error that is not
-/// damage (the store unreachable, a newer format) ends it.
+/// damage (the store unreachable, a newer format) ends it. A clone's chunks
+/// in its sources are read and checked where they are.
 pub async fn verify(store: &ObjectStore) -> Result<VerifyReport> {
     let manifest = load_latest_manifest(store).await?;
     let mut report = VerifyReport {
@@ -122,8 +123,10 @@ pub async fn verify(store: &ObjectStore) -> Result<VerifyReport> {
         wal_objects_ok: 0,
         damaged: Vec::new(),
     };
+    let locator = crate::read::locator::ChunkLocator::new(store.clone());
     for meta in manifest.all_chunks() {
-        match check_chunk(store, meta, manifest.version).await? {
+        let holder = locator.store_for(&manifest, meta.id).await?;
+        match check_chunk(&holder, meta, manifest.version).await? {
             Ok(blocks) => {
                 report.chunks_ok += 1;
                 report.entries += meta.entries;

@@ -28,6 +28,7 @@
 mod background;
 pub mod blocking;
 mod checkpoint;
+mod clone;
 mod copy;
 mod crash_point;
 mod db;
@@ -48,6 +49,7 @@ mod write;
 pub use background::collector::GcReport;
 pub use background::follower::FollowStatus;
 pub use checkpoint::Checkpoint;
+pub use clone::{clone_database, drop_database, CloneReport, DropReport, CLONE_PIN_PREFIX};
 pub use copy::{copy_database, CopyProgress, CopyReport};
 pub use db::snapshot::Snapshot;
 pub use db::Db;
@@ -63,7 +65,7 @@ pub use write::wal::{read_local_wal, WalBatch};
 
 pub use bytes::Bytes;
 pub use firn_compaction::{CompactionConfig, Policy as CompactionPolicy};
-pub use firn_manifest::{ChunkId, ChunkMeta, Manifest};
+pub use firn_manifest::{ChunkId, ChunkMeta, ChunkSource, Manifest};
 pub use firn_store::{ObjectStore, RequestCounts};
 
 /// Locks `m`, carrying on after a panic elsewhere poisoned it (every

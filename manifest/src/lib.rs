@@ -21,7 +21,7 @@ pub use firn_store as store;
 pub use crate::error::ManifestError;
 pub use crate::manifest::{
     decode, encode, identity_contents, manifest_object, parse_manifest_object, ChunkId, ChunkMeta,
-    FencedWriter, Manifest, ManifestEdit, ObjectName, SortedRun, Totals, WriterClaim,
+    ChunkSource, FencedWriter, Manifest, ManifestEdit, ObjectName, SortedRun, Totals, WriterClaim,
     IDENTITY_OBJECT, MAX_CLAIMS,
 };
 #[cfg(feature = "store")]

@@ -2,8 +2,8 @@
 
 use firn_manifest::manifest::{FORMAT_VERSION, HEADER_LEN};
 use firn_manifest::{
-    decode, encode, ChunkId, ChunkMeta, FencedWriter, Manifest, ManifestError, SortedRun, Totals,
-    WriterClaim,
+    decode, encode, ChunkId, ChunkMeta, ChunkSource, FencedWriter, Manifest, ManifestError,
+    SortedRun, Totals, WriterClaim,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -125,6 +125,15 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                 writer_clean,
                 fence_records_since,
                 wal_objects_from: fence_records_since ^ 3,
+                sources: (0..(fence_records_since % 3))
+                    .map(|i| ChunkSource {
+                        url: format!("s3://bucket/source-{i}"),
+                        db_id: [i as u8; 16],
+                        max_epoch: i + 1,
+                        pinned_version: version ^ i,
+                        pin: format!("clone-{i}"),
+                    })
+                    .collect(),
             },
         )
 }
@@ -433,8 +442,9 @@ fn golden_manifest_v1_decodes_to_its_known_contents() {
     assert_eq!(m.fence_records_since, 3);
 }
 
-/// The contents of the version 2 and 3 fixtures (version 2 has no `wal_objects_from`).
-fn known_current(wal_objects_from: u64) -> Manifest {
+/// The contents of the version 2, 3 and 4 fixtures (version 2 has no `wal_objects_from`,
+/// versions 2 and 3 no `sources`).
+fn known_current(wal_objects_from: u64, sources: Vec<ChunkSource>) -> Manifest {
     let v1 = known_v1();
     Manifest {
         version: v1.version,
@@ -459,7 +469,28 @@ fn known_current(wal_objects_from: u64) -> Manifest {
         writer_clean: true,
         fence_records_since: 0,
         wal_objects_from,
+        sources,
     }
+}
+
+/// The sources of the version 4 fixture: a clone of a clone.
+fn known_sources() -> Vec<ChunkSource> {
+    vec![
+        ChunkSource {
+            url: "s3://bucket/origin".into(),
+            db_id: [0x11; 16],
+            max_epoch: 2,
+            pinned_version: 9,
+            pin: "clone-5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a".into(),
+        },
+        ChunkSource {
+            url: "file:///srv/firn/first-clone/objects".into(),
+            db_id: [0x22; 16],
+            max_epoch: 3,
+            pinned_version: 12,
+            pin: "clone-5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a".into(),
+        },
+    ]
 }
 
 #[test]
@@ -467,20 +498,41 @@ fn golden_manifest_v2_decodes_to_its_known_contents() {
     let bytes = golden_existing("v2.manifest");
     assert_eq!(bytes[8..12], 2u32.to_le_bytes());
     // Version 2 did not know which shipped WAL objects were flushed: 0, read them all.
-    assert_eq!(decode(&bytes, OBJECT).unwrap(), known_current(0));
+    assert_eq!(
+        decode(&bytes, OBJECT).unwrap(),
+        known_current(0, Vec::new())
+    );
 }
 
 #[test]
-fn golden_manifest_v3_decodes_to_its_known_contents_and_encodes_to_the_same_bytes() {
+fn golden_manifest_v3_decodes_to_its_known_contents() {
+    let bytes = golden_existing("v3.manifest");
+    assert_eq!(bytes[8..12], 3u32.to_le_bytes());
+    // Version 3 had no clones: no sources.
     assert_eq!(
-        FORMAT_VERSION, 3,
+        decode(&bytes, OBJECT).unwrap(),
+        known_current(42, Vec::new())
+    );
+}
+
+#[test]
+fn golden_manifest_v4_decodes_to_its_known_contents_and_encodes_to_the_same_bytes() {
+    assert_eq!(
+        FORMAT_VERSION, 4,
         "a new manifest format version needs its own fixture"
     );
-    let known = known_current(42);
-    let bytes = golden("v3.manifest", &encode(&known));
-    assert_eq!(bytes[8..12], 3u32.to_le_bytes());
-    assert_eq!(decode(&bytes, OBJECT).unwrap(), known);
+    let known = known_current(42, known_sources());
+    let bytes = golden("v4.manifest", &encode(&known));
+    assert_eq!(bytes[8..12], 4u32.to_le_bytes());
+    let m = decode(&bytes, OBJECT).unwrap();
+    assert_eq!(m, known);
     assert_eq!(encode(&known), bytes, "the manifest encoding changed");
+    // Chunks of epochs 1-2 are the origin's, 3 the first clone's, 4 on its own.
+    let at = |epoch| m.source_of(ChunkId { epoch, id: 1 }).map(|s| s.db_id);
+    assert_eq!(
+        (at(1), at(2), at(3), at(4)),
+        (Some([0x11; 16]), Some([0x11; 16]), Some([0x22; 16]), None)
+    );
 }
 
 /// A fixture of an older format version: never rewritten, only read.

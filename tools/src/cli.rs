@@ -236,6 +236,35 @@ pub enum Command {
         dest: String,
     },
 
+    /// Create at DEST a zero-copy clone of the database at SRC (its current
+    /// state, or with --checkpoint NAME a checkpoint): a new database that
+    /// reads SRC's chunks in place. DEST must be empty.
+    #[command(long_about = CLONE_ABOUT)]
+    Clone {
+        /// The database to clone (a path or a URL); --db is not used.
+        src: String,
+        /// Where to create the clone (a path or a URL on the same store).
+        dest: String,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Delete the database at URL: every object under its prefix, and the
+    /// pins it holds in the databases it was cloned from.
+    #[command(long_about = DROP_ABOUT)]
+    Drop {
+        /// The database to delete (a path or a URL); --db is not used.
+        url: String,
+        /// Drop it even though clones of it exist (they lose the chunks
+        /// they read from it and stop working).
+        #[arg(long)]
+        break_clones: bool,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Follow the database and print every change as its writer ships it,
     /// in sequence order. Opens read-only; runs until interrupted or past
     /// --until-seq.
@@ -470,6 +499,37 @@ stopped half-way can be run again: objects already in DEST with the same
 bytes are kept. The copy keeps the database id and opens as an ordinary
 database: its first writer claims the next epoch. A progress bar shows on a
 terminal; the last line reports what was copied.";
+
+const CLONE_ABOUT: &str = "\
+Create at DEST a zero-copy clone of the database at SRC: a new database
+(new id) whose first manifest references SRC's chunks where they are. No
+chunk is copied: the clone's creation writes a few KiB (its manifest, its
+identity, a pin in SRC) plus SRC's shipped WAL not yet in chunks. From then
+on the two diverge: each writes, compacts and collects its own chunks.
+
+The clone pins what it reads in SRC with the checkpoint clone-<clone id>
+(and in each database SRC was itself cloned from), so SRC's garbage
+collection keeps those chunks. The clone's own collector deletes a pin once
+its compactions have rewritten every chunk it read there; `firn drop`
+deletes them all. With --checkpoint NAME the clone starts from the
+checkpoint instead of the current state.
+
+SRC and DEST are folder paths or URLs on the same object store (another
+prefix or bucket; the clone opens SRC with its own settings); DEST must be
+empty and must not lie inside SRC. The last line reports the clone's id,
+what it references and the bytes written (--json: one object with db_id,
+source_version, chunks, chunk_bytes, wal_objects, bytes_written, pin,
+sources).";
+
+const DROP_ABOUT: &str = "\
+Delete the database at URL: claim it (so a writer still running is fenced
+and stops), release the pins it holds in the databases it was cloned from
+(their next collection frees what only it kept), then delete every object
+under its prefix, the manifest versions and the identity object last. An
+interrupted drop is run again. A database that has clones (checkpoints
+named clone-...) is not dropped: drop the clones first, or pass
+--break-clones. Local directories are not touched. The last line reports
+what was deleted (--json: objects_deleted, bytes_deleted, pins_released).";
 
 const WATCH_ABOUT: &str = "\
 Follow the database and print every change as its writer ships it, in

@@ -12,6 +12,10 @@
 //! those of our own epoch (a failed compaction's outputs) once they have been
 //! seen unreferenced for the grace period.
 //!
+//! A clone's collector also lets go of its sources: once no version it
+//! retains references a chunk of a source (its compactions rewrote them),
+//! it deletes its pin there and publishes the release.
+//!
 //! GC lists the bucket (`chunks/`, `manifest/`, `checkpoints/`) but only in a
 //! pass, which runs at open and after manifest changes: never on a read or
 //! write path, and never while the database is idle.
@@ -21,7 +25,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use firn_manifest::{ChunkId, Manifest, ManifestStore};
+use firn_manifest::{ChunkId, ChunkSource, Manifest, ManifestEdit, ManifestStore};
 use serde::Serialize;
 
 use crate::background::publisher::ManifestPublisher;
@@ -55,6 +59,9 @@ pub struct GcReport {
     pub wal_objects_deleted: u64,
     /// Shipped WAL objects left in the bucket (fences included).
     pub wal_objects_kept: u64,
+    /// Pins released in the databases this clone was made from (none of
+    /// their chunks is referenced any more).
+    pub pins_released: u64,
 }
 
 /// What GC remembers between passes.
@@ -243,6 +250,9 @@ impl Collector {
         referenced.extend(d.ids.in_flight());
 
         let mut report = GcReport::default();
+        if !blind {
+            report.pins_released = self.release_sources(&latest, &referenced).await?;
+        }
         let mut seen_orphans = HashSet::new();
         for object in store.list(firn_manifest::manifest::CHUNK_PREFIX).await? {
             let Some(id) = ChunkId::parse_object_name(&object.path) else {
@@ -305,6 +315,45 @@ impl Collector {
         m.gc_manifests_deleted
             .fetch_add(report.manifests_deleted, Ordering::Relaxed);
         Ok(report)
+    }
+
+    /// Lets go of every source of this clone that no referenced chunk lives
+    /// in: its pin is deleted first (a source still listed without a pin is
+    /// harmless, nothing of it is read; a release published with the pin
+    /// left behind would keep the source's chunks for good), then the
+    /// release is published. Returns the pins deleted.
+    async fn release_sources(
+        &self,
+        latest: &Manifest,
+        referenced: &HashSet<ChunkId>,
+    ) -> Result<u64> {
+        let unused: Vec<ChunkSource> = latest
+            .sources
+            .iter()
+            .filter(|s| {
+                !referenced
+                    .iter()
+                    .any(|id| latest.source_of(*id) == Some(*s))
+            })
+            .cloned()
+            .collect();
+        if unused.is_empty() {
+            return Ok(0);
+        }
+        let released = crate::clone::release_pins(&self.deps.chunks.store, &unused).await?;
+        let edit = ManifestEdit {
+            release_sources: unused.iter().map(|s| s.db_id).collect(),
+            ..ManifestEdit::default()
+        };
+        self.deps.publisher.publish(edit, Vec::new(), None).await?;
+        for s in &unused {
+            tracing::info!(
+                "released the pin {} in {}: no chunk of it is read any more",
+                s.pin,
+                s.url
+            );
+        }
+        Ok(released)
     }
 
     /// Deletes shipped WAL objects whose writes have all been in chunks

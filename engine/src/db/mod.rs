@@ -349,6 +349,33 @@ impl Db {
         Ok(())
     }
 
+    /// Creates at `url` (an empty location on the same object store: another
+    /// prefix or bucket) a zero-copy clone of this database: a new database
+    /// whose first manifest references this one's chunks where they are,
+    /// pinned here by the checkpoint `clone-<clone id>` until the clone no
+    /// longer needs them (see [`crate::clone_database`]). A writer flushes
+    /// first and clones the version that flush published; a read-only handle
+    /// clones the version it reads (with the shipped WAL above it, unless it
+    /// is a checkpoint).
+    pub async fn clone_into(&self, url: &str) -> Result<crate::CloneReport> {
+        let src = self.object_store();
+        let dest = firn_store::ObjectStore::from_url_with(url, src.options())
+            .map_err(|e| Error::InvalidArgument(format!("the clone's location: {e}")))?;
+        match &self.core.writer {
+            Some(writer) => {
+                self.core.health.check_writable()?;
+                self.flush().await?;
+                // No publish may supersede the version while it is pinned.
+                let _no_publish = writer.background.publisher.hold().await;
+                crate::clone::clone_at(src, &dest, &self.manifest(), false).await
+            }
+            None => {
+                let with_wal = self.core.following.is_some();
+                crate::clone::clone_at(src, &dest, &self.manifest(), with_wal).await
+            }
+        }
+    }
+
     /// Flushes memtables (unless `Options::flush_on_close` is off), stops
     /// background work and releases the local directory. If the flush fails
     /// or misses `Options::close_timeout`, returns the error and keeps the

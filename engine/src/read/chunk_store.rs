@@ -22,6 +22,7 @@ use crate::metrics::CacheCounts;
 use crate::read::block_cache::{BlockCache, BlockKey};
 use crate::read::disk_cache::DiskCache;
 use crate::read::local_index::{LoadFailure, LocalIndexDir};
+use crate::read::locator::ChunkLocator;
 use crate::read::table::{ChunkTable, TableSet};
 
 /// How a [`ChunkStore`] caches.
@@ -65,7 +66,10 @@ pub(crate) struct ReadStats {
 
 /// Reads chunks from the object store through the caches.
 pub(crate) struct ChunkStore {
+    /// This database's own store (where it writes chunks).
     pub store: ObjectStore,
+    /// Where each chunk lives (own store or, for a clone, a source).
+    pub locator: ChunkLocator,
     pub cache: BlockCache,
     pub disk: DiskCache,
     pub stats: ReadStats,
@@ -95,6 +99,7 @@ impl ChunkStore {
             None => (None, DiskCache::open(PathBuf::new(), 0, false)),
         };
         ChunkStore {
+            locator: ChunkLocator::new(store.clone()),
             store,
             cache: BlockCache::new(config.memory_bytes),
             disk,
@@ -179,13 +184,11 @@ impl ChunkStore {
     /// ranged GET of the metadata region (then written to a local file).
     /// Concurrent callers share one load.
     pub(crate) async fn index<'t>(&self, table: &'t ChunkTable) -> Result<&'t ChunkIndex> {
-        table
-            .index
-            .get_or_try_init(|| self.load_index(&table.meta))
-            .await
+        table.index.get_or_try_init(|| self.load_index(table)).await
     }
 
-    async fn load_index(&self, meta: &ChunkMeta) -> Result<ChunkIndex> {
+    async fn load_index(&self, table: &ChunkTable) -> Result<ChunkIndex> {
+        let meta = &table.meta;
         if let Some(local) = &self.local_index {
             match local.load(meta) {
                 Ok(index) => {
@@ -198,10 +201,10 @@ impl ChunkStore {
                 }
             }
         }
-        let object = meta.id.object_name();
-        let region = self
+        let object = &table.object;
+        let region = table
             .store
-            .get_range(&object, meta.meta_offset, meta.meta_len)
+            .get_range(object, meta.meta_offset, meta.meta_len)
             .await
             .map_err(|e| self.read_error(meta, meta.meta_offset, meta.meta_len, e))?;
         self.stats.index_gets.fetch_add(1, Ordering::Relaxed);
@@ -209,7 +212,7 @@ impl ChunkStore {
             .index_get_bytes
             .fetch_add(region.len() as u64, Ordering::Relaxed);
         let index = ChunkIndex::decode(&region, meta.meta_offset, meta.size)
-            .map_err(|e| Error::chunk(&object, e))?;
+            .map_err(|e| Error::chunk(object, e))?;
         Ok(self.keep_locally(meta, index))
     }
 
@@ -238,7 +241,7 @@ impl ChunkStore {
         let index = ChunkIndex::decode(&bytes[start..], summary.meta_offset, summary.size)
             .map_err(|e| Error::chunk(&object, e))?;
         let index = self.keep_locally(&meta, index);
-        Ok(ChunkTable::with_index(meta, index))
+        Ok(ChunkTable::with_index(meta, self.store.clone(), index))
     }
 
     /// Puts every block of a chunk this process just wrote (`bytes`, the
@@ -294,7 +297,8 @@ impl ChunkStore {
         let mut fresh = Vec::new();
         for meta in manifest.all_chunks() {
             if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(meta.id) {
-                let table = Arc::new(ChunkTable::new(meta.clone()));
+                let store = self.locator.store_for(&manifest, meta.id).await?;
+                let table = Arc::new(ChunkTable::new(meta.clone(), store));
                 fresh.push(table.clone());
                 slot.insert(table);
             }
@@ -478,7 +482,7 @@ impl ChunkStore {
         let start = index.block_handle(first);
         let end = index.block_handle(last);
         let len = end.offset + end.len - start.offset;
-        let raw = self
+        let raw = table
             .store
             .get_range(&table.object, start.offset, len)
             .await

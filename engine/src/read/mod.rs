@@ -10,6 +10,7 @@ pub(crate) mod chunk_store;
 pub(crate) mod disk_cache;
 pub(crate) mod iter;
 pub(crate) mod local_index;
+pub(crate) mod locator;
 mod multi_get;
 pub(crate) mod snapshot;
 pub(crate) mod table;

@@ -6,25 +6,31 @@ use std::sync::Arc;
 
 use firn_chunk::{ChunkIndex, ChunkSummary};
 use firn_manifest::{ChunkId, ChunkMeta, Manifest};
+use firn_store::ObjectStore;
 use tokio::sync::OnceCell;
 
 pub(crate) use crate::read::chunk_store::ChunkStore;
 
-/// One chunk: its manifest entry and, once something needed it, its index.
+/// One chunk: its manifest entry, where it lives and, once something needed
+/// it, its index.
 pub(crate) struct ChunkTable {
     pub meta: ChunkMeta,
     pub object: String,
+    /// The store holding the object: this database's own, or for a clone
+    /// the source it reads the chunk from.
+    pub store: ObjectStore,
     /// Loaded by [`ChunkStore::index`]: from the local index file, else one
     /// ranged GET of the chunk's metadata region.
     pub(crate) index: OnceCell<ChunkIndex>,
 }
 
 impl ChunkTable {
-    /// A table whose index is not loaded yet.
-    pub(crate) fn new(meta: ChunkMeta) -> ChunkTable {
+    /// A table whose index is not loaded yet, of a chunk in `store`.
+    pub(crate) fn new(meta: ChunkMeta, store: ObjectStore) -> ChunkTable {
         ChunkTable {
             object: meta.id.object_name(),
             meta,
+            store,
             index: OnceCell::new(),
         }
     }
@@ -48,8 +54,8 @@ impl ChunkTable {
     }
 
     /// A table with its index already in hand.
-    pub(crate) fn with_index(meta: ChunkMeta, index: ChunkIndex) -> ChunkTable {
-        let table = ChunkTable::new(meta);
+    pub(crate) fn with_index(meta: ChunkMeta, store: ObjectStore, index: ChunkIndex) -> ChunkTable {
+        let table = ChunkTable::new(meta, store);
         // A fresh cell: setting it cannot fail.
         let _ = table.index.set(index);
         table

@@ -4,7 +4,7 @@
 //! offset  size  field
 //! ------  ----  -----------------------------------------------------------------
 //!      0     8  magic            b"FIRNMNFT"
-//!      8     4  format_version   u32 little-endian (this build writes 3, reads 1 to 3)
+//!      8     4  format_version   u32 little-endian (this build writes 4, reads 1 to 4)
 //!     12     4  payload_len      u32 little-endian, = N
 //!     16     N  payload          postcard encoding of `Manifest`
 //!   16+N     4  crc32            u32 little-endian, CRC-32 (IEEE) of bytes [0, 16+N)
@@ -21,11 +21,13 @@
 //! |---|---|
 //! | 1 | `ManifestV1`: every field of [`Manifest`] up to `claims` (the last 64 writer claims) |
 //! | 2 | `ManifestV2`: version 1 plus `fenced`, `writer_clean`, `fence_records_since` |
-//! | 3 | [`Manifest`]: version 2 plus `wal_objects_from` |
+//! | 3 | `ManifestV3`: version 2 plus `wal_objects_from` |
+//! | 4 | [`Manifest`]: version 3 plus `sources` (the databases a clone reads chunks from) |
 //!
 //! A version 1 object decodes into a [`Manifest`] whose fence records are derived from the
 //! claims it remembers ([`upgrade_v1`]); versions 1 and 2 have `wal_objects_from` 0 (unknown:
-//! an open reads every shipped WAL object).
+//! an open reads every shipped WAL object); versions 1 to 3 have no `sources` (no clones
+//! before version 4).
 
 // Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
 #![deny(
@@ -44,13 +46,16 @@ use crate::error::ManifestError;
 pub const MAGIC: [u8; 8] = *b"FIRNMNFT";
 
 /// The manifest format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The first format version: no fence records (frozen: never renumber).
 const FORMAT_V1: u32 = 1;
 
 /// The second format version: no `wal_objects_from` (frozen: never renumber).
 const FORMAT_V2: u32 = 2;
+
+/// The third format version: no `sources` (frozen: never renumber).
+const FORMAT_V3: u32 = 3;
 
 /// Bytes before the payload: magic, format version, payload length.
 pub const HEADER_LEN: usize = 16;
@@ -162,6 +167,9 @@ pub fn decode(bytes: &[u8], object: &str) -> Result<Manifest, ManifestError> {
     } else if version == FORMAT_V2 {
         let (v2, rest) = postcard::take_from_bytes::<ManifestV2>(payload).map_err(undecodable)?;
         (upgrade_v2(v2), rest)
+    } else if version == FORMAT_V3 {
+        let (v3, rest) = postcard::take_from_bytes::<ManifestV3>(payload).map_err(undecodable)?;
+        (upgrade_v3(v3), rest)
     } else {
         postcard::take_from_bytes::<Manifest>(payload).map_err(undecodable)?
     };
@@ -211,6 +219,50 @@ struct ManifestV2 {
     fence_records_since: u64,
 }
 
+/// The payload of format version 3 (frozen: the layout of objects already written).
+#[derive(Deserialize)]
+struct ManifestV3 {
+    version: u64,
+    db_id: [u8; 16],
+    epoch: u64,
+    nonce: u64,
+    wal_watermark: u64,
+    next_chunk_id: u64,
+    next_run_id: u64,
+    l0: Vec<super::model::ChunkMeta>,
+    runs: Vec<SortedRun>,
+    published_at_ms: u64,
+    totals: Totals,
+    claims: Vec<WriterClaim>,
+    fenced: Vec<FencedWriter>,
+    writer_clean: bool,
+    fence_records_since: u64,
+    wal_objects_from: u64,
+}
+
+/// A version 3 manifest as a current one: it owns all its chunks (no `sources`).
+fn upgrade_v3(v3: ManifestV3) -> Manifest {
+    Manifest {
+        version: v3.version,
+        db_id: v3.db_id,
+        epoch: v3.epoch,
+        nonce: v3.nonce,
+        wal_watermark: v3.wal_watermark,
+        next_chunk_id: v3.next_chunk_id,
+        next_run_id: v3.next_run_id,
+        l0: v3.l0,
+        runs: v3.runs,
+        published_at_ms: v3.published_at_ms,
+        totals: v3.totals,
+        claims: v3.claims,
+        fenced: v3.fenced,
+        writer_clean: v3.writer_clean,
+        fence_records_since: v3.fence_records_since,
+        wal_objects_from: v3.wal_objects_from,
+        sources: Vec::new(),
+    }
+}
+
 /// A version 2 manifest as a current one: which shipped WAL objects hold only flushed writes
 /// is unknown (`wal_objects_from` 0).
 fn upgrade_v2(v2: ManifestV2) -> Manifest {
@@ -231,6 +283,7 @@ fn upgrade_v2(v2: ManifestV2) -> Manifest {
         writer_clean: v2.writer_clean,
         fence_records_since: v2.fence_records_since,
         wal_objects_from: 0,
+        sources: Vec::new(),
     }
 }
 
@@ -281,6 +334,7 @@ fn upgrade_v1(v1: ManifestV1) -> Manifest {
         writer_clean: false,
         fence_records_since,
         wal_objects_from: 0,
+        sources: Vec::new(),
     }
 }
 

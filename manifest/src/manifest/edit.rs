@@ -17,7 +17,8 @@ use crate::error::ManifestError;
 /// 3. `add_runs`: given newest first, they take the place of the oldest run the edit removed
 ///    chunks from (in front of what is left of it), or go in front of all runs when the edit
 ///    removes no run chunks; runs without chunks are skipped;
-/// 4. `new_epoch` sets the epoch; `writer_clean` sets [`Manifest::writer_clean`];
+/// 4. `release_sources`: the listed sources (by database id) leave [`Manifest::sources`];
+/// 5. `new_epoch` sets the epoch; `writer_clean` sets [`Manifest::writer_clean`];
 ///    `wal_watermark` and `next_chunk_id` only ever grow
 ///    (`max(current, given)`); `next_chunk_id` and `next_run_id` are also raised past every
 ///    added chunk and run.
@@ -52,6 +53,9 @@ pub struct ManifestEdit {
     /// Raise [`Manifest::wal_objects_from`] to at least this (shipped WAL objects below it
     /// hold only writes at or below the watermark this edit leaves).
     pub wal_objects_from: Option<u64>,
+    /// Remove the sources with these database ids from [`Manifest::sources`]: no chunk of
+    /// theirs is referenced any more (a clone releasing its pins). Absent ones are ignored.
+    pub release_sources: Vec<[u8; 16]>,
 }
 
 impl ManifestEdit {
@@ -72,6 +76,8 @@ impl ManifestEdit {
             .cloned();
         next.runs.splice(slot..slot, new_runs);
 
+        next.sources
+            .retain(|s| !self.release_sources.contains(&s.db_id));
         if let Some(epoch) = self.new_epoch {
             next.epoch = epoch;
         }

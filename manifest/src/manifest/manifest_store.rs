@@ -167,6 +167,24 @@ impl ManifestStore {
         }
     }
 
+    /// Creates version 1 of a new database with the contents of `first` (a clone's or a
+    /// restore's first manifest) by conditional create. `Ok(None)` if version 1 exists already
+    /// and is not ours: the location holds another database.
+    pub async fn create_initial(
+        &self,
+        first: &Manifest,
+    ) -> Result<Option<Manifest>, ManifestError> {
+        let mut m = first.clone();
+        m.version = 1;
+        m.nonce = fresh_nonce();
+        m.published_at_ms = now_ms();
+        match self.create_version(&m).await? {
+            None => Ok(Some(m)),
+            Some(existing) if existing.nonce == m.nonce => Ok(Some(existing)),
+            Some(_) => Ok(None),
+        }
+    }
+
     /// Publishes version `current.version + 1` = `edit` applied to `current`, by conditional
     /// create, as the writer holding `writer_epoch`. The new version's epoch is `writer_epoch`
     /// (or `edit.new_epoch` if set).

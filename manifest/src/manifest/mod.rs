@@ -14,9 +14,9 @@ pub use self::edit::ManifestEdit;
 #[cfg(feature = "store")]
 pub use self::manifest_store::{fresh_nonce, ManifestStore};
 pub use self::model::{
-    identity_contents, manifest_object, parse_manifest_object, ChunkId, ChunkMeta, FencedWriter,
-    Manifest, SortedRun, Totals, WriterClaim, CHUNK_PREFIX, IDENTITY_OBJECT, MANIFEST_PREFIX,
-    MAX_CLAIMS,
+    identity_contents, manifest_object, parse_manifest_object, ChunkId, ChunkMeta, ChunkSource,
+    FencedWriter, Manifest, SortedRun, Totals, WriterClaim, CHUNK_PREFIX, IDENTITY_OBJECT,
+    MANIFEST_PREFIX, MAX_CLAIMS,
 };
 pub use self::names::{ObjectName, CHECKPOINT_PREFIX, WAL_PREFIX};
 pub use crate::error::ManifestError;

@@ -151,6 +151,30 @@ pub struct Manifest {
     /// writes at or below `wal_watermark`: an open replaying the shipped WAL reads from this id
     /// on. 0 when unknown (read them all).
     pub wal_objects_from: u64,
+    /// The databases whose chunks this one (a clone) references without owning them, by
+    /// ascending `max_epoch`; empty for a database that owns all its chunks. A chunk whose
+    /// epoch is at most a source's `max_epoch` (and above the previous source's) lives in that
+    /// source ([`Manifest::source_of`]); every chunk of a newer epoch is this database's own.
+    pub sources: Vec<ChunkSource>,
+}
+
+/// A database a clone reads chunks from (see [`Manifest::sources`]). The clone holds a pin in
+/// it, a checkpoint named `pin`, so the source's garbage collection keeps every chunk of the
+/// pinned manifest version, which are all the chunks the clone can reference there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkSource {
+    /// Where the source database lives: the URL the clone was made from (a `file://` URL is
+    /// absolute). Opened with the clone's own store settings.
+    pub url: String,
+    /// The source database's id (checked when the source is opened).
+    pub db_id: [u8; 16],
+    /// Chunks of this epoch and below (down to the previous source's `max_epoch`) are the
+    /// source's: its epoch when the clone was made. The clone's own writers start above it.
+    pub max_epoch: u64,
+    /// The source's manifest version the pin holds.
+    pub pinned_version: u64,
+    /// The name of the checkpoint in the source that pins it.
+    pub pin: String,
 }
 
 /// Running totals of the work done on a database since it was created, carried from version to
@@ -260,7 +284,14 @@ impl Manifest {
             writer_clean: false,
             fence_records_since: 0,
             wal_objects_from: 0,
+            sources: Vec::new(),
         }
+    }
+
+    /// The source database that holds chunk `id`, or `None` when it is this database's own
+    /// (see [`Manifest::sources`]).
+    pub fn source_of(&self, id: ChunkId) -> Option<&ChunkSource> {
+        self.sources.iter().find(|s| id.epoch <= s.max_epoch)
     }
 
     /// The first claim of an epoch newer than `epoch`, if the manifest still remembers one: the

@@ -13,7 +13,7 @@ use crate::session::Session;
 
 /// The object store a `--db`-style name (a folder path, the embedded
 /// default, or a URL) names.
-fn store_named(name: &str, must_exist: bool) -> CliResult<ObjectStore> {
+pub(crate) fn store_named(name: &str, must_exist: bool) -> CliResult<ObjectStore> {
     let url = if name.contains("://") {
         name.to_string()
     } else {

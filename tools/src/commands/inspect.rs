@@ -108,6 +108,18 @@ struct ManifestJson {
     writer_clean: bool,
     fenced: Vec<FencedJson>,
     wal_objects_from: u64,
+    /// A clone's sources (empty otherwise).
+    sources: Vec<SourceJson>,
+}
+
+/// One source of a clone in `manifest --json`.
+#[derive(Serialize)]
+struct SourceJson {
+    url: String,
+    db_id: String,
+    max_epoch: u64,
+    pinned_version: u64,
+    pin: String,
 }
 
 /// One fence record in `manifest --json`.
@@ -182,6 +194,17 @@ pub async fn manifest(session: &mut Session, json: bool) -> CliResult {
             writer_clean: m.writer_clean,
             fenced: m.fenced.iter().map(FencedJson::new).collect(),
             wal_objects_from: m.wal_objects_from,
+            sources: m
+                .sources
+                .iter()
+                .map(|s| SourceJson {
+                    url: s.url.clone(),
+                    db_id: format_db_id(&s.db_id),
+                    max_epoch: s.max_epoch,
+                    pinned_version: s.pinned_version,
+                    pin: s.pin.clone(),
+                })
+                .collect(),
         };
         return session.out.json_line(&doc);
     }
@@ -203,6 +226,16 @@ fn print_manifest(out: &mut Out, m: &Manifest, codec: Codec) -> CliResult {
     out.line(&format!("published_at_ms: {}", m.published_at_ms))?;
     out.line(&format!("writer_clean: {}", m.writer_clean))?;
     out.line(&format!("wal_objects_from: {}", m.wal_objects_from))?;
+    for s in &m.sources {
+        out.line(&format!(
+            "source: chunks of epochs up to {} are read from {} (database {}, version {} pinned as {})",
+            s.max_epoch,
+            s.url,
+            format_db_id(&s.db_id),
+            s.pinned_version,
+            s.pin
+        ))?;
+    }
     for f in &m.fenced {
         out.line(&format!(
             "fenced: writer {} epoch {}: writes at or below seq {} are in the bucket (fenced by epoch {} at {} ms)",

@@ -1,6 +1,7 @@
 //! One module per group of commands; [`run`] dispatches.
 
 pub mod chunk_dump;
+pub mod clone;
 pub mod copy;
 pub mod demo;
 pub mod inspect;
@@ -72,6 +73,15 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
             let checkpoint = session.checkpoint_flag();
             copy::copy(session, &src, &dest, checkpoint.as_deref()).await
         }
+        Command::Clone { src, dest, json } => {
+            let checkpoint = session.checkpoint_flag();
+            clone::clone(session, &src, &dest, checkpoint.as_deref(), json).await
+        }
+        Command::Drop {
+            url,
+            break_clones,
+            json,
+        } => clone::drop(session, &url, break_clones, json).await,
         Command::Watch {
             from_seq,
             prefix,
