@@ -72,16 +72,33 @@ pub async fn clone_database(
         Some(name) => crate::db::open::load_checkpointed(&manifests, name).await?,
         None => crate::inspect::load_latest_manifest(src).await?,
     };
-    clone_at(src, dest, &base, checkpoint.is_none()).await
+    let wal = match checkpoint {
+        Some(_) => CloneWal::Empty,
+        None => CloneWal::FromSource,
+    };
+    clone_at(src, dest, &base, wal, false).await
+}
+
+/// What a new clone's shipped WAL holds.
+pub(crate) enum CloneWal {
+    /// Nothing: the clone starts at the base version's watermark.
+    Empty,
+    /// The source's shipped objects above the base version's watermark.
+    FromSource,
+    /// These shipped objects, as ids 1, 2, ... (a restore's records).
+    Objects(Vec<Bytes>),
 }
 
 /// Creates in `dest` a clone of manifest version `base` of the database in
-/// `src`, with the shipped WAL above its watermark when `with_wal`.
+/// `src`, with the shipped WAL `wal`. With `verify_chunks`, every chunk of
+/// `base` is checked to exist (one HEAD each) once it is pinned: a version
+/// found in the bucket may be older than the chunks kept for it.
 pub(crate) async fn clone_at(
     src: &ObjectStore,
     dest: &ObjectStore,
     base: &Manifest,
-    with_wal: bool,
+    wal: CloneWal,
+    verify_chunks: bool,
 ) -> Result<CloneReport> {
     check_locations(src, dest).await?;
     let db_id = *firn_store::clock::uuid().as_bytes();
@@ -145,12 +162,29 @@ pub(crate) async fn clone_at(
                 )));
             }
         }
-        if with_wal {
-            let (objects, bytes) =
-                crate::copy::copy_shipped_wal(src, dest, base.wal_objects_from, &|_| {}).await?;
-            report.wal_objects = objects;
-            report.bytes_written += bytes;
+        if verify_chunks {
+            check_chunks_exist(src, base).await?;
         }
+        let wal_objects_from = match wal {
+            CloneWal::Empty => 0,
+            CloneWal::FromSource => {
+                let (objects, bytes) =
+                    crate::copy::copy_shipped_wal(src, dest, base.wal_objects_from, &|_| {})
+                        .await?;
+                report.wal_objects = objects;
+                report.bytes_written += bytes;
+                base.wal_objects_from
+            }
+            CloneWal::Objects(objects) => {
+                for (id, bytes) in (1u64..).zip(objects) {
+                    report.wal_objects += 1;
+                    report.bytes_written += bytes.len() as u64;
+                    let name = ObjectName::ShippedWal(id).path();
+                    crate::copy::put_same(dest, &name, bytes).await?;
+                }
+                1
+            }
+        };
         let identity = firn_manifest::identity_contents(&db_id);
         report.bytes_written += identity.len() as u64;
         crate::copy::put_same(dest, IDENTITY_OBJECT, Bytes::from(identity)).await?;
@@ -163,11 +197,7 @@ pub(crate) async fn clone_at(
         first.fence_records_since = 0;
         first.totals = firn_manifest::Totals::default();
         first.sources = sources.clone();
-        if !with_wal {
-            // Without the WAL the clone starts at the watermark: every
-            // shipped object of the source is below its first writer's.
-            first.wal_objects_from = 0;
-        }
+        first.wal_objects_from = wal_objects_from;
         let created = ManifestStore::new(dest.clone())
             .create_initial(&first)
             .await?
@@ -197,6 +227,35 @@ pub(crate) async fn clone_at(
     }
     report.sources = sources.iter().map(|s| s.url.clone()).collect();
     Ok(report)
+}
+
+/// Checks that every chunk of `base` is where it should be (in `src` or in
+/// one of its sources).
+async fn check_chunks_exist(src: &ObjectStore, base: &Manifest) -> Result<()> {
+    use futures::stream::{StreamExt, TryStreamExt};
+    let locator = crate::read::locator::ChunkLocator::new(src.clone());
+    let checks = base.all_chunks().map(|meta| {
+        let locator = &locator;
+        async move {
+            let holder = locator.store_for(base, meta.id).await?;
+            let object = meta.id.object_name();
+            match holder.stat(&object).await? {
+                Some(_) => Ok(()),
+                None => Err(Error::InvalidArgument(format!(
+                    "chunk {} of manifest version {} is no longer in {}: the point is outside \
+                     what the bucket keeps (set a retention window with `firn retention --set`)",
+                    meta.id,
+                    base.version,
+                    holder.url()
+                ))),
+            }
+        }
+    });
+    futures::stream::iter(checks)
+        .buffer_unordered(8)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
 }
 
 /// Refuses a destination that holds anything, or that lies inside the

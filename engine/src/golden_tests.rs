@@ -17,6 +17,7 @@ use firn_manifest::ChunkId;
 use crate::checkpoint::{self, Checkpoint, CHECKPOINT_FORMAT_VERSION};
 use crate::read::disk_cache::{check_entry, write_entry};
 use crate::write::batch::{BatchOp, WriteBatch};
+use crate::write::wal::record::{decode_record, encode_timed, RecordLayout};
 use crate::write::wal::shipped::{self, SHIPPED_FORMAT_VERSION};
 use crate::write::wal::{frame_record, replay_segment, segment_header, WAL_FORMAT_VERSION};
 
@@ -51,45 +52,79 @@ fn wal_batches() -> Vec<(u64, WriteBatch)> {
     vec![(1, a), (3, b), (10, c)]
 }
 
-/// Checks that record payloads decode to exactly [`wal_batches`].
-fn assert_holds_wal_batches(records: &[bytes::Bytes]) {
-    let decoded: Vec<(u64, Vec<BatchOp>)> = records
+/// The commit times of the version 2 fixtures' records.
+const WAL_TIMES: [u64; 3] = [1_764_547_200_000, 1_764_547_200_000, 1_764_547_201_500];
+
+/// Checks that record payloads of `layout` decode to exactly
+/// [`wal_batches`], with `times`.
+fn assert_holds_wal_batches(
+    records: &[bytes::Bytes],
+    layout: RecordLayout,
+    times: [Option<u64>; 3],
+) {
+    let decoded: Vec<(u64, Option<u64>, Vec<BatchOp>)> = records
         .iter()
         .map(|r| {
-            let (first, batch) = WriteBatch::decode(r).unwrap();
-            (first, batch.ops().to_vec())
+            let r = decode_record(r, layout).unwrap();
+            (r.first, r.time_ms, r.batch.ops().to_vec())
         })
         .collect();
-    let known: Vec<(u64, Vec<BatchOp>)> = wal_batches()
+    let known: Vec<(u64, Option<u64>, Vec<BatchOp>)> = wal_batches()
         .into_iter()
-        .map(|(first, b)| (first, b.ops().to_vec()))
+        .zip(times)
+        .map(|((first, b), time)| (first, time, b.ops().to_vec()))
         .collect();
     assert_eq!(decoded, known);
 }
 
-fn wal_segment() -> Vec<u8> {
-    let mut out = segment_header(42).to_vec();
-    for (first, batch) in wal_batches() {
-        frame_record(&mut out, |buf| batch.encode_into(first, buf));
+/// The records of the WAL fixture as this build writes them (timed).
+fn timed_records() -> Vec<u8> {
+    let mut out = Vec::new();
+    for ((first, batch), time) in wal_batches().into_iter().zip(WAL_TIMES) {
+        frame_record(&mut out, |buf| encode_timed(buf, time, first, &batch));
     }
     out
 }
 
-#[test]
-fn golden_wal_segment_v1() {
-    assert_eq!(
-        WAL_FORMAT_VERSION, 1,
-        "a new WAL format version needs its own fixture"
-    );
-    let bytes = golden("v1.wal", &wal_segment());
-    assert_eq!(bytes, wal_segment(), "the WAL segment encoding changed");
+fn wal_segment() -> Vec<u8> {
+    let mut out = segment_header(42).to_vec();
+    out.extend_from_slice(&timed_records());
+    out
+}
+
+fn replay_fixture(bytes: &[u8]) -> crate::write::wal::reader::SegmentReplay {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("00000000000000000001.wal");
-    std::fs::write(&path, &bytes).unwrap();
-    let replay = replay_segment(&path, true).unwrap();
-    assert_eq!(replay.epoch, 42);
+    std::fs::write(&path, bytes).unwrap();
+    replay_segment(&path, true).unwrap()
+}
+
+#[test]
+fn golden_wal_segment_v1_still_reads() {
+    let replay = replay_fixture(&golden_existing("v1.wal"));
+    assert_eq!((replay.epoch, replay.layout), (42, RecordLayout::Plain));
     assert!(!replay.torn && !replay.headerless);
-    assert_holds_wal_batches(&replay.records);
+    assert_holds_wal_batches(&replay.records, replay.layout, [None; 3]);
+}
+
+#[test]
+fn golden_wal_segment_v2() {
+    assert_eq!(
+        WAL_FORMAT_VERSION, 2,
+        "a new WAL format version needs its own fixture"
+    );
+    let bytes = golden("v2.wal", &wal_segment());
+    assert_eq!(bytes, wal_segment(), "the WAL segment encoding changed");
+    let replay = replay_fixture(&bytes);
+    assert_eq!((replay.epoch, replay.layout), (42, RecordLayout::Timed));
+    assert!(!replay.torn && !replay.headerless);
+    assert_holds_wal_batches(&replay.records, replay.layout, WAL_TIMES.map(Some));
+}
+
+/// A fixture of an older format version: never rewritten, only read.
+fn golden_existing(name: &str) -> Vec<u8> {
+    let path = fixture(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("golden fixture {}: {e}", path.display()))
 }
 
 fn known_checkpoint() -> Checkpoint {
@@ -153,36 +188,58 @@ fn golden_disk_cache_entry_v1() {
     assert!(check_entry(&bytes, &other, handle).is_err());
 }
 
-/// The records of the WAL fixture, as a shipped object's body.
-fn shipped_body() -> (Vec<u8>, shipped::RecordRun) {
-    let mut body = Vec::new();
-    for (first, batch) in wal_batches() {
-        frame_record(&mut body, |buf| batch.encode_into(first, buf));
-    }
-    let run = shipped::scan_records(&bytes::Bytes::from(body.clone()))
-        .unwrap()
-        .unwrap();
-    (body, run)
+#[test]
+fn golden_shipped_wal_object_v1_still_reads() {
+    let object = shipped::decode(
+        &golden_existing("v1.shipped"),
+        "wal/00000000000000000007.wal",
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            object.epoch,
+            object.first_seq,
+            object.last_seq,
+            object.layout
+        ),
+        (42, 1, 11, RecordLayout::Plain)
+    );
+    assert_holds_wal_batches(&object.records, object.layout, [None; 3]);
+    let fence =
+        shipped::decode(&golden_existing("v1.fence"), "wal/00000000000000000008.wal").unwrap();
+    assert!(fence.is_fence());
+    assert_eq!(fence.epoch, 43);
 }
 
 #[test]
-fn golden_shipped_wal_object_v1() {
+fn golden_shipped_wal_object_v2() {
     assert_eq!(
-        SHIPPED_FORMAT_VERSION, 1,
+        SHIPPED_FORMAT_VERSION, 2,
         "a new shipped WAL format version needs its own fixture"
     );
-    let (body, run) = shipped_body();
-    let fresh = shipped::encode(42, &body, Some(run)).unwrap();
-    let bytes = golden("v1.shipped", &fresh);
+    let body = timed_records();
+    let run = shipped::scan_records(&bytes::Bytes::from(body.clone()), RecordLayout::Timed)
+        .unwrap()
+        .unwrap();
+    let fresh = shipped::encode(42, &body, Some(run), RecordLayout::Timed).unwrap();
+    let bytes = golden("v2.shipped", &fresh);
     assert_eq!(bytes, fresh, "the shipped WAL encoding changed");
     let object = shipped::decode(&bytes, "wal/00000000000000000007.wal").unwrap();
     assert_eq!(
-        (object.epoch, object.first_seq, object.last_seq),
-        (42, 1, 11)
+        (
+            object.epoch,
+            object.first_seq,
+            object.last_seq,
+            object.layout
+        ),
+        (42, 1, 11, RecordLayout::Timed)
     );
-    assert_holds_wal_batches(&object.records);
+    assert_holds_wal_batches(&object.records, object.layout, WAL_TIMES.map(Some));
 
-    let fence = golden("v1.fence", &shipped::encode(43, &[], None).unwrap());
+    let fence = golden(
+        "v2.fence",
+        &shipped::encode(43, &[], None, RecordLayout::Timed).unwrap(),
+    );
     let object = shipped::decode(&fence, "wal/00000000000000000008.wal").unwrap();
     assert!(object.is_fence());
     assert_eq!(object.epoch, 43);

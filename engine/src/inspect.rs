@@ -341,6 +341,9 @@ pub struct WalRecord {
     pub offset: u64,
     /// Sequence number of the batch's first op.
     pub first_seq: u64,
+    /// When its commit group was written, ms since the Unix epoch (`None`
+    /// in a segment or object written before commit times were recorded).
+    pub committed_at_ms: Option<u64>,
     /// The batch.
     pub batch: crate::WriteBatch,
 }
@@ -361,6 +364,7 @@ pub fn local_wal(local_dir: &std::path::Path) -> Result<Vec<WalSource>> {
         let records = decode_records(
             &name,
             &replay.records,
+            replay.layout,
             SEGMENT_HEADER_LEN as u64,
             RECORD_HEADER_LEN as u64,
         )?;
@@ -387,7 +391,13 @@ pub async fn shipped_wal(store: &ObjectStore) -> Result<Vec<WalSource>> {
             continue;
         };
         let object = crate::write::wal::shipped::decode(&bytes, &name)?;
-        let records = decode_records(&name, &object.records, 0, RECORD_HEADER_LEN as u64)?;
+        let records = decode_records(
+            &name,
+            &object.records,
+            object.layout,
+            0,
+            RECORD_HEADER_LEN as u64,
+        )?;
         out.push(WalSource {
             name,
             shipped: true,
@@ -402,19 +412,21 @@ pub async fn shipped_wal(store: &ObjectStore) -> Result<Vec<WalSource>> {
 fn decode_records(
     name: &str,
     payloads: &[bytes::Bytes],
+    layout: crate::write::wal::record::RecordLayout,
     start: u64,
     header: u64,
 ) -> Result<Vec<WalRecord>> {
     let mut offset = start;
     let mut out = Vec::with_capacity(payloads.len());
     for payload in payloads {
-        let (first_seq, batch) = crate::WriteBatch::decode(payload).map_err(|why| {
+        let record = crate::write::wal::record::decode_record(payload, layout).map_err(|why| {
             Error::corruption(name, Some(offset), format!("bad batch in WAL: {why}"))
         })?;
         out.push(WalRecord {
             offset,
-            first_seq,
-            batch,
+            first_seq: record.first,
+            committed_at_ms: record.time_ms,
+            batch: record.batch,
         });
         offset += header + payload.len() as u64;
     }

@@ -42,6 +42,7 @@ mod memtable;
 mod metrics;
 mod options;
 mod read;
+mod restore;
 mod signal;
 mod watch;
 mod write;
@@ -59,6 +60,7 @@ pub use options::{
     Durability, Options, ReadOptions, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
 };
 pub use read::iter::DbIterator;
+pub use restore::{restore_database, RestorePoint, RestoreReport};
 pub use watch::Watch;
 pub use write::batch::{BatchOp, WriteBatch, MAX_BATCH_BYTES};
 pub use write::wal::{read_local_wal, WalBatch};
@@ -97,7 +99,7 @@ pub mod fuzzing {
             for newest in [true, false] {
                 if let Ok(replay) = crate::write::wal::replay_segment(&path, newest) {
                     for record in &replay.records {
-                        let _ = crate::write::batch::WriteBatch::decode(record);
+                        let _ = crate::write::wal::record::decode_record(record, replay.layout);
                     }
                 }
             }
@@ -108,9 +110,7 @@ pub mod fuzzing {
     /// Decodes `data` as a shipped WAL object, then its batches.
     pub fn decode_shipped_wal(data: &[u8]) {
         if let Ok(object) = crate::write::wal::shipped::decode(data, "wal/fuzz") {
-            for record in &object.records {
-                let _ = crate::write::batch::WriteBatch::decode(record);
-            }
+            let _ = object.batches("wal/fuzz");
         }
     }
 

@@ -125,6 +125,7 @@ impl Watch {
             first,
             last: end,
             batch,
+            ..
         }) = self.pending.pop_front()
         {
             if end <= self.returned {

@@ -134,6 +134,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                         pin: format!("clone-{i}"),
                     })
                     .collect(),
+                history_retention_ms: published_at_ms % 1_000_000,
             },
         )
 }
@@ -469,6 +470,11 @@ fn known_current(wal_objects_from: u64, sources: Vec<ChunkSource>) -> Manifest {
         writer_clean: true,
         fence_records_since: 0,
         wal_objects_from,
+        history_retention_ms: if sources.is_empty() {
+            0
+        } else {
+            7 * 86_400_000
+        },
         sources,
     }
 }

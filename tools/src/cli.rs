@@ -265,6 +265,40 @@ pub enum Command {
         json: bool,
     },
 
+    /// Create at DEST a database holding the state of SRC at a point in its
+    /// history: through a sequence number, or as of a time (RFC 3339).
+    #[command(long_about = RESTORE_ABOUT)]
+    #[command(group(clap::ArgGroup::new("point").required(true).args(["to_seq", "to_time"])))]
+    Restore {
+        /// The database to restore from (a path or a URL); --db is not used.
+        src: String,
+        /// Where to create the restored database (a path or a URL on the
+        /// same store).
+        dest: String,
+        /// Restore every write at or below sequence number N.
+        #[arg(long, value_name = "N")]
+        to_seq: Option<u64>,
+        /// Restore every write committed at or before this time, e.g.
+        /// 2026-12-06T09:30:00Z.
+        #[arg(long, value_name = "RFC3339")]
+        to_time: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Print the database's retention window for point-in-time restore, or
+    /// set it with --set DURATION (0 turns it off).
+    #[command(long_about = RETENTION_ABOUT)]
+    Retention {
+        /// The new window, e.g. 7d, 12h, 0 (off). Opens as the writer.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        set: Option<std::time::Duration>,
+        /// Print `{"history_retention_ms": N}`.
+        #[arg(long)]
+        json: bool,
+    },
+
     /// Follow the database and print every change as its writer ships it,
     /// in sequence order. Opens read-only; runs until interrupted or past
     /// --until-seq.
@@ -531,6 +565,33 @@ named clone-...) is not dropped: drop the clones first, or pass
 --break-clones. Local directories are not touched. The last line reports
 what was deleted (--json: objects_deleted, bytes_deleted, pins_released).";
 
+const RESTORE_ABOUT: &str = "\
+Create at DEST a new database holding exactly the writes of SRC through a
+point of its history: --to-seq N (every write at or below N; a batch that
+straddles N is left out whole) or --to-time T (every write committed at or
+before T, an RFC 3339 time such as 2026-12-06T09:30:00Z; exact to the record:
+the bucket keeps each write's commit time).
+
+The restored database is a zero-copy clone of the newest manifest version of
+SRC below the point (its chunks are read in place and pinned, as `clone`
+does) plus the shipped WAL records from there to the point: what a restore
+reads and writes grows with the WAL replayed, not with the database. It opens
+as an ordinary database. Points are kept for the retention window set with
+`firn retention --set` (without one, for the GC grace period); a point outside
+it fails with exit 3 and changes nothing. The last line reports the restored
+seq and its commit time (--json: db_id, seq, committed_at_ms, base_version,
+base_watermark, wal_objects_read, wal_bytes_read, batches_replayed, chunks,
+bytes_written).";
+
+const RETENTION_ABOUT: &str = "\
+Print the database's retention window for point-in-time restore, or set it
+with --set DURATION (ms, s, m, h or d; 0 turns it off). The window is a
+database setting recorded in the manifest, so every later writer honours it:
+garbage collection keeps every manifest version superseded within it, the
+chunks those reference, and the shipped WAL flushed within it, so `firn
+restore` can rebuild any point inside. The bucket then holds about a
+window's worth of rewritten chunks and WAL besides the live data.";
+
 const WATCH_ABOUT: &str = "\
 Follow the database and print every change as its writer ships it, in
 sequence order, one line per op: seq<TAB>put<TAB>key<TAB>value or
@@ -560,9 +621,11 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        "" if n == 0.0 => 0.0,
         _ => {
             return Err(format!(
-                "{text:?}: the unit must be ms, s, m or h (e.g. 1s)"
+                "{text:?}: the unit must be ms, s, m, h or d (e.g. 1s)"
             ))
         }
     };

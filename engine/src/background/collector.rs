@@ -2,7 +2,10 @@
 //!
 //! A manifest version is *retained* while it is the latest, while a
 //! checkpoint pins it, or while it was superseded less than the grace period
-//! ago (a reader in another process may still be reading it). A chunk is
+//! ago (a reader in another process may still be reading it) — or less than
+//! the database's retention window ago (`history_retention_ms`, for
+//! point-in-time restore), which also keeps shipped WAL objects that long
+//! after their writes were flushed. A chunk is
 //! deleted once no retained version, no checkpoint, no reader in this process
 //! and no upload in flight references it. Chunks of a newer writer epoch are
 //! never touched, and only the current epoch holder collects at all.
@@ -177,6 +180,9 @@ impl Collector {
         }
         let now = firn_store::clock::now_ms();
         let horizon = now.saturating_sub(grace.as_millis() as u64);
+        // Versions (and the shipped WAL) stay for the retention window too.
+        let retention = Duration::from_millis(latest.history_retention_ms);
+        let history_horizon = now.saturating_sub(grace.max(retention).as_millis() as u64);
 
         let pinned: HashSet<u64> = crate::checkpoint::list(store)
             .await?
@@ -188,8 +194,10 @@ impl Collector {
         // The first pass does not read the superseded versions it finds (there
         // may be hundreds within the grace period): it takes them as published
         // now, so each stays retained for a full grace period from now, and
-        // while one is retained no chunk it may reference is deleted.
-        let first_pass = !gc.primed;
+        // while one is retained no chunk it may reference is deleted. With a
+        // retention window it reads them: taken as published now, they would
+        // keep every chunk for a whole window after each open.
+        let first_pass = !gc.primed && retention.is_zero();
         for &v in &versions {
             // Known versions are not read again, except an unread one that a
             // checkpoint pins since (it is retained for good, so its chunks
@@ -225,7 +233,7 @@ impl Collector {
                 .map(|n| n.published_at_ms);
             let keep = v >= latest.version
                 || pinned.contains(&v)
-                || superseded_at.is_none_or(|t| t > horizon);
+                || superseded_at.is_none_or(|t| t > history_horizon);
             if keep {
                 retained.insert(v);
             }
@@ -288,7 +296,8 @@ impl Collector {
             gc.orphans_seen.remove(&id);
         }
         gc.orphans_seen.retain(|id, _| seen_orphans.contains(id));
-        let wal_horizon = now.saturating_sub(grace.max(d.wal_retention).as_millis() as u64);
+        let wal_horizon =
+            now.saturating_sub(grace.max(d.wal_retention).max(retention).as_millis() as u64);
         self.collect_shipped_wal(&mut gc, &latest, now, wal_horizon, &mut report)
             .await?;
 

@@ -261,6 +261,7 @@ impl Follower {
             first,
             last: end,
             ref batch,
+            ..
         } in batches
         {
             if end <= pos.applied {

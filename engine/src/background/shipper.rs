@@ -33,7 +33,8 @@ use crate::lock;
 use crate::metrics::EngineMetrics;
 use crate::signal::DurableSeq;
 use crate::write::wal::reader::parse_record;
-use crate::write::wal::shipped::{self, batch_seqs, RecordRun};
+use crate::write::wal::record::{record_seqs, RecordLayout};
+use crate::write::wal::shipped::{self, RecordRun};
 use crate::write::wal::{segment_path, SEGMENT_HEADER_LEN};
 use crate::write::wal_tail::WalTail;
 
@@ -111,6 +112,8 @@ struct ShipPosition {
     next_id: u64,
     /// Records ending at or below this are in the bucket already.
     skip_through: u64,
+    /// The record layout of `segment`, once its header was read.
+    layout: Option<RecordLayout>,
 }
 
 /// Uploads the local WAL to the bucket.
@@ -139,6 +142,7 @@ impl WalShipper {
                 offset: SEGMENT_HEADER_LEN as u64,
                 next_id,
                 skip_through,
+                layout: None,
             }),
             index,
         }
@@ -182,27 +186,41 @@ impl WalShipper {
             let data = firn_store::clock::run_blocking(move || read_range(&read_path, from, end))
                 .await
                 .map_err(|e| Error::Background(format!("reading the WAL to ship: {e}")))??;
-            let Some(data) = data else {
+            let layout = match pos.layout {
+                Some(layout) => Some(layout),
+                None => {
+                    let header_path = path.clone();
+                    firn_store::clock::run_blocking(move || {
+                        crate::write::wal::reader::segment_layout(&header_path)
+                    })
+                    .await
+                    .map_err(|e| Error::Background(format!("reading the WAL to ship: {e}")))??
+                }
+            };
+            let (Some(data), Some(layout)) = (data, layout) else {
                 // Segments are deleted only once flushed: its writes are in
                 // a chunk already (the flusher advanced the durable seq).
                 if pos.segment < tail.segment {
                     pos.segment += 1;
                     pos.offset = SEGMENT_HEADER_LEN as u64;
+                    pos.layout = None;
                 } else {
                     pos.offset = tail.written;
                 }
                 continue;
             };
+            pos.layout = Some(layout);
             let max_body = self.deps.tail.urgent_bytes().saturating_mul(2);
-            let pieces = split_objects(&data, max_body, pos.skip_through, &path, from)?;
+            let pieces = split_objects(&data, max_body, pos.skip_through, &path, from, layout)?;
             for (start, len, run) in pieces {
                 let body = data.slice(start..start + len);
-                self.ship_object(&mut pos, &body, run).await?;
+                self.ship_object(&mut pos, &body, run, layout).await?;
             }
             pos.offset += data.len() as u64;
             if pos.segment < tail.segment {
                 pos.segment += 1;
                 pos.offset = SEGMENT_HEADER_LEN as u64;
+                pos.layout = None;
             }
         }
         self.deps.tail.shipped();
@@ -210,10 +228,16 @@ impl WalShipper {
     }
 
     /// Uploads one object as id `pos.next_id`, then advances it.
-    async fn ship_object(&self, pos: &mut ShipPosition, body: &[u8], run: RecordRun) -> Result<()> {
+    async fn ship_object(
+        &self,
+        pos: &mut ShipPosition,
+        body: &[u8],
+        run: RecordRun,
+        layout: RecordLayout,
+    ) -> Result<()> {
         let d = &self.deps;
         let mut id = pos.next_id;
-        let bytes = Bytes::from(shipped::encode(d.epoch, body, Some(run))?);
+        let bytes = Bytes::from(shipped::encode(d.epoch, body, Some(run), layout)?);
         // Aim the next objects at `ship_bytes` as stored: at this object's
         // compression ratio (bounded, so one odd object cannot run away).
         let ratio = (body.len() as f64 / bytes.len().max(1) as f64).clamp(1.0, 8.0);
@@ -325,6 +349,7 @@ fn split_objects(
     skip_through: u64,
     path: &Path,
     base: u64,
+    layout: RecordLayout,
 ) -> Result<Vec<(usize, usize, RecordRun)>> {
     let mut out = Vec::new();
     let mut pos = 0usize;
@@ -338,7 +363,8 @@ fn split_objects(
             )
         };
         let (payload, next) = parse_record(data, pos).map_err(bad)?;
-        let (first, last) = batch_seqs(&payload).ok_or_else(|| bad("not a write batch"))?;
+        let (first, last) =
+            record_seqs(&payload, layout).ok_or_else(|| bad("not a write batch"))?;
         let len = next - pos;
         if last <= skip_through {
             pos = next;

@@ -56,7 +56,12 @@ pub(crate) async fn fence(
     epoch: u64,
     floor: u64,
 ) -> Result<Fences> {
-    let fence = Bytes::from(shipped::encode(epoch, &[], None)?);
+    let fence = Bytes::from(shipped::encode(
+        epoch,
+        &[],
+        None,
+        crate::write::wal::record::RecordLayout::Timed,
+    )?);
     let mut start = ids
         .last()
         .map_or(1, |last| last.saturating_add(1))
@@ -174,6 +179,7 @@ pub(crate) async fn replay(
             first,
             last: end,
             batch,
+            ..
         } in object.batches(&name)?
         {
             if end <= bucket_through {

@@ -367,13 +367,48 @@ impl Db {
                 self.flush().await?;
                 // No publish may supersede the version while it is pinned.
                 let _no_publish = writer.background.publisher.hold().await;
-                crate::clone::clone_at(src, &dest, &self.manifest(), false).await
+                let wal = crate::clone::CloneWal::Empty;
+                crate::clone::clone_at(src, &dest, &self.manifest(), wal, false).await
             }
             None => {
-                let with_wal = self.core.following.is_some();
-                crate::clone::clone_at(src, &dest, &self.manifest(), with_wal).await
+                let wal = match self.core.following {
+                    Some(_) => crate::clone::CloneWal::FromSource,
+                    None => crate::clone::CloneWal::Empty,
+                };
+                crate::clone::clone_at(src, &dest, &self.manifest(), wal, false).await
             }
         }
+    }
+
+    /// Sets the database's retention window for point-in-time restore (zero
+    /// turns it off; off by default). It is recorded in the manifest, so
+    /// every later writer honours it: garbage collection keeps every
+    /// manifest version superseded within the window, the chunks those
+    /// reference, and the shipped WAL flushed within it, so
+    /// [`crate::restore_database`] can rebuild any point inside. The bucket
+    /// then holds about a window's worth of rewritten chunks and WAL.
+    pub async fn set_history_retention(&self, window: std::time::Duration) -> Result<()> {
+        let writer = self.core.writer()?;
+        let ms = u64::try_from(window.as_millis()).map_err(|_| {
+            Error::InvalidArgument(format!("a retention window of {window:?} is too long"))
+        })?;
+        let edit = firn_manifest::ManifestEdit {
+            history_retention_ms: Some(ms),
+            ..Default::default()
+        };
+        writer
+            .background
+            .publisher
+            .publish(edit, Vec::new(), None)
+            .await?;
+        writer.background.collector.wake();
+        Ok(())
+    }
+
+    /// The database's retention window for point-in-time restore (zero:
+    /// off), as of the manifest version this handle reads.
+    pub fn history_retention(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.manifest().history_retention_ms)
     }
 
     /// Flushes memtables (unless `Options::flush_on_close` is off), stops

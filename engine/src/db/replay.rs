@@ -7,7 +7,6 @@ use firn_manifest::Manifest;
 
 use crate::error::{Error, Result};
 use crate::memtable::Memtable;
-use crate::write::batch::WriteBatch;
 use crate::write::wal::{list_segments, replay_segment};
 
 /// What WAL replay found.
@@ -82,13 +81,16 @@ pub(crate) fn replay_wal(
             Fence::Unknown { .. } => 0,
         };
         for payload in &replay.records {
-            let (first, batch) = WriteBatch::decode(payload).map_err(|why| {
-                Error::corruption(
-                    path.display().to_string(),
-                    None,
-                    format!("bad batch in WAL: {why}"),
-                )
-            })?;
+            let crate::write::wal::record::WalRecord { first, batch, .. } =
+                crate::write::wal::record::decode_record(payload, replay.layout).map_err(
+                    |why| {
+                        Error::corruption(
+                            path.display().to_string(),
+                            None,
+                            format!("bad batch in WAL: {why}"),
+                        )
+                    },
+                )?;
             let len = batch.len() as u64;
             let end = first
                 .checked_add(len.saturating_sub(1))

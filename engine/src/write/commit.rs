@@ -28,6 +28,7 @@ use crate::metrics::EngineMetrics;
 use crate::read::view::ReadView;
 use crate::signal::Wakeup;
 use crate::write::batch::WriteBatch;
+use crate::write::wal::record::encode_timed;
 use crate::write::wal::{frame_record, WalWriter};
 use crate::write::wal_tail::WalTail;
 
@@ -48,6 +49,9 @@ struct LogState {
     wal: Option<WalWriter>,
     next_seq: u64,
     buf: Vec<u8>,
+    /// The commit time of the last group: times never go back, so a restore
+    /// to a time keeps a prefix of the log.
+    last_time_ms: u64,
 }
 
 /// What a commit touches besides the log: the read view (active memtable,
@@ -80,6 +84,7 @@ impl CommitPath {
                 wal,
                 next_seq,
                 buf: Vec::with_capacity(64 << 10),
+                last_time_ms: 0,
             }),
             deps,
         }
@@ -168,7 +173,14 @@ impl CommitPath {
         {
             self.rotate_locked(log)?;
         }
-        let LogState { wal, next_seq, buf } = log;
+        let LogState {
+            wal,
+            next_seq,
+            buf,
+            last_time_ms,
+        } = log;
+        let time_ms = firn_store::clock::now_ms().max(*last_time_ms);
+        *last_time_ms = time_ms;
         let wal = wal.as_mut().ok_or(Error::ReadOnly)?;
         buf.clear();
         let mut lasts = Vec::with_capacity(group.len());
@@ -176,7 +188,7 @@ impl CommitPath {
         let mut any_sync = false;
         for p in group {
             let first = seq;
-            frame_record(buf, |out| p.batch.encode_into(first, out));
+            frame_record(buf, |out| encode_timed(out, time_ms, first, &p.batch));
             seq += p.batch.len() as u64;
             lasts.push(seq - 1);
             any_sync |= p.sync;

@@ -22,12 +22,12 @@
 //! | 1 | `ManifestV1`: every field of [`Manifest`] up to `claims` (the last 64 writer claims) |
 //! | 2 | `ManifestV2`: version 1 plus `fenced`, `writer_clean`, `fence_records_since` |
 //! | 3 | `ManifestV3`: version 2 plus `wal_objects_from` |
-//! | 4 | [`Manifest`]: version 3 plus `sources` (the databases a clone reads chunks from) |
+//! | 4 | [`Manifest`]: version 3 plus `sources` (the databases a clone reads chunks from) and `history_retention_ms` |
 //!
 //! A version 1 object decodes into a [`Manifest`] whose fence records are derived from the
 //! claims it remembers ([`upgrade_v1`]); versions 1 and 2 have `wal_objects_from` 0 (unknown:
 //! an open reads every shipped WAL object); versions 1 to 3 have no `sources` (no clones
-//! before version 4).
+//! before version 4) and no retention window (`history_retention_ms` 0).
 
 // Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
 #![deny(
@@ -54,7 +54,8 @@ const FORMAT_V1: u32 = 1;
 /// The second format version: no `wal_objects_from` (frozen: never renumber).
 const FORMAT_V2: u32 = 2;
 
-/// The third format version: no `sources` (frozen: never renumber).
+/// The third format version: no `sources`, no `history_retention_ms` (frozen: never
+/// renumber).
 const FORMAT_V3: u32 = 3;
 
 /// Bytes before the payload: magic, format version, payload length.
@@ -260,6 +261,7 @@ fn upgrade_v3(v3: ManifestV3) -> Manifest {
         fence_records_since: v3.fence_records_since,
         wal_objects_from: v3.wal_objects_from,
         sources: Vec::new(),
+        history_retention_ms: 0,
     }
 }
 
@@ -284,6 +286,7 @@ fn upgrade_v2(v2: ManifestV2) -> Manifest {
         fence_records_since: v2.fence_records_since,
         wal_objects_from: 0,
         sources: Vec::new(),
+        history_retention_ms: 0,
     }
 }
 
@@ -335,6 +338,7 @@ fn upgrade_v1(v1: ManifestV1) -> Manifest {
         fence_records_since,
         wal_objects_from: 0,
         sources: Vec::new(),
+        history_retention_ms: 0,
     }
 }
 

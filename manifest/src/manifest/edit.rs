@@ -18,6 +18,7 @@ use crate::error::ManifestError;
 ///    chunks from (in front of what is left of it), or go in front of all runs when the edit
 ///    removes no run chunks; runs without chunks are skipped;
 /// 4. `release_sources`: the listed sources (by database id) leave [`Manifest::sources`];
+///    `history_retention_ms` sets the retention window;
 /// 5. `new_epoch` sets the epoch; `writer_clean` sets [`Manifest::writer_clean`];
 ///    `wal_watermark` and `next_chunk_id` only ever grow
 ///    (`max(current, given)`); `next_chunk_id` and `next_run_id` are also raised past every
@@ -56,6 +57,9 @@ pub struct ManifestEdit {
     /// Remove the sources with these database ids from [`Manifest::sources`]: no chunk of
     /// theirs is referenced any more (a clone releasing its pins). Absent ones are ignored.
     pub release_sources: Vec<[u8; 16]>,
+    /// Set [`Manifest::history_retention_ms`] (the retention window for point-in-time
+    /// restore; 0 turns it off).
+    pub history_retention_ms: Option<u64>,
 }
 
 impl ManifestEdit {
@@ -78,6 +82,9 @@ impl ManifestEdit {
 
         next.sources
             .retain(|s| !self.release_sources.contains(&s.db_id));
+        if let Some(ms) = self.history_retention_ms {
+            next.history_retention_ms = ms;
+        }
         if let Some(epoch) = self.new_epoch {
             next.epoch = epoch;
         }

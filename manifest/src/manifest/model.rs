@@ -156,6 +156,11 @@ pub struct Manifest {
     /// epoch is at most a source's `max_epoch` (and above the previous source's) lives in that
     /// source ([`Manifest::source_of`]); every chunk of a newer epoch is this database's own.
     pub sources: Vec<ChunkSource>,
+    /// The retention window for point-in-time restore, in milliseconds (0: off). Garbage
+    /// collection keeps every manifest version superseded within it, the chunks they
+    /// reference and the shipped WAL flushed within it, so any point inside can be rebuilt.
+    /// A database setting: every writer honours it.
+    pub history_retention_ms: u64,
 }
 
 /// A database a clone reads chunks from (see [`Manifest::sources`]). The clone holds a pin in
@@ -285,6 +290,7 @@ impl Manifest {
             fence_records_since: 0,
             wal_objects_from: 0,
             sources: Vec::new(),
+            history_retention_ms: 0,
         }
     }
 

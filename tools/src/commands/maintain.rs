@@ -81,3 +81,37 @@ pub async fn checkpoint(session: &mut Session, command: &CheckpointCommand) -> C
     .await;
     finish(db, body).await
 }
+
+/// Runs `retention [--set DURATION]`.
+pub async fn retention(session: &mut Session, set: Option<Duration>, json: bool) -> CliResult {
+    let access = if set.is_some() {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    let db = session.open_db(access).await?;
+    let body = async {
+        if let Some(window) = set {
+            db.set_history_retention(window).await?;
+        }
+        let window = db.history_retention();
+        if json {
+            return session.out.json_line(&serde_json::json!({
+                "history_retention_ms": u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            }));
+        }
+        let text = if window.is_zero() {
+            "history retention: off (restore reaches back only as far as the GC grace period)"
+                .to_string()
+        } else {
+            format!(
+                "history retention: {} ({} s): any point inside can be restored",
+                humantime::format_duration(window),
+                window.as_secs()
+            )
+        };
+        session.out.line(&text)
+    }
+    .await;
+    finish(db, body).await
+}

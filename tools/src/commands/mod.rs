@@ -77,6 +77,14 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
             let checkpoint = session.checkpoint_flag();
             clone::clone(session, &src, &dest, checkpoint.as_deref(), json).await
         }
+        Command::Restore {
+            src,
+            dest,
+            to_seq,
+            to_time,
+            json,
+        } => clone::restore(session, &src, &dest, to_seq, to_time.as_deref(), json).await,
+        Command::Retention { set, json } => maintain::retention(session, set, json).await,
         Command::Drop {
             url,
             break_clones,

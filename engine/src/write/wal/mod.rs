@@ -6,9 +6,11 @@
 //! segment = header(24) record*
 //! header  = "FIRNWAL\0" | version u32 | epoch u64 | crc32(header[0..20]) u32
 //! record  = len u32 | crc32(payload) u32 | crc32(record[0..8]) u32 | payload[len]
+//! payload = commit_time_ms u64 | batch      (version 2; version 1: batch)
 //! ```
 
 pub(crate) mod reader;
+pub(crate) mod record;
 pub(crate) mod shipped;
 mod writer;
 
@@ -20,8 +22,9 @@ pub(crate) use writer::WalWriter;
 
 /// Segment magic (FORMAT.md, "Segment header").
 pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"FIRNWAL\0";
-/// Current WAL format version.
-pub(crate) const WAL_FORMAT_VERSION: u32 = 1;
+/// The WAL segment format version this build writes (version 1, whose
+/// records carry no commit time, is still read; see [`record`]).
+pub(crate) const WAL_FORMAT_VERSION: u32 = record::TIMED_RECORDS_VERSION;
 /// Bytes in a segment header.
 pub(crate) const SEGMENT_HEADER_LEN: usize = 24;
 /// Bytes in a record header.
@@ -131,6 +134,9 @@ pub struct WalBatch {
     pub epoch: u64,
     /// Sequence number of the batch's first op.
     pub first_seq: u64,
+    /// When its commit group was written, ms since the Unix epoch (`None`
+    /// in a segment written before commit times were recorded).
+    pub committed_at_ms: Option<u64>,
     /// The batch.
     pub batch: crate::WriteBatch,
 }
@@ -147,7 +153,7 @@ pub fn read_local_wal(local_dir: &Path) -> crate::Result<Vec<WalBatch>> {
     for (i, (_, path)) in segments.iter().enumerate() {
         let replay = replay_segment(path, i + 1 == count)?;
         for payload in &replay.records {
-            let (first_seq, batch) = crate::WriteBatch::decode(payload).map_err(|why| {
+            let record = record::decode_record(payload, replay.layout).map_err(|why| {
                 crate::Error::corruption(
                     path.display().to_string(),
                     None,
@@ -156,8 +162,9 @@ pub fn read_local_wal(local_dir: &Path) -> crate::Result<Vec<WalBatch>> {
             })?;
             out.push(WalBatch {
                 epoch: replay.epoch,
-                first_seq,
-                batch,
+                first_seq: record.first,
+                committed_at_ms: record.time_ms,
+                batch: record.batch,
             });
         }
     }

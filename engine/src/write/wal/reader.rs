@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::record::RecordLayout;
 use super::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, WAL_FORMAT_VERSION};
 use crate::error::{Error, Result};
 
@@ -26,6 +27,8 @@ pub(crate) struct SegmentReplay {
     pub torn: bool,
     /// The epoch of the writer that wrote the segment (0 when the header is torn).
     pub epoch: u64,
+    /// How its records are laid out (by the header's format version).
+    pub layout: RecordLayout,
     /// True when the segment never received a complete header: a crash while creating it
     /// (by a build that created segments in place). It holds no write.
     pub headerless: bool,
@@ -39,6 +42,7 @@ impl SegmentReplay {
             valid_len: 0,
             torn: false,
             epoch: 0,
+            layout: RecordLayout::Timed,
             headerless: true,
         }
     }
@@ -97,7 +101,7 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
             ),
         ));
     }
-    let epoch = check_header(&data, &object)?;
+    let (epoch, layout) = check_header(&data, &object)?;
     let mut records = Vec::new();
     let mut pos = SEGMENT_HEADER_LEN;
     while pos < data.len() {
@@ -113,6 +117,7 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
                         valid_len: pos as u64,
                         torn: true,
                         epoch,
+                        layout,
                         headerless: false,
                     });
                 }
@@ -129,8 +134,25 @@ pub(crate) fn replay_segment(path: &Path, newest: bool) -> Result<SegmentReplay>
         valid_len: pos as u64,
         torn: false,
         epoch,
+        layout,
         headerless: false,
     })
+}
+
+/// The record layout of the segment at `path` (its header, read alone);
+/// `None` when the segment no longer exists.
+pub(crate) fn segment_layout(path: &Path) -> Result<Option<RecordLayout>> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    file.read_exact(&mut header)
+        .map_err(|e| Error::io(path, e))?;
+    let (_, layout) = check_header(&header, &path.display().to_string())?;
+    Ok(Some(layout))
 }
 
 /// True for the bytes a crash can leave while a segment's header is being written in place
@@ -169,8 +191,9 @@ fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(raw))
 }
 
-/// Checks a segment header; returns the writer epoch it records.
-fn check_header(data: &[u8], object: &str) -> Result<u64> {
+/// Checks a segment header; returns the writer epoch it records and the
+/// layout of the segment's records.
+fn check_header(data: &[u8], object: &str) -> Result<(u64, RecordLayout)> {
     let corrupt = |offset: u64, why: &str| Error::corruption(object, Some(offset), why);
     let header = data
         .get(..SEGMENT_HEADER_LEN)
@@ -183,18 +206,22 @@ fn check_header(data: &[u8], object: &str) -> Result<u64> {
         return Err(corrupt(0, "WAL segment header checksum mismatch"));
     }
     let version = u32_at(header, 8).unwrap_or(u32::MAX);
-    if version > WAL_FORMAT_VERSION {
-        return Err(Error::corruption(
-            object,
-            Some(8),
-            format!("WAL format version {version} is newer than this build supports ({WAL_FORMAT_VERSION}); upgrade Firn"),
-        ));
-    }
+    let layout = match RecordLayout::of_version(version) {
+        Some(layout) => layout,
+        None if version > WAL_FORMAT_VERSION => {
+            return Err(Error::corruption(
+                object,
+                Some(8),
+                format!("WAL format version {version} is newer than this build supports ({WAL_FORMAT_VERSION}); upgrade Firn"),
+            ))
+        }
+        None => return Err(corrupt(8, "WAL segment header names format version 0")),
+    };
     let epoch: [u8; 8] = header
         .get(12..20)
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| corrupt(12, "WAL segment header cut short"))?;
-    Ok(u64::from_le_bytes(epoch))
+    Ok((u64::from_le_bytes(epoch), layout))
 }
 
 /// Parses the record at `pos`: its payload and the offset after it.

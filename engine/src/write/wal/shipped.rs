@@ -5,7 +5,7 @@
 //! ```text
 //! offset  size  field
 //! 0       8     magic "FIRNSHIP"
-//! 8       4     format version (u32) = 1
+//! 8       4     format version (u32) = 2 (1: records without commit times)
 //! 12      4     flags (u32): bit 0 = body is zstd-compressed; others 0
 //! 16      8     writer epoch (u64)
 //! 24      8     first_seq (u64): first sequence number in the object (0: none)
@@ -33,13 +33,15 @@
 use bytes::Bytes;
 
 use super::reader::parse_record;
+use super::record::{decode_record, record_seqs, RecordLayout};
 use crate::error::{Error, Result};
 use crate::write::batch::WriteBatch;
 
 /// Magic at the start of a shipped WAL object (never change).
 pub(crate) const SHIPPED_MAGIC: &[u8; 8] = b"FIRNSHIP";
-/// Current shipped WAL object format version.
-pub(crate) const SHIPPED_FORMAT_VERSION: u32 = 1;
+/// The shipped WAL object format version this build writes: the version of
+/// its records' layout ([`RecordLayout`]; version 1 is still read).
+pub(crate) const SHIPPED_FORMAT_VERSION: u32 = super::record::TIMED_RECORDS_VERSION;
 /// Bytes in the header.
 pub(crate) const SHIPPED_HEADER_LEN: usize = 60;
 /// Flag bit: the body is zstd-compressed (never renumber).
@@ -57,8 +59,10 @@ pub(crate) struct ShippedObject {
     /// First and last sequence number (both 0 for a fence).
     pub first_seq: u64,
     pub last_seq: u64,
-    /// Record payloads (write batches), in order.
+    /// Record payloads, in order.
     pub records: Vec<Bytes>,
+    /// How the payloads are laid out (by the object's format version).
+    pub layout: RecordLayout,
 }
 
 impl ShippedObject {
@@ -68,27 +72,21 @@ impl ShippedObject {
     }
 
     /// The write batches of the object `object` (its name, for errors), in
-    /// order, each with its first and last sequence number. A record that
-    /// is not a batch, or an empty one, is a corruption error.
+    /// order, each with its first and last sequence number and commit time.
+    /// A record that is not a batch, or an empty one, is a corruption error.
     pub(crate) fn batches(&self, object: &str) -> Result<Vec<ShippedBatch>> {
         self.records
             .iter()
             .map(|payload| {
-                let (first, batch) = WriteBatch::decode(payload).map_err(|why| {
+                let r = decode_record(payload, self.layout).map_err(|why| {
                     Error::corruption(object, None, format!("bad batch in shipped WAL: {why}"))
                 })?;
-                let ops = batch.len() as u64;
-                let last = ops
-                    .checked_sub(1)
-                    .and_then(|n| first.checked_add(n))
-                    .ok_or_else(|| {
-                        Error::corruption(
-                            object,
-                            None,
-                            format!("batch with {ops} ops at seq {first} is out of range"),
-                        )
-                    })?;
-                Ok(ShippedBatch { first, last, batch })
+                Ok(ShippedBatch {
+                    first: r.first,
+                    last: r.last,
+                    time_ms: r.time_ms,
+                    batch: r.batch,
+                })
             })
             .collect()
     }
@@ -98,6 +96,9 @@ impl ShippedObject {
 pub(crate) struct ShippedBatch {
     pub first: u64,
     pub last: u64,
+    /// When its commit group was written (ms since the Unix epoch); `None`
+    /// in a version 1 object.
+    pub time_ms: Option<u64>,
     pub batch: WriteBatch,
 }
 
@@ -109,24 +110,19 @@ pub(crate) struct RecordRun {
     pub records: u32,
 }
 
-/// The first sequence number and op count of a batch payload.
-pub(crate) fn batch_seqs(payload: &[u8]) -> Option<(u64, u64)> {
-    let first = u64::from_le_bytes(payload.get(0..8)?.try_into().ok()?);
-    let count = u32::from_le_bytes(payload.get(8..12)?.try_into().ok()?);
-    let last = first.checked_add(u64::from(count).checked_sub(1)?)?;
-    Some((first, last))
-}
-
 /// Checks the framed records in `body` and returns their sequence range
 /// (`None` for an empty body). Every record must be whole and valid, and
 /// sequence numbers must increase.
-pub(crate) fn scan_records(body: &Bytes) -> std::result::Result<Option<RecordRun>, String> {
+pub(crate) fn scan_records(
+    body: &Bytes,
+    layout: RecordLayout,
+) -> std::result::Result<Option<RecordRun>, String> {
     let mut pos = 0usize;
     let mut run: Option<RecordRun> = None;
     while pos < body.len() {
         let (payload, next) =
             parse_record(body, pos).map_err(|why| format!("record at body offset {pos}: {why}"))?;
-        let (first, last) = batch_seqs(&payload)
+        let (first, last) = record_seqs(&payload, layout)
             .ok_or_else(|| format!("record at body offset {pos}: not a write batch"))?;
         run = Some(match run {
             None => RecordRun {
@@ -151,9 +147,14 @@ pub(crate) fn scan_records(body: &Bytes) -> std::result::Result<Option<RecordRun
     Ok(run)
 }
 
-/// Encodes an object of `epoch` holding `body` (whole framed records whose
-/// range is `run`; `None` and an empty body make a fence).
-pub(crate) fn encode(epoch: u64, body: &[u8], run: Option<RecordRun>) -> Result<Vec<u8>> {
+/// Encodes an object of `epoch` holding `body` (whole framed records of
+/// `layout` whose range is `run`; `None` and an empty body make a fence).
+pub(crate) fn encode(
+    epoch: u64,
+    body: &[u8],
+    run: Option<RecordRun>,
+    layout: RecordLayout,
+) -> Result<Vec<u8>> {
     let raw_len = u32::try_from(body.len())
         .ok()
         .filter(|&n| n as usize <= MAX_SHIPPED_BODY)
@@ -179,7 +180,7 @@ pub(crate) fn encode(epoch: u64, body: &[u8], run: Option<RecordRun>) -> Result<
     });
     let mut out = Vec::with_capacity(SHIPPED_HEADER_LEN.saturating_add(stored.len()));
     out.extend_from_slice(SHIPPED_MAGIC);
-    out.extend_from_slice(&SHIPPED_FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&layout.version().to_le_bytes());
     out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&epoch.to_le_bytes());
     out.extend_from_slice(&run.first_seq.to_le_bytes());
@@ -208,6 +209,12 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 /// Reads only the header (a ranged GET of [`SHIPPED_HEADER_LEN`] bytes is
 /// enough).
 pub(crate) fn decode_header(data: &[u8], object: &str) -> Result<(u64, RecordRun)> {
+    let (epoch, run, _) = header_fields(data, object)?;
+    Ok((epoch, run))
+}
+
+/// [`decode_header`], and the layout of the object's records.
+fn header_fields(data: &[u8], object: &str) -> Result<(u64, RecordRun, RecordLayout)> {
     let bad = |offset: u64, what: String| Error::corruption(object, Some(offset), what);
     let header = data.get(..SHIPPED_HEADER_LEN).ok_or_else(|| {
         bad(
@@ -229,28 +236,28 @@ pub(crate) fn decode_header(data: &[u8], object: &str) -> Result<(u64, RecordRun
     let field = |at: usize| u64_at(header, at).ok_or_else(|| bad(at as u64, "cut short".into()));
     let word = |at: usize| u32_at(header, at).ok_or_else(|| bad(at as u64, "cut short".into()));
     let version = word(8)?;
-    if version != SHIPPED_FORMAT_VERSION {
+    let Some(layout) = RecordLayout::of_version(version) else {
         return Err(bad(
             8,
             format!(
                 "shipped WAL format version {version} is not supported (this build reads \
-                 version {SHIPPED_FORMAT_VERSION}); upgrade Firn"
+                 versions 1 to {SHIPPED_FORMAT_VERSION}); upgrade Firn"
             ),
         ));
-    }
+    };
     let run = RecordRun {
         first_seq: field(24)?,
         last_seq: field(32)?,
         records: word(40)?,
     };
-    Ok((field(16)?, run))
+    Ok((field(16)?, run, layout))
 }
 
 /// Decodes and checks a whole object: header, body checksum, every record's
 /// checksum, and that the records match the header's range and count.
 pub(crate) fn decode(data: &[u8], object: &str) -> Result<ShippedObject> {
     let bad = |offset: u64, what: String| Error::corruption(object, Some(offset), what);
-    let (epoch, run) = decode_header(data, object)?;
+    let (epoch, run, layout) = header_fields(data, object)?;
     let word = |at: usize| u32_at(data, at).ok_or_else(|| bad(at as u64, "cut short".into()));
     let flags = word(12)?;
     let raw_len = word(44)? as usize;
@@ -306,7 +313,7 @@ pub(crate) fn decode(data: &[u8], object: &str) -> Result<ShippedObject> {
         }
         Bytes::copy_from_slice(stored)
     };
-    let found = scan_records(&body).map_err(|why| bad(SHIPPED_HEADER_LEN as u64, why))?;
+    let found = scan_records(&body, layout).map_err(|why| bad(SHIPPED_HEADER_LEN as u64, why))?;
     let expected = (run.records > 0).then_some(run);
     if found != expected {
         return Err(bad(
@@ -327,6 +334,7 @@ pub(crate) fn decode(data: &[u8], object: &str) -> Result<ShippedObject> {
         first_seq: run.first_seq,
         last_seq: run.last_seq,
         records,
+        layout,
     })
 }
 
@@ -340,6 +348,7 @@ mod tests {
         let mut buf = Vec::new();
         for &(first, count) in seqs {
             frame_record(&mut buf, |out| {
+                out.extend_from_slice(&1_700_000_000_000u64.to_le_bytes());
                 out.extend_from_slice(&first.to_le_bytes());
                 out.extend_from_slice(&count.to_le_bytes());
                 out.extend_from_slice(b"ops");
@@ -351,7 +360,7 @@ mod tests {
     #[test]
     fn round_trip_and_every_flipped_bit_is_caught() {
         let body = records(&[(5, 2), (7, 1), (10, 3)]);
-        let run = scan_records(&Bytes::from(body.clone())).unwrap();
+        let run = scan_records(&Bytes::from(body.clone()), RecordLayout::Timed).unwrap();
         assert_eq!(
             run,
             Some(RecordRun {
@@ -360,7 +369,7 @@ mod tests {
                 records: 3
             })
         );
-        let bytes = encode(4, &body, run).unwrap();
+        let bytes = encode(4, &body, run, RecordLayout::Timed).unwrap();
         let obj = decode(&bytes, "wal/x").unwrap();
         assert_eq!((obj.epoch, obj.first_seq, obj.last_seq), (4, 5, 12));
         assert_eq!(obj.records.len(), 3);
@@ -378,7 +387,7 @@ mod tests {
 
     #[test]
     fn a_fence_has_no_records() {
-        let bytes = encode(9, &[], None).unwrap();
+        let bytes = encode(9, &[], None, RecordLayout::Timed).unwrap();
         let obj = decode(&bytes, "wal/f").unwrap();
         assert!(obj.is_fence());
         assert_eq!(obj.epoch, 9);
@@ -388,7 +397,7 @@ mod tests {
     #[test]
     fn decreasing_sequences_are_refused() {
         let body = Bytes::from(records(&[(10, 1), (9, 1)]));
-        assert!(scan_records(&body).is_err());
+        assert!(scan_records(&body, RecordLayout::Timed).is_err());
     }
 
     proptest::proptest! {
