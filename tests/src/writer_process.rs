@@ -27,9 +27,33 @@ impl WriterProcess {
         url: &str,
         local: &std::path::Path,
     ) -> (WriterProcess, String) {
+        WriterProcess::spawn_with(exe, name, url, local, &[])
+    }
+
+    /// The same process as a read-only handle that assumes GC grace
+    /// `gc_grace_ms` and never refreshes by itself (`s3_writer --read-only`).
+    pub fn spawn_reader(
+        exe: &str,
+        name: &'static str,
+        url: &str,
+        local: &std::path::Path,
+        gc_grace_ms: u64,
+    ) -> (WriterProcess, String) {
+        let ms = gc_grace_ms.to_string();
+        WriterProcess::spawn_with(exe, name, url, local, &["--read-only", &ms])
+    }
+
+    fn spawn_with(
+        exe: &str,
+        name: &'static str,
+        url: &str,
+        local: &std::path::Path,
+        extra: &[&str],
+    ) -> (WriterProcess, String) {
         let mut child = Command::new(exe)
             .arg(url)
             .arg(local)
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -111,6 +135,11 @@ impl Drop for WriterProcess {
 impl WriterProcess {
     /// Kills the process at once (SIGKILL): nothing more reaches its disk
     /// or the bucket.
+    /// The process id (to pause it with SIGSTOP, resume it with SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

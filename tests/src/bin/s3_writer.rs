@@ -2,7 +2,12 @@
 //! writer and works on command, so a test can run two writers on one database
 //! in two processes and interleave them exactly.
 //!
-//! Usage: `s3_writer <url> <local_dir>`
+//! Usage: `s3_writer <url> <local_dir> [--read-only <gc_grace_ms>]`
+//!
+//! With `--read-only`, opens a read-only handle instead (the GC grace period
+//! it assumes is `<gc_grace_ms>`, and it never refreshes by itself: a
+//! one-hour refresh interval), for tests that pause a reader in another
+//! process; only `get`, `refresh` and `close` make sense then.
 //!
 //! Opens the database with `Durability::Sync` (every acknowledged write is
 //! in the local WAL) and a 64 MiB memtable (nothing is flushed unless asked),
@@ -17,7 +22,10 @@
 //! rput <key> <value>  OK <seq>            the same with Durability::Remote (in the bucket)
 //! bput <key> <value>  OK <seq>            the same with Durability::Buffered
 //! get <key>           VAL <value> | NONE
+//! refresh             OK <manifest version>
 //! flush               OK <chunks>         the number of chunks it published
+//! compact             OK                  a full compaction, waited for
+//! gc <grace_ms>       OK <chunks deleted> one collection with that grace
 //! epoch               OK <epoch>
 //! close               OK                  then exits
 //! crash               (no answer)         exits at once, without closing
@@ -55,6 +63,7 @@ fn kind(e: &Error) -> &'static str {
         Error::Background(_) => "Background",
         Error::BucketLost { .. } => "BucketLost",
         Error::CloseTimeout { .. } => "CloseTimeout",
+        Error::Collected { .. } => "Collected",
         _ => "Other",
     }
 }
@@ -67,13 +76,27 @@ fn err_line(e: &Error) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        eprintln!("usage: s3_writer <url> <local_dir>; got {args:?}");
-        std::process::exit(2);
-    }
+    let read_only_grace = match args.as_slice() {
+        [_, _, _] => None,
+        [_, _, _, flag, ms] if flag == "--read-only" => match ms.parse::<u64>() {
+            Ok(ms) => Some(Duration::from_millis(ms)),
+            Err(_) => None,
+        },
+        _ => {
+            eprintln!(
+                "usage: s3_writer <url> <local_dir> [--read-only <gc_grace_ms>]; got {args:?}"
+            );
+            std::process::exit(2);
+        }
+    };
     let mut opts = firn_tests::test_options(&args[1], &args[2]).durability(Durability::Sync);
     opts.retry_delay = Duration::from_millis(20);
     opts.max_retry_delay = Duration::from_millis(200);
+    if let Some(grace) = read_only_grace {
+        opts.read_only = true;
+        opts.gc_grace = grace;
+        opts.refresh_interval = Duration::from_secs(3600);
+    }
     let db = match Db::open(opts).await {
         Ok(db) => db,
         Err(e) => {
@@ -122,6 +145,21 @@ async fn main() {
                 Ok(Some(v)) => format!("VAL {}", String::from_utf8_lossy(&v)),
                 Ok(None) => "NONE".to_string(),
                 Err(e) => err_line(&e),
+            },
+            ["refresh"] => match db.refresh().await {
+                Ok(()) => format!("OK {}", db.manifest().version),
+                Err(e) => err_line(&e),
+            },
+            ["compact"] => match db.compact().await {
+                Ok(()) => "OK".to_string(),
+                Err(e) => err_line(&e),
+            },
+            ["gc", ms] => match ms.parse::<u64>() {
+                Ok(ms) => match db.gc(Duration::from_millis(ms)).await {
+                    Ok(report) => format!("OK {}", report.chunks_deleted),
+                    Err(e) => err_line(&e),
+                },
+                Err(_) => format!("ERR Usage bad grace {ms:?}"),
             },
             ["flush"] => match db.flush().await {
                 Ok(ids) => format!("OK {}", ids.len()),
