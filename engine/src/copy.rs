@@ -131,7 +131,14 @@ pub async fn copy_database(
     report.chunks = sizes.len() as u64;
     report.chunk_bytes = sizes.iter().sum();
 
-    let (objects, bytes) = copy_wal_objects(src, dest, &wal, &report_progress).await?;
+    let (objects, bytes) = copy_wal_objects(
+        src,
+        dest,
+        &wal,
+        manifest.wal_watermark,
+        &report_progress,
+    )
+    .await?;
     report.wal_objects = objects;
     report.wal_bytes = bytes;
     match src.get(ObjectName::Identity.path().as_str()).await {
@@ -148,17 +155,20 @@ pub async fn copy_database(
     Ok(report)
 }
 
-/// Copies the shipped WAL objects of `src` from id `from` on (the writes
-/// above the watermark, and fences) into `dest`, each decoded and checked.
+/// Copies the shipped WAL objects of `src` from id `from` on that hold
+/// writes above `watermark` into `dest`, each decoded and checked (objects
+/// holding only flushed writes, which a writer still shipping behind its
+/// flushes leaves above `from`, and fences are read but not copied).
 /// Returns how many objects and bytes were copied.
 pub(crate) async fn copy_shipped_wal(
     src: &ObjectStore,
     dest: &ObjectStore,
     from: u64,
+    watermark: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(u64, u64)> {
     let wal = shipped_from(src, from).await?;
-    copy_wal_objects(src, dest, &wal, progress).await
+    copy_wal_objects(src, dest, &wal, watermark, progress).await
 }
 
 /// The shipped WAL objects of `src` from id `from` on: name and size.
@@ -175,6 +185,7 @@ async fn copy_wal_objects(
     src: &ObjectStore,
     dest: &ObjectStore,
     wal: &[(String, u64)],
+    watermark: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(u64, u64)> {
     let (mut objects, mut bytes_copied) = (0, 0);
@@ -183,8 +194,12 @@ async fn copy_wal_objects(
         let Some(bytes) = crate::write::wal::get_shipped(src, name).await? else {
             continue;
         };
-        crate::write::wal::shipped::decode(&bytes, name)?;
+        let object = crate::write::wal::shipped::decode(&bytes, name)?;
         let len = bytes.len() as u64;
+        if object.last_seq <= watermark {
+            progress(len);
+            continue;
+        }
         put_same(dest, name, bytes).await?;
         objects += 1;
         bytes_copied += len;
