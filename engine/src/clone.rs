@@ -168,15 +168,14 @@ pub(crate) async fn clone_at(
         let wal_objects_from = match wal {
             CloneWal::Empty => 0,
             CloneWal::FromSource => {
-                let (objects, bytes) =
-                    crate::copy::copy_shipped_wal(
-                        src,
-                        dest,
-                        base.wal_objects_from,
-                        base.wal_watermark,
-                        &|_| {},
-                    )
-                    .await?;
+                let (objects, bytes) = crate::copy::copy_shipped_wal(
+                    src,
+                    dest,
+                    base.wal_objects_from,
+                    base.wal_watermark,
+                    &|_| {},
+                )
+                .await?;
                 report.wal_objects = objects;
                 report.bytes_written += bytes;
                 base.wal_objects_from

@@ -131,14 +131,8 @@ pub async fn copy_database(
     report.chunks = sizes.len() as u64;
     report.chunk_bytes = sizes.iter().sum();
 
-    let (objects, bytes) = copy_wal_objects(
-        src,
-        dest,
-        &wal,
-        manifest.wal_watermark,
-        &report_progress,
-    )
-    .await?;
+    let (objects, bytes) =
+        copy_wal_objects(src, dest, &wal, manifest.wal_watermark, &report_progress).await?;
     report.wal_objects = objects;
     report.wal_bytes = bytes;
     match src.get(ObjectName::Identity.path().as_str()).await {

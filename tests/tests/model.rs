@@ -102,6 +102,8 @@ struct Stats {
     machine_losses: usize,
     /// Times the follower was brought up to date and compared with the oracle.
     follower_checks: usize,
+    /// Point-in-time restores to an earlier seq compared with the log.
+    restore_checks: usize,
     /// Writes acknowledged with `Durability::Remote` (in the bucket).
     remote_writes: usize,
     /// Writes that were stranded in a fenced directory's WAL.
@@ -863,6 +865,62 @@ impl Run {
         Ok(())
     }
 
+    /// Restores the database, into a fresh location, to the last seq of a
+    /// random acknowledged write that is in the bucket (the database keeps
+    /// an hour of history), and compares the restored database with the
+    /// log's writes through that seq — across every flush, compaction,
+    /// zero-grace GC and takeover so far.
+    async fn restore_check(&mut self) -> Check {
+        if self.faulty.is_some() || self.log.is_empty() {
+            return Ok(());
+        }
+        let seq = self.db().durability_status().visible_seq;
+        self.db()
+            .wait_durable(seq)
+            .await
+            .map_err(|e| format!("wait_durable({seq}) before a restore check: {e}"))?;
+        let at = self.log[self.rng.random_range(0..self.log.len())].last;
+        self.note(format!("restore to seq {at}"));
+        let dest = TestDb::new(self.env.kind, &format!("model-restore-{}", self.seed));
+        let report = firn::restore_database(
+            &self.env.objects(),
+            &dest.objects(),
+            firn::RestorePoint::Seq(at),
+        )
+        .await
+        .map_err(|e| format!("restore to seq {at}: {e}"))?;
+        if report.seq != at {
+            return Err(format!(
+                "restore to seq {at} restored through {}",
+                report.seq
+            ));
+        }
+        let mut want = Oracle::new();
+        for w in self.log.iter().filter(|w| w.last <= at) {
+            want.apply(&w.batch);
+        }
+        let mut opts = dest.options_with_local("restored");
+        opts.read_only = true;
+        let restored = Db::open(opts)
+            .await
+            .map_err(|e| format!("open the database restored to seq {at}: {e}"))?;
+        let got = collect(
+            restored
+                .scan::<&[u8], _>(..)
+                .map_err(|e| format!("scan the restored database: {e}"))?,
+        )
+        .await
+        .map_err(|e| format!("scan the restored database: {e}"))?;
+        let wanted = want.range(&Bound::Unbounded, &Bound::Unbounded);
+        check_scan(&got, &wanted, &format!("database restored to seq {at}"))?;
+        restored
+            .close()
+            .await
+            .map_err(|e| format!("close the restored database: {e}"))?;
+        self.stats.restore_checks += 1;
+        Ok(())
+    }
+
     async fn full_check(&mut self, when: &str) -> Check {
         let db = self.db().clone();
         self.check_handle(&db, when).await
@@ -897,7 +955,7 @@ impl Run {
     }
 
     async fn step_once(&mut self) -> Check {
-        match self.rng.random_range(0..1010) {
+        match self.rng.random_range(0..1013) {
             0..300 => self.put().await,
             300..400 => self.delete().await,
             400..520 => self.batch().await,
@@ -928,12 +986,20 @@ impl Run {
             998..999 => self.reopen_fenced().await,
             999..1001 => self.machine_loss().await,
             1001..1009 => self.follow_check().await,
+            1009..1012 => self.restore_check().await,
             _ => self.full_check("at a random step").await,
         }
     }
 
     async fn execute(&mut self, steps: usize) -> Check {
         self.open().await?;
+        if self.faulty.is_none() {
+            // History for the restore checks, kept through zero-grace GC.
+            self.db()
+                .set_history_retention(Duration::from_secs(3600))
+                .await
+                .map_err(|e| format!("set the retention window: {e}"))?;
+        }
         for step in 0..steps {
             self.step = step;
             self.step_once().await?;
@@ -1081,6 +1147,12 @@ async fn run_model(default_seeds: &[u64], steps: usize, make: impl Fn(u64) -> Ru
             s.follower_checks >= need(3),
             "too few follower checks on {label} for seed {seed}: {s:?}"
         );
+        if run.faulty.is_none() {
+            assert!(
+                s.restore_checks >= need(1),
+                "too few restore checks on {label} for seed {seed}: {s:?}"
+            );
+        }
         if let Some(f) = run.fault_stats() {
             // The layer really misbehaved, in every way, and the engine's own
             // retries (past the store's) were exercised.

@@ -24,6 +24,7 @@ use crate::read::table::ChunkStore;
 use crate::read::view::ReadView;
 use crate::signal::{DurableSeq, Wakeup};
 use crate::write::wal::{list_segments, sync_dir};
+use crate::write::wal_tail::WalTail;
 use crate::write::Backpressure;
 
 /// Where the flusher reports: who waits for its progress.
@@ -52,6 +53,9 @@ pub(crate) struct FlushDeps {
     /// The shipped WAL objects' ranges: a flush records which ones it
     /// made redundant (`Manifest::wal_objects_from`).
     pub shipped: Arc<ShippedIndex>,
+    /// How far the shipper got: with a retention window, a segment is
+    /// deleted only once shipped (the history needs every write).
+    pub tail: Arc<WalTail>,
 }
 
 /// Flushes frozen memtables, oldest first, and tells waiters how far it got.
@@ -175,6 +179,20 @@ impl Flusher {
             ..ManifestEdit::default()
         };
 
+        if d.view.manifest().history_retention_ms > 0 {
+            // Point-in-time restore replays the shipped WAL from a version's
+            // watermark on: with history kept, no write goes into a chunk
+            // before it is in the shipped WAL (so the watermark never passes
+            // the end of the shipped chain, and an open ships from there).
+            d.tail
+                .wait_shipped_past(mem.id, || d.health.has_failed())
+                .await;
+            if !d.tail.is_shipped_past(mem.id) {
+                return Err(d.health.stopped_error().unwrap_or_else(|| {
+                    Error::Background("the WAL shipper stopped before the flush".into())
+                }));
+            }
+        }
         crate::crash_point::crash_point("flush.before_publish");
         d.publisher
             .publish(edit, vec![table.clone()], Some(mem.id))

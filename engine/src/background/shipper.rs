@@ -135,6 +135,7 @@ impl WalShipper {
         skip_through: u64,
         index: Arc<ShippedIndex>,
     ) -> WalShipper {
+        deps.tail.shipping_from(segment);
         WalShipper {
             deps,
             position: tokio::sync::Mutex::new(ShipPosition {
@@ -153,9 +154,16 @@ impl WalShipper {
     pub(crate) async fn run(self: Arc<Self>) {
         let tail = &self.deps.tail;
         loop {
-            let Some(oldest) = tail.oldest_pending() else {
-                tail.changed().await;
-                continue;
+            let oldest = match tail.oldest_pending() {
+                Some(oldest) => oldest,
+                // Nothing new, but someone waits for the shipper to move
+                // past a segment the commit path left (a flush keeping
+                // history): catch up with the tail.
+                None if tail.is_urgent() => tokio::time::Instant::now(),
+                None => {
+                    tail.changed().await;
+                    continue;
+                }
             };
             if !tail.is_urgent() {
                 let due = oldest + self.deps.interval;
@@ -204,6 +212,7 @@ impl WalShipper {
                     pos.segment += 1;
                     pos.offset = SEGMENT_HEADER_LEN as u64;
                     pos.layout = None;
+                    self.deps.tail.shipping_from(pos.segment);
                 } else {
                     pos.offset = tail.written;
                 }
@@ -221,6 +230,7 @@ impl WalShipper {
                 pos.segment += 1;
                 pos.offset = SEGMENT_HEADER_LEN as u64;
                 pos.layout = None;
+                self.deps.tail.shipping_from(pos.segment);
             }
         }
         self.deps.tail.shipped();

@@ -477,6 +477,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             epoch: p.epoch,
             durable: p.durable.clone(),
             shipped: p.bucket.index.clone(),
+            tail: tail.clone(),
         },
         FlushListeners {
             compactor: compaction_wakeup.clone(),

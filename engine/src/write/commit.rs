@@ -250,6 +250,7 @@ impl CommitPath {
         self.deps.tail.synced(written_upto);
         let next_id = current.active.id + 1;
         let new_wal = WalWriter::create(&self.deps.wal_dir, next_id, wal.epoch())?;
+        self.deps.tail.rotated(next_id, new_wal.written());
         *wal = new_wal;
         let frozen_id = current.active.id;
         self.deps

@@ -49,6 +49,11 @@ pub(crate) struct WalTail {
     /// `Options::max_unflushed_wal_objects`: that many make the commit path
     /// rotate (and so flush) the active memtable.
     object_limit: u64,
+    /// The segment the shipper is at: every older one is in the bucket
+    /// whole (shipped, or in the bucket before this writer opened).
+    shipping_segment: AtomicU64,
+    /// Signalled when `shipping_segment` moves.
+    passed: Notify,
 }
 
 impl WalTail {
@@ -74,7 +79,48 @@ impl WalTail {
             shipping,
             segment_objects: AtomicU64::new(0),
             object_limit: object_limit.max(1),
+            shipping_segment: AtomicU64::new(0),
+            passed: Notify::new(),
         }
+    }
+
+    /// The shipper is at `segment`: every older segment is in the bucket.
+    pub(crate) fn shipping_from(&self, segment: u64) {
+        self.shipping_segment.fetch_max(segment, Ordering::AcqRel);
+        self.passed.notify_waiters();
+    }
+
+    /// True when every write of `segment` is in the bucket's shipped WAL, or
+    /// nobody ships (WAL shipping off).
+    pub(crate) fn is_shipped_past(&self, segment: u64) -> bool {
+        !self.shipping || self.shipping_segment.load(Ordering::Acquire) > segment
+    }
+
+    /// Waits until every write of `segment` is in the shipped WAL (asking
+    /// the shipper to ship at once), checking `give_up` at each step.
+    pub(crate) async fn wait_shipped_past(&self, segment: u64, give_up: impl Fn() -> bool) {
+        loop {
+            let passed = self.passed.notified();
+            if self.is_shipped_past(segment) || give_up() {
+                return;
+            }
+            self.request_ship();
+            // A bounded wait: `give_up` is checked again even if the
+            // shipper stopped without a word.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(200), passed).await;
+        }
+    }
+
+    /// The commit path started `segment` (`written` bytes: its header) for
+    /// the next memtable: the tail is there now, so the shipper moves past
+    /// the older one even if nothing is appended for a while.
+    pub(crate) fn rotated(&self, segment: u64, written: u64) {
+        let mut p = lock(&self.pending);
+        if p.tail.segment != segment {
+            self.segment_objects.store(0, Ordering::Relaxed);
+        }
+        p.tail.segment = segment;
+        p.tail.written = written;
     }
 
     /// The commit path appended `bytes` to `segment`, which is now
