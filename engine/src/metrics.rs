@@ -19,6 +19,7 @@ pub(crate) struct EngineMetrics {
     pub flushes: AtomicU64,
     pub flush_bytes: AtomicU64,
     pub flush_entries: AtomicU64,
+    pub flush_entries_coalesced: AtomicU64,
     pub upload_retries: AtomicU64,
     pub gets: AtomicU64,
     pub compactions: AtomicU64,
@@ -65,6 +66,9 @@ pub struct Metrics {
     pub flush_bytes: u64,
     /// Entries written by flushes.
     pub flush_entries: u64,
+    /// Versions flushes left out: overwritten before the flush, and seen by
+    /// no snapshot or iterator (write coalescing).
+    pub flush_entries_coalesced: u64,
     /// Failed uploads or publishes that were retried.
     pub upload_retries: u64,
     /// Point reads served.
@@ -178,6 +182,7 @@ impl EngineMetrics {
         m.flushes = get(&self.flushes);
         m.flush_bytes = get(&self.flush_bytes);
         m.flush_entries = get(&self.flush_entries);
+        m.flush_entries_coalesced = get(&self.flush_entries_coalesced);
         m.upload_retries = get(&self.upload_retries);
         m.gets = get(&self.gets);
         m.compactions = get(&self.compactions);

@@ -11,6 +11,7 @@ use firn_chunk::{ChunkBuilder, ChunkOptions, ChunkSummary, Kind};
 use firn_manifest::{ChunkId, ManifestEdit};
 use tokio::sync::watch;
 
+use crate::background::compactor::VersionFilter;
 use crate::background::publisher::ManifestPublisher;
 use crate::background::retry::Retry;
 use crate::background::shipper::ShippedIndex;
@@ -20,6 +21,7 @@ use crate::health::Health;
 use crate::lock;
 use crate::memtable::{MemValue, Memtable};
 use crate::metrics::EngineMetrics;
+use crate::read::snapshot::SnapshotRegistry;
 use crate::read::table::ChunkStore;
 use crate::read::view::ReadView;
 use crate::signal::{DurableSeq, Wakeup};
@@ -53,9 +55,12 @@ pub(crate) struct FlushDeps {
     /// The shipped WAL objects' ranges: a flush records which ones it
     /// made redundant (`Manifest::wal_objects_from`).
     pub shipped: Arc<ShippedIndex>,
-    /// How far the shipper got: with a retention window, a segment is
-    /// deleted only once shipped (the history needs every write).
+    /// How far the shipper got: with a retention window, a flush publishes
+    /// only once its segment is shipped (the history needs every write).
     pub tail: Arc<WalTail>,
+    /// Live snapshots and iterators: a flush keeps every version one of
+    /// them can see, and drops the rest (write coalescing).
+    pub snapshots: Arc<SnapshotRegistry>,
 }
 
 /// Flushes frozen memtables, oldest first, and tells waiters how far it got.
@@ -138,9 +143,18 @@ impl Flusher {
         };
         let opts = self.deps.chunk_options.clone();
         let source = mem.clone();
-        let (bytes, summary) = firn_store::clock::run_blocking(move || build_chunk(&source, opts))
-            .await
-            .map_err(|e| Error::Background(format!("building a chunk: {e}")))??;
+        // Every read from now on is at or above the visible seq: it counts
+        // as a snapshot, next to the live ones.
+        let mut readers = self.deps.snapshots.live();
+        readers.push(self.deps.view.visible_seq());
+        let (bytes, summary, dropped) =
+            firn_store::clock::run_blocking(move || build_chunk(&source, opts, readers))
+                .await
+                .map_err(|e| Error::Background(format!("building a chunk: {e}")))??;
+        self.deps
+            .metrics
+            .flush_entries_coalesced
+            .fetch_add(dropped, Ordering::Relaxed);
         let id = self.deps.ids.allocate();
         let result = self
             .upload_and_publish(mem, id, bytes, summary, max_seq)
@@ -280,14 +294,30 @@ fn delete_segments_upto(dir: &std::path::Path, upto: u64) -> Result<()> {
 }
 
 /// Encodes a memtable as one chunk.
-pub(crate) fn build_chunk(mem: &Memtable, opts: ChunkOptions) -> Result<(Bytes, ChunkSummary)> {
+/// Builds the chunk of memtable `mem`, coalescing writes: of each key's
+/// versions only those a read can still see go in — the newest, and for
+/// each sequence number in `readers` (live snapshots and iterators, and the
+/// visible seq every later read is at or above) the newest at or below it.
+/// Tombstones that survive stay (they shadow older chunks). Returns the
+/// chunk and how many versions were left out.
+pub(crate) fn build_chunk(
+    mem: &Memtable,
+    opts: ChunkOptions,
+    readers: Vec<u64>,
+) -> Result<(Bytes, ChunkSummary, u64)> {
     let mut builder = ChunkBuilder::new(opts, Vec::with_capacity(mem.size() / 2 + 4096));
+    let mut filter = VersionFilter::new(readers, false);
+    let mut dropped = 0u64;
     let mut failed = None;
     mem.for_each(|k, v| {
         let (kind, value): (Kind, &[u8]) = match v {
             MemValue::Put(value) => (Kind::Put, value),
             MemValue::Delete => (Kind::Delete, &[]),
         };
+        if !filter.keep(&k.key, k.seq, kind) {
+            dropped += 1;
+            return true;
+        }
         match builder.add(&k.key, k.seq, kind, value) {
             Ok(()) => true,
             Err(e) => {
@@ -305,5 +335,5 @@ pub(crate) fn build_chunk(mem: &Memtable, opts: ChunkOptions) -> Result<(Bytes, 
     let (bytes, summary) = builder.finish().map_err(|e| {
         Error::Background(format!("finishing a chunk from memtable {}: {e}", mem.id))
     })?;
-    Ok((Bytes::from(bytes), summary))
+    Ok((Bytes::from(bytes), summary, dropped))
 }

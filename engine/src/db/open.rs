@@ -478,6 +478,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             durable: p.durable.clone(),
             shipped: p.bucket.index.clone(),
             tail: tail.clone(),
+            snapshots: p.snapshots.clone(),
         },
         FlushListeners {
             compactor: compaction_wakeup.clone(),
