@@ -198,6 +198,18 @@ async fn points_outside_the_history_are_refused() {
         dest.list_objects("").await.is_empty(),
         "a refused restore wrote"
     );
+    // A window without WAL shipping could not be honoured: refused.
+    let unshipped = TestDb::new(StoreKind::Memory, "restore-no-shipping");
+    let mut opts = unshipped.small_options();
+    opts.wal_shipping = false;
+    let no_ship = Db::open(opts).await.unwrap();
+    let err = no_ship
+        .set_history_retention(Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("WAL shipping"), "{err}");
+    assert_eq!(no_ship.history_retention(), Duration::ZERO);
+    no_ship.close().await.unwrap();
     // The newest point is always there.
     let state = restore_and_read(
         &src,

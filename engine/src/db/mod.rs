@@ -386,9 +386,18 @@ impl Db {
     /// manifest version superseded within the window, the chunks those
     /// reference, and the shipped WAL flushed within it, so
     /// [`crate::restore_database`] can rebuild any point inside. The bucket
-    /// then holds about a window's worth of rewritten chunks and WAL.
+    /// then holds about a window's worth of rewritten chunks and WAL. A
+    /// window needs WAL shipping (`Options::wal_shipping`, on by default):
+    /// restore replays the shipped WAL.
     pub async fn set_history_retention(&self, window: std::time::Duration) -> Result<()> {
         let writer = self.core.writer()?;
+        if !window.is_zero() && !self.core.opts.wal_shipping {
+            return Err(Error::InvalidArgument(
+                "a retention window needs WAL shipping (Options::wal_shipping): point-in-time \
+                 restore replays the shipped WAL, and this writer does not ship"
+                    .into(),
+            ));
+        }
         let ms = u64::try_from(window.as_millis()).map_err(|_| {
             Error::InvalidArgument(format!("a retention window of {window:?} is too long"))
         })?;
