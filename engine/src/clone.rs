@@ -371,8 +371,9 @@ pub async fn drop_database(store: &ObjectStore, break_clones: bool) -> Result<Dr
         .collect();
     if !clones.is_empty() && !break_clones {
         return Err(Error::InvalidArgument(format!(
-            "{} has clones that read chunks from it (pins {}): drop them first, or force the \
-             drop and break them",
+            "{} has clones that read chunks from it (pins {}): drop those clones first \
+             (`firn drop CLONE`), or drop this one anyway and break them (`firn drop \
+             --break-clones`)",
             store.url(),
             clones.join(", ")
         )));
