@@ -18,7 +18,7 @@ pub const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,re
 #[command(
     name = "firn-bench",
     version,
-    after_help = "Workloads: fillseq, fillrandom, overwrite, readrandom, readseq, scan, fsync-probe.\n\
+    after_help = "Workloads: fillseq, fillrandom, overwrite, readrandom, readseq, scan, fsync-probe, ingest.\n\
                   Example: firn-bench --num 1000000 fillrandom,readrandom,readrandom"
 )]
 pub struct Args {

@@ -39,11 +39,14 @@ pub enum Workload {
     Scan,
     /// Raw write + fdatasync latency of the disk holding the WAL.
     FsyncProbe,
+    /// Keys 0..num in order through one bulk ingest (`Db::bulk_ingest`),
+    /// into an empty database: straight into chunks, published at once.
+    Ingest,
 }
 
 impl Workload {
     /// Every workload, in the order of [`Workload::name`]'s listing.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
@@ -51,6 +54,7 @@ impl Workload {
         Workload::ReadSeq,
         Workload::Scan,
         Workload::FsyncProbe,
+        Workload::Ingest,
     ];
 
     /// The name used on the command line and in reports.
@@ -63,6 +67,7 @@ impl Workload {
             Workload::ReadSeq => "readseq",
             Workload::Scan => "scan",
             Workload::FsyncProbe => "fsync-probe",
+            Workload::Ingest => "ingest",
         }
     }
 
@@ -70,7 +75,7 @@ impl Workload {
     pub fn is_write(self) -> bool {
         matches!(
             self,
-            Workload::FillSeq | Workload::FillRandom | Workload::Overwrite
+            Workload::FillSeq | Workload::FillRandom | Workload::Overwrite | Workload::Ingest
         )
     }
 }
@@ -126,6 +131,7 @@ impl Bench {
             Workload::FsyncProbe => return self.probe_result(),
             Workload::FillSeq | Workload::FillRandom | Workload::Overwrite => self.fill(w).await?,
             Workload::ReadRandom | Workload::ReadSeq | Workload::Scan => self.read(w).await?,
+            Workload::Ingest => self.ingest().await?,
         };
         result.memory = Some(MemoryStats::now(peak_reset));
         result.name = w.name().to_string();
@@ -255,6 +261,51 @@ impl Bench {
             flush,
             shape: Some(Shape::of(&after, db.manifest().runs.len())),
             fsync_probe: self.probe.clone(),
+            ..WorkloadResult::default()
+        })
+    }
+
+    /// One bulk ingest of keys 0..num in order; the time includes every
+    /// chunk's upload and the publish.
+    async fn ingest(&mut self) -> Result<WorkloadResult, Failure> {
+        let db = self.fresh_db().await?;
+        let num = self.args.num;
+        let before = db.metrics();
+        let mut values = self.values.fork(0);
+        let mut hist = hdrhistogram::Histogram::<u64>::new(3)
+            .map_err(|e| format!("latency histogram: {e}"))?;
+        let started = Instant::now();
+        let mut ingest = db.bulk_ingest().map_err(|e| format!("bulk ingest: {e}"))?;
+        let mut last = Instant::now();
+        for k in 0..num {
+            ingest
+                .put(self.keys.key(k), values.next_value(self.args.value_size))
+                .await
+                .map_err(|e| format!("bulk ingest of key {k}: {e}"))?;
+            if k % 1024 == 1023 {
+                // Per-entry latency, sampled as the mean of 1024 entries.
+                let now = Instant::now();
+                let _ = hist.record((now - last).as_nanos() as u64 / 1024);
+                last = now;
+            }
+        }
+        let report = ingest
+            .finish()
+            .await
+            .map_err(|e| format!("bulk ingest: {e}"))?;
+        let seconds = started.elapsed().as_secs_f64();
+        self.filled = true;
+        let after = db.metrics();
+        eprintln!(
+            "ingest: {} entries at seq {} into {} chunks ({} bytes, {:?})",
+            report.entries, report.seq, report.chunks, report.bytes, report.placement
+        );
+        Ok(WorkloadResult {
+            ops: report.entries,
+            seconds,
+            latency: Latency::from_nanos(&hist),
+            requests: after.requests.since(&before.requests),
+            shape: Some(Shape::of(&after, db.manifest().runs.len())),
             ..WorkloadResult::default()
         })
     }

@@ -16,6 +16,9 @@
 //! | `wal.segment.before_rename` | the header is synced under the temporary name |
 //! | `wal.segment.before_dir_sync` | renamed into place, folder not yet synced |
 //! | `flush.before_publish` | a flushed chunk is uploaded, the manifest not yet published |
+//! | `ingest.after_marker` | a bulk ingest's marker is in the WAL, the earlier writes not yet flushed |
+//! | `ingest.before_publish` | its chunks are uploaded and every earlier write flushed, the manifest not yet published |
+//! | `ingest.after_publish` | its manifest version is published, the hold on writes not yet released |
 
 #[cfg(feature = "crash-points")]
 mod imp {

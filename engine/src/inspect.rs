@@ -247,13 +247,13 @@ pub(crate) fn check_chunk_bytes(
         ),
         (
             "min_seq",
-            p.min_seq != meta.min_seq,
+            !meta.seqs_match(p.min_seq, p.max_seq),
             p.min_seq.to_string(),
             meta.min_seq.to_string(),
         ),
         (
             "max_seq",
-            p.max_seq != meta.max_seq,
+            !meta.seqs_match(p.min_seq, p.max_seq),
             p.max_seq.to_string(),
             meta.max_seq.to_string(),
         ),

@@ -63,6 +63,7 @@ pub use read::iter::DbIterator;
 pub use restore::{restore_database, RestorePoint, RestoreReport};
 pub use watch::Watch;
 pub use write::batch::{BatchOp, WriteBatch, MAX_BATCH_BYTES};
+pub use write::ingest::{BulkIngest, IngestPlacement, IngestReport};
 pub use write::wal::{read_local_wal, WalBatch};
 
 pub use bytes::Bytes;

@@ -522,23 +522,59 @@ fn golden_manifest_v3_decodes_to_its_known_contents() {
 }
 
 #[test]
-fn golden_manifest_v4_decodes_to_its_known_contents_and_encodes_to_the_same_bytes() {
-    assert_eq!(
-        FORMAT_VERSION, 4,
-        "a new manifest format version needs its own fixture"
-    );
-    let known = known_current(42, known_sources());
-    let bytes = golden("v4.manifest", &encode(&known));
+fn golden_manifest_v4_decodes_to_its_known_contents() {
+    let bytes = golden_existing("v4.manifest");
     assert_eq!(bytes[8..12], 4u32.to_le_bytes());
     let m = decode(&bytes, OBJECT).unwrap();
-    assert_eq!(m, known);
-    assert_eq!(encode(&known), bytes, "the manifest encoding changed");
+    assert_eq!(m, known_current(42, known_sources()));
     // Chunks of epochs 1-2 are the origin's, 3 the first clone's, 4 on its own.
     let at = |epoch| m.source_of(ChunkId { epoch, id: 1 }).map(|s| s.db_id);
     assert_eq!(
         (at(1), at(2), at(3), at(4)),
         (Some([0x11; 16]), Some([0x11; 16]), Some([0x22; 16]), None)
     );
+}
+
+/// The version 5 fixture: the version 4 contents plus a bulk-ingested run, whose chunk says
+/// `min_seq == max_seq` (its entries take that seq from the manifest).
+fn known_v5() -> Manifest {
+    let mut m = known_current(42, known_sources());
+    m.runs.insert(
+        0,
+        SortedRun {
+            id: m.next_run_id,
+            chunks: vec![ChunkMeta {
+                id: ChunkId { epoch: 4, id: 77 },
+                size: 9000,
+                meta_offset: 8000,
+                meta_len: 1000,
+                entries: 500,
+                tombstones: 0,
+                min_key: b"ingest-000".to_vec(),
+                max_key: b"ingest-499".to_vec(),
+                min_seq: 321,
+                max_seq: 321,
+            }],
+        },
+    );
+    m.next_run_id += 1;
+    m
+}
+
+#[test]
+fn golden_manifest_v5_decodes_to_its_known_contents_and_encodes_to_the_same_bytes() {
+    assert_eq!(
+        FORMAT_VERSION, 5,
+        "a new manifest format version needs its own fixture"
+    );
+    let known = known_v5();
+    let bytes = golden("v5.manifest", &encode(&known));
+    assert_eq!(bytes[8..12], 5u32.to_le_bytes());
+    let m = decode(&bytes, OBJECT).unwrap();
+    assert_eq!(m, known);
+    assert_eq!(encode(&known), bytes, "the manifest encoding changed");
+    assert_eq!(m.runs[0].chunks[0].uniform_seq(), Some(321));
+    assert_eq!(m.l0.iter().filter_map(|c| c.uniform_seq()).count(), 0);
 }
 
 /// A fixture of an older format version: never rewritten, only read.

@@ -104,6 +104,8 @@ struct Stats {
     follower_checks: usize,
     /// Point-in-time restores to an earlier seq compared with the log.
     restore_checks: usize,
+    /// Bulk ingests published.
+    ingests: usize,
     /// Writes acknowledged with `Durability::Remote` (in the bucket).
     remote_writes: usize,
     /// Writes that were stranded in a fenced directory's WAL.
@@ -440,6 +442,67 @@ impl Run {
         }
         self.log_write_as(batch, last, remote);
         self.stats.writes += 1;
+        Ok(())
+    }
+
+    /// A bulk ingest of a few sorted puts and deletes, over live keys and new
+    /// ones: published at one seq, in the bucket once acknowledged (it must
+    /// survive takeovers and machine losses), seen by followers and restores
+    /// like any write, and hidden from the snapshots taken before it.
+    async fn ingest(&mut self) -> Check {
+        if self.faulty.is_some() {
+            // An ingest that fails under faults may or may not have been
+            // published (a lost answer): the model could not tell which.
+            return Ok(());
+        }
+        let n = self.rng.random_range(1..=40);
+        let mut entries = std::collections::BTreeMap::new();
+        for _ in 0..n {
+            let key = self.pick_key();
+            let value = (!self.rng.random_bool(0.2)).then(|| self.value());
+            entries.insert(key, value);
+        }
+        self.note(format!("bulk ingest of {} entries", entries.len()));
+        let db = self.db();
+        let mut ingest = db.bulk_ingest().map_err(|e| format!("bulk_ingest: {e}"))?;
+        let mut batch = WriteBatch::new();
+        for (key, value) in entries {
+            let added = match &value {
+                Some(v) => ingest.put(key.clone(), v.clone()).await,
+                None => ingest.delete(key.clone()).await,
+            };
+            added.map_err(|e| format!("bulk ingest of {}: {e}", show(&key)))?;
+            match value {
+                Some(v) => batch.put(key, v),
+                None => batch.delete(key),
+            };
+        }
+        let report = ingest
+            .finish()
+            .await
+            .map_err(|e| format!("bulk ingest: {e}"))?;
+        let m = self.db().metrics();
+        if m.visible_seq < report.seq || self.db().manifest().wal_watermark < report.seq {
+            return Err(format!(
+                "ingest acknowledged at seq {} but visible seq is {} and the watermark {}",
+                report.seq,
+                m.visible_seq,
+                self.db().manifest().wal_watermark
+            ));
+        }
+        self.note(format!(
+            "ingested at seq {} into {:?} ({} chunks)",
+            report.seq, report.placement, report.chunks
+        ));
+        self.oracle.apply(&batch);
+        self.log.push(Logged {
+            dir: self.dir,
+            first: report.seq,
+            last: report.seq,
+            batch,
+            remote: true,
+        });
+        self.stats.ingests += 1;
         Ok(())
     }
 
@@ -955,7 +1018,7 @@ impl Run {
     }
 
     async fn step_once(&mut self) -> Check {
-        match self.rng.random_range(0..1013) {
+        match self.rng.random_range(0..1021) {
             0..300 => self.put().await,
             300..400 => self.delete().await,
             400..520 => self.batch().await,
@@ -987,6 +1050,7 @@ impl Run {
             999..1001 => self.machine_loss().await,
             1001..1009 => self.follow_check().await,
             1009..1012 => self.restore_check().await,
+            1012..1020 => self.ingest().await,
             _ => self.full_check("at a random step").await,
         }
     }
@@ -1148,6 +1212,10 @@ async fn run_model(default_seeds: &[u64], steps: usize, make: impl Fn(u64) -> Ru
             "too few follower checks on {label} for seed {seed}: {s:?}"
         );
         if run.faulty.is_none() {
+            assert!(
+                s.ingests >= need(5),
+                "too few bulk ingests on {label} for seed {seed}: {s:?}"
+            );
             assert!(
                 s.restore_checks >= need(1),
                 "too few restore checks on {label} for seed {seed}: {s:?}"

@@ -379,6 +379,13 @@ skipped. Every --batch lines are written as one atomic batch. A malformed line s
 naming the line (exit 3); nothing of its batch is written, earlier batches
 stay. The load ends with a flush to the object store.
 
+With --sorted the lines must be in strictly increasing key order (one line
+per key); they are bulk-ingested: written straight into chunks, uploaded, and
+published with one manifest edit at one new sequence number above every
+earlier write, so the whole file appears at once. A malformed or out-of-order
+line stops it with an error naming the line (exit 3) and nothing of the file
+is written. A summary goes to stderr: entries, seq, chunks, bytes, placement.
+
 Opens the database as writer, which fences any other writer.";
 
 const MANIFEST_ABOUT: &str = "\
@@ -464,6 +471,11 @@ pub struct LoadArgs {
     /// one per line (escaped, or hex with --hex) and flush stdout.
     #[arg(long)]
     pub echo_acks: bool,
+    /// Bulk ingest: the input is in strictly increasing key order and goes
+    /// straight into chunks (no WAL, no memtable), published at once: all of
+    /// it or, on any error, none. Much faster for big sorted files.
+    #[arg(long, conflicts_with_all = ["sync", "durability", "batch", "echo_acks"])]
+    pub sorted: bool,
 }
 
 const WAL_DUMP_ABOUT: &str = "\

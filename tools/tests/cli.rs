@@ -221,6 +221,74 @@ fn load_rejects_a_malformed_line_without_writing_its_batch() {
 }
 
 #[test]
+fn load_sorted_ingests_a_sorted_file_all_at_once_and_refuses_disorder() {
+    let (_dir, db) = temp_db();
+    firn(&db, &["put", "k0005", "old"]).ok();
+    firn(&db, &["put", "k0007", "stays"]).ok();
+    let mut input = String::new();
+    for i in 0..2000 {
+        if i == 6 {
+            input.push_str("del\tk0006\n\n");
+        } else {
+            input.push_str(&format!("put\tk{i:04}\tv{i}\n"));
+        }
+    }
+    let run = firn_in(&db, &["load", "--sorted"], &input);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ingested 2000 entries at seq "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(firn(&db, &["get", "k0005"]).ok().stdout, "v5\n");
+    assert_eq!(firn(&db, &["get", "k0006"]).code, 1);
+    assert_eq!(firn(&db, &["get", "k0007"]).ok().stdout, "v7\n");
+    assert_eq!(firn(&db, &["get", "k1999"]).ok().stdout, "v1999\n");
+    let manifest = json(&firn(&db, &["manifest", "--json"]).ok().stdout);
+    let ingested = manifest["chunks"]
+        .as_array()
+        .expect("chunks")
+        .iter()
+        .filter(|c| c["min_seq"] == c["max_seq"] && c["entries"] == 2000)
+        .count();
+    assert_eq!(ingested, 1, "{manifest}");
+    firn(&db, &["verify"]).ok();
+
+    // Out of order (or a repeated key): exit 3 naming the lines; nothing of
+    // the file is written, not even the lines before.
+    let run = firn_in(
+        &db,
+        &["load", "--sorted"],
+        "put\tm1\t1\nput\tm3\t3\nput\tm2\t2\n",
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_one_error_line(&run);
+    assert!(
+        run.stderr
+            .contains("line 3: key m2 is not above the key m3 of line 2")
+            && run.stderr.contains("nothing of the file was ingested"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(firn(&db, &["get", "m1"]).code, 1);
+    let run = firn_in(&db, &["load", "--sorted"], "put\tn1\t1\nput\tn1\t2\n");
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+    let run = firn_in(&db, &["load", "--sorted"], "put\tp1\t1\nbogus\n");
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("line 2: unknown operation"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(firn(&db, &["get", "p1"]).code, 1);
+    // --sorted takes no batch options.
+    let run = firn_in(&db, &["load", "--sorted", "--batch", "5"], "");
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+}
+
+#[test]
 fn flush_prints_new_chunk_ids_and_the_chunk_exists() {
     let (_dir, db) = temp_db();
     // A loader killed after its acknowledgement leaves the write in the WAL only.

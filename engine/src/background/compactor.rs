@@ -224,16 +224,7 @@ impl Compactor {
     /// A full compaction: waits for running compactions, merges everything
     /// into one sorted run, and resumes background compaction.
     pub(crate) async fn compact_all(&self) -> Result<Option<CompactionOutcome>> {
-        let _exclusive = self.full.lock().await;
-        self.paused.store(true, Ordering::Release);
-        let result = async {
-            loop {
-                let done = self.done.notified();
-                if lock(&self.running).is_empty() {
-                    break;
-                }
-                done.await;
-            }
+        self.while_idle(async {
             let manifest = self.deps.view.manifest();
             let plan = firn_compaction::plan_full(&manifest, &self.deps.config)
                 .or_else(|| rewrite_only_run(&manifest, &self.deps.config));
@@ -241,8 +232,24 @@ impl Compactor {
                 Some(plan) => self.execute(&plan).await.map(Some),
                 None => Ok(None),
             }
+        })
+        .await
+    }
+
+    /// Runs `work` with background compaction paused and no compaction
+    /// running (waits for the running ones first), then resumes it. Run it
+    /// to completion (a dropped future leaves compaction paused).
+    pub(crate) async fn while_idle<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let _exclusive = self.full.lock().await;
+        self.paused.store(true, Ordering::Release);
+        loop {
+            let done = self.done.notified();
+            if lock(&self.running).is_empty() {
+                break;
+            }
+            done.await;
         }
-        .await;
+        let result = work.await;
         self.paused.store(false, Ordering::Release);
         self.listeners.room.release();
         self.wakeup.wake();

@@ -279,7 +279,15 @@ impl Follower {
                 ));
             }
             let view = &self.deps.view;
-            let state = view.current();
+            let mut state = view.current();
+            if batch.is_ingest_marker() && !state.active.is_empty() {
+                // The ingest's manifest covers every write before it: the
+                // memtable holding those must not hold later ones too, or
+                // it would outlive that manifest and hide the ingest.
+                let id = self.next_mem_id.fetch_add(1, Ordering::Relaxed);
+                view.update(|s| s.rotated(Arc::new(Memtable::new(id))));
+                state = view.current();
+            }
             state.active.apply(batch, first);
             if state.active.size() >= self.deps.memtable_size {
                 let id = self.next_mem_id.fetch_add(1, Ordering::Relaxed);

@@ -37,6 +37,7 @@ use crate::read::view::ReadState;
 use crate::read::{ReadPoint, Reader};
 use crate::signal::DurableSeq;
 use crate::write::batch::WriteBatch;
+use crate::write::ingest::{BulkIngest, IngestDeps, IngestReport};
 use crate::write::WritePath;
 use snapshot::Snapshot;
 
@@ -67,6 +68,7 @@ pub(crate) struct Following {
 pub(crate) struct Writer {
     path: WritePath,
     background: Background,
+    ingest: Arc<IngestDeps>,
 }
 
 impl DbCore {
@@ -280,6 +282,32 @@ impl Db {
         let flusher = &writer.background.flusher;
         flusher.wait_flushed(target).await?;
         Ok(flusher.produced_between(first_pending.unwrap_or(target), target))
+    }
+
+    /// Starts a bulk ingest: sorted entries go straight into chunks (no WAL,
+    /// no memtable) and [`BulkIngest::finish`] publishes them with one
+    /// manifest edit at one new sequence number, above every write before
+    /// it: reads see all of it or none, and it overrides every older version
+    /// of its keys. Writes made while it builds go on; they wait only for
+    /// the final publish (see [`BulkIngest`]). Only the writer ingests.
+    pub fn bulk_ingest(&self) -> Result<BulkIngest> {
+        let writer = self.core.writer()?;
+        Ok(BulkIngest::new(writer.ingest.clone()))
+    }
+
+    /// Ingests `entries` (key, value), in strictly increasing key order, with
+    /// [`Db::bulk_ingest`]: all of them or, on error, none.
+    pub async fn ingest<K, V, I>(&self, entries: I) -> Result<IngestReport>
+    where
+        K: Into<Bytes>,
+        V: Into<Bytes>,
+        I: IntoIterator<Item = (K, V)>,
+    {
+        let mut ingest = self.bulk_ingest()?;
+        for (k, v) in entries {
+            ingest.put(k, v).await?;
+        }
+        ingest.finish().await
     }
 
     /// Flushes the memtables, then merges every chunk into one sorted run,

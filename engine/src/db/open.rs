@@ -32,6 +32,7 @@ use crate::read::Reader;
 use crate::signal::DurableSeq;
 use crate::signal::Wakeup;
 use crate::write::commit::{CommitDeps, CommitPath};
+use crate::write::ingest::IngestDeps;
 use crate::write::wal::WalWriter;
 use crate::write::wal_tail::{TailPosition, WalTail};
 use crate::write::{Backpressure, BucketWait, WriteLimits, WritePath};
@@ -515,7 +516,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             chunks: p.chunks.clone(),
             manifests: p.manifests,
             publisher: publisher.clone(),
-            ids,
+            ids: ids.clone(),
             shipped: p.bucket.index.clone(),
             health: p.health.clone(),
             metrics: p.metrics.clone(),
@@ -525,6 +526,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             wal_retention: opts.wal_retention,
         },
     ));
+    let ingest_ids = ids;
     let shipper = opts.wal_shipping.then(|| {
         Arc::new(WalShipper::new(
             ShipperDeps {
@@ -544,6 +546,22 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             p.bucket.durable,
             p.bucket.index.clone(),
         ))
+    });
+    let ingest = Arc::new(IngestDeps {
+        commit: commit.clone(),
+        view: p.view.clone(),
+        chunks: p.chunks.clone(),
+        publisher: publisher.clone(),
+        ids: ingest_ids,
+        flusher: flusher.clone(),
+        compactor: compactor.clone(),
+        durable: p.durable.clone(),
+        retry: retry.clone(),
+        chunk_options: opts.chunk_options(),
+        target_chunk_size: opts.compaction.target_chunk_size,
+        max_key_size: opts.max_key_size,
+        max_value_size: opts.max_value_size,
+        epoch: p.epoch,
     });
     let background = Background::new(flusher, compactor, collector, publisher, shipper);
     background.start(
@@ -565,6 +583,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             limits,
         ),
         background,
+        ingest,
     }
 }
 

@@ -518,6 +518,9 @@ impl ChunkStore {
         key: &[u8],
         max_seq: u64,
     ) -> Result<Option<usize>> {
+        let Some(object_seq) = table.object_seq(max_seq) else {
+            return Ok(None);
+        };
         if !table.covers(key) {
             return Ok(None);
         }
@@ -526,8 +529,8 @@ impl ChunkStore {
             return Ok(None);
         }
         // The chunk format guarantees that the block the index names is the
-        // only one that can hold the newest version at or below `max_seq`.
-        Ok(index.seek_block(key, max_seq))
+        // only one that can hold the newest version at or below the seq.
+        Ok(index.seek_block(key, object_seq))
     }
 
     /// Newest version of `key` with seq <= `max_seq` in `table`: bloom, block
@@ -542,9 +545,11 @@ impl ChunkStore {
             return Ok(None);
         };
         let block = self.block(table, i).await?;
-        block
-            .get(key, max_seq)
-            .map_err(|e| Error::chunk(&table.object, e))
+        let object_seq = table.object_seq(max_seq).unwrap_or(max_seq);
+        let hit = block
+            .get(key, object_seq)
+            .map_err(|e| Error::chunk(&table.object, e))?;
+        Ok(hit.map(|(seq, kind, value)| (table.entry_seq(seq), kind, value)))
     }
 }
 

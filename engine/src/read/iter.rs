@@ -281,14 +281,14 @@ impl ChunkSource {
         loop {
             if let Some(it) = self.iter.as_mut() {
                 if it.valid() {
+                    let table = &self.tables[self.table];
                     let entry = InternalEntry {
                         key: Bytes::copy_from_slice(it.key()),
-                        seq: it.seq(),
+                        seq: table.entry_seq(it.seq()),
                         kind: it.kind(),
                         value: it.value(),
                     };
-                    let object = &self.tables[self.table].object;
-                    it.next().map_err(|e| Error::chunk(object, e))?;
+                    it.next().map_err(|e| Error::chunk(&table.object, e))?;
                     return Ok(Some(entry));
                 }
                 self.iter = None;

@@ -161,8 +161,7 @@ fn describes(index: &ChunkIndex, meta: &ChunkMeta) -> Result<(), String> {
         && p.tombstones == meta.tombstones
         && p.min_key == meta.min_key
         && p.max_key == meta.max_key
-        && p.min_seq == meta.min_seq
-        && p.max_seq == meta.max_seq;
+        && meta.seqs_match(p.min_seq, p.max_seq);
     if same {
         Ok(())
     } else {

@@ -120,10 +120,11 @@ impl Reader {
                     continue;
                 };
                 let key = keys[l.slot].as_ref();
-                let object = &l.candidates[l.next].object;
+                let table = &l.candidates[l.next];
+                let object_seq = table.object_seq(seq).unwrap_or(seq);
                 match block
-                    .get(key, seq)
-                    .map_err(|e| crate::error::Error::chunk(object, e))?
+                    .get(key, object_seq)
+                    .map_err(|e| crate::error::Error::chunk(&table.object, e))?
                 {
                     Some((_, kind, value)) => {
                         if kind == Kind::Put {

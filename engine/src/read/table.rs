@@ -61,6 +61,38 @@ impl ChunkTable {
         table
     }
 
+    /// The seq bound to look up in the chunk object for a read at `read_seq`,
+    /// or `None` when the read sees nothing of the chunk. A chunk whose
+    /// manifest entry has one seq for all entries (a bulk-ingested chunk's
+    /// object carries seq 0; see [`ChunkMeta::uniform_seq`]) is wholly
+    /// visible at or above that seq; any other chunk is read at `read_seq`.
+    pub(crate) fn object_seq(&self, read_seq: u64) -> Option<u64> {
+        match self.meta.uniform_seq() {
+            Some(seq) if read_seq < seq => None,
+            Some(_) => Some(firn_chunk::MAX_SEQ),
+            None => Some(read_seq),
+        }
+    }
+
+    /// The seq of an entry the chunk object gives as `object_seq`: the
+    /// manifest's for a single-seq chunk, else the object's own.
+    pub(crate) fn entry_seq(&self, object_seq: u64) -> u64 {
+        self.meta.uniform_seq().unwrap_or(object_seq)
+    }
+
+    /// This table with every entry at `seq` (a bulk-ingested chunk, built
+    /// at seq 0, as its manifest entry will say once published).
+    pub(crate) fn with_seq(&self, seq: u64) -> ChunkTable {
+        let mut meta = self.meta.clone();
+        meta.min_seq = seq;
+        meta.max_seq = seq;
+        let table = ChunkTable::new(meta, self.store.clone());
+        if let Some(index) = self.index.get() {
+            let _ = table.index.set(index.clone());
+        }
+        table
+    }
+
     /// True when `key` falls inside the chunk's key range.
     pub(crate) fn covers(&self, key: &[u8]) -> bool {
         key >= self.meta.min_key.as_slice() && key <= self.meta.max_key.as_slice()

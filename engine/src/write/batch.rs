@@ -64,6 +64,21 @@ impl WriteBatch {
         WriteBatch::default()
     }
 
+    /// The WAL record of a bulk ingest: one delete of the empty key, which
+    /// no user batch can hold (empty keys are refused). It takes the ingest's
+    /// sequence number in the log, so the log's seqs stay gapless, and
+    /// changes nothing when applied (see `wal/FORMAT.md`, "Ingest markers").
+    pub(crate) fn ingest_marker() -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.delete(Bytes::new());
+        batch
+    }
+
+    /// True for the record of a bulk ingest ([`WriteBatch::ingest_marker`]).
+    pub(crate) fn is_ingest_marker(&self) -> bool {
+        matches!(self.ops.as_slice(), [BatchOp::Delete { key }] if key.is_empty())
+    }
+
     /// Adds a put.
     pub fn put(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> &mut Self {
         let (key, value) = (key.into(), value.into());

@@ -13,6 +13,7 @@
 //! `fdatasync` run on the blocking pool so the sync does not stall the async
 //! workers.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,9 @@ struct Pending {
 struct Queue {
     pending: Vec<Pending>,
     leader: bool,
+    /// Bulk ingests waiting to hold the commit path: the leader hands its
+    /// leadership to the first instead of committing the next group.
+    holds: VecDeque<oneshot::Sender<()>>,
 }
 
 /// State only the leader touches (behind `log`).
@@ -124,6 +128,14 @@ impl CommitPath {
         loop {
             let group = {
                 let mut q = lock(&self.queue);
+                if let Some(hold) = q.holds.pop_front() {
+                    // Leadership passes to the ingest (`leader` stays set):
+                    // writes queue up until it releases the hold.
+                    if hold.send(()).is_ok() {
+                        return;
+                    }
+                    continue;
+                }
                 if q.pending.is_empty() {
                     q.leader = false;
                     return;
@@ -230,6 +242,34 @@ impl CommitPath {
         Ok(lasts)
     }
 
+    /// Takes the commit path for a bulk ingest: waits for the group being
+    /// committed, then holds every later write back (queued) until the
+    /// [`CommitHold`] is released or dropped. Call it from a task that
+    /// cannot be cancelled in the middle (a spawned one): a hold granted to
+    /// a dropped future would keep writes queued.
+    pub(crate) async fn hold(self: &Arc<Self>) -> Result<CommitHold> {
+        let granted = {
+            let mut q = lock(&self.queue);
+            if q.leader {
+                let (tx, rx) = oneshot::channel();
+                q.holds.push_back(tx);
+                Some(rx)
+            } else {
+                q.leader = true;
+                None
+            }
+        };
+        if let Some(rx) = granted {
+            rx.await
+                .map_err(|_| Error::Background("the commit path stopped".into()))?;
+        }
+        Ok(CommitHold {
+            path: self.clone(),
+            marker: None,
+            released: false,
+        })
+    }
+
     /// Freezes the active memtable (if it holds anything) and starts a new WAL
     /// segment. Returns the frozen memtable's id.
     pub(crate) fn rotate(&self) -> Result<Option<u64>> {
@@ -289,5 +329,85 @@ impl CommitPath {
     pub(crate) fn wal_synced_position(&self) -> Option<(u64, u64)> {
         let log = lock(&self.log);
         log.wal.as_ref().map(|w| (w.segment(), w.synced_len()))
+    }
+}
+
+/// The commit path held by a bulk ingest: no write commits while it lives.
+/// Released by [`CommitHold::release`] or on drop; either way the writes
+/// queued meanwhile are then committed, in order.
+pub(crate) struct CommitHold {
+    path: Arc<CommitPath>,
+    /// The sequence number the marker took, once written.
+    marker: Option<u64>,
+    released: bool,
+}
+
+impl CommitHold {
+    /// Freezes the active memtable (so every earlier write is in a frozen
+    /// one, or already in chunks) and appends the ingest's marker record
+    /// (see `wal/FORMAT.md`), which takes the next sequence number. The
+    /// marker's seq is not visible until the hold is released. Returns the
+    /// seq and the id of the memtable frozen, if any.
+    pub(crate) fn write_marker(&mut self) -> Result<(u64, Option<u64>)> {
+        if self.marker.is_some() {
+            return Err(Error::Background(
+                "an ingest marker was written twice".into(),
+            ));
+        }
+        let deps = &self.path.deps;
+        let mut log = lock(&self.path.log);
+        let frozen = self.path.rotate_locked(&mut log)?;
+        let LogState {
+            wal,
+            next_seq,
+            buf,
+            last_time_ms,
+        } = &mut *log;
+        let wal = wal.as_mut().ok_or(Error::ReadOnly)?;
+        let time_ms = firn_store::clock::now_ms().max(*last_time_ms);
+        *last_time_ms = time_ms;
+        let seq = *next_seq;
+        buf.clear();
+        frame_record(buf, |out| {
+            encode_timed(out, time_ms, seq, &WriteBatch::ingest_marker())
+        });
+        if let Err(err) = wal.append(buf) {
+            // As for a group: the log may hold a partial record now.
+            tracing::error!("WAL write failed, no more writes are accepted: {err}");
+            deps.health.fail(err);
+            return Err(deps.health.stopped_error().unwrap_or(Error::Closed(None)));
+        }
+        deps.tail
+            .appended(wal.segment(), wal.written(), seq, buf.len() as u64);
+        deps.metrics
+            .wal_bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        *next_seq = seq + 1;
+        self.marker = Some(seq);
+        Ok((seq, frozen))
+    }
+
+    /// Makes the marker's seq (and so the published ingest) visible and
+    /// commits the writes queued meanwhile.
+    pub(crate) async fn release(mut self) {
+        self.released = true;
+        if let Some(seq) = self.marker {
+            self.path.deps.view.publish_seq(seq);
+        }
+        let path = self.path.clone();
+        let _ = firn_store::clock::run_blocking(move || path.lead_groups()).await;
+    }
+}
+
+impl Drop for CommitHold {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        if let Some(seq) = self.marker {
+            self.path.deps.view.publish_seq(seq);
+        }
+        let path = self.path.clone();
+        firn_store::clock::spawn_blocking_detached(move || path.lead_groups());
     }
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod commit;
+pub(crate) mod ingest;
 pub(crate) mod wal;
 pub(crate) mod wal_tail;
 

@@ -4,7 +4,7 @@
 //! offset  size  field
 //! ------  ----  -----------------------------------------------------------------
 //!      0     8  magic            b"FIRNMNFT"
-//!      8     4  format_version   u32 little-endian (this build writes 4, reads 1 to 4)
+//!      8     4  format_version   u32 little-endian (this build writes 5, reads 1 to 5)
 //!     12     4  payload_len      u32 little-endian, = N
 //!     16     N  payload          postcard encoding of `Manifest`
 //!   16+N     4  crc32            u32 little-endian, CRC-32 (IEEE) of bytes [0, 16+N)
@@ -46,7 +46,7 @@ use crate::error::ManifestError;
 pub const MAGIC: [u8; 8] = *b"FIRNMNFT";
 
 /// The manifest format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The first format version: no fence records (frozen: never renumber).
 const FORMAT_V1: u32 = 1;
@@ -57,6 +57,10 @@ const FORMAT_V2: u32 = 2;
 /// The third format version: no `sources`, no `history_retention_ms` (frozen: never
 /// renumber).
 const FORMAT_V3: u32 = 3;
+
+/// The fourth format version: the payload of version 5, but no chunk was bulk-ingested (every
+/// chunk object carries its entries' own sequence numbers). Frozen: never renumber.
+const FORMAT_V4: u32 = 4;
 
 /// Bytes before the payload: magic, format version, payload length.
 pub const HEADER_LEN: usize = 16;
@@ -172,6 +176,9 @@ pub fn decode(bytes: &[u8], object: &str) -> Result<Manifest, ManifestError> {
         let (v3, rest) = postcard::take_from_bytes::<ManifestV3>(payload).map_err(undecodable)?;
         (upgrade_v3(v3), rest)
     } else {
+        // Versions 4 and 5 share the payload: version 5 only allows chunks whose entries
+        // take their sequence number from the manifest (bulk ingest, see `ChunkMeta`).
+        const _: () = assert!(FORMAT_V4 + 1 == FORMAT_VERSION);
         postcard::take_from_bytes::<Manifest>(payload).map_err(undecodable)?
     };
     if !rest.is_empty() {

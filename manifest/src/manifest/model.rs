@@ -89,6 +89,27 @@ pub struct ChunkMeta {
     pub max_seq: u64,
 }
 
+impl ChunkMeta {
+    /// The one sequence number of every entry, for a chunk whose `min_seq == max_seq`.
+    ///
+    /// Such a chunk holds each key at most once, all at that seq, and a reader takes the seq
+    /// from here, not from the object: a bulk-ingested chunk (format version 5) is built
+    /// before its seq is known, so its object carries seq 0 and the manifest assigns the seq
+    /// when the chunk is published (RocksDB's "global seqno"). For any other chunk with one
+    /// seq, the object says the same, so the rule holds for every chunk.
+    pub fn uniform_seq(&self) -> Option<u64> {
+        (self.min_seq == self.max_seq).then_some(self.max_seq)
+    }
+
+    /// True when a chunk object whose properties give `min_seq..=max_seq` can be the chunk this
+    /// entry describes: the same range, or seq 0 throughout in the object of a bulk-ingested
+    /// chunk (see [`ChunkMeta::uniform_seq`]).
+    pub fn seqs_match(&self, min_seq: u64, max_seq: u64) -> bool {
+        (min_seq == self.min_seq && max_seq == self.max_seq)
+            || (min_seq == 0 && max_seq == 0 && self.uniform_seq().is_some())
+    }
+}
+
 /// A sorted run: chunks ordered by key with non-overlapping key ranges, read as one sorted
 /// sequence.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +140,8 @@ pub struct Manifest {
     pub next_chunk_id: u64,
     /// The next sorted-run id to allocate.
     pub next_run_id: u64,
-    /// Level-0 chunks (flushed memtables, key ranges may overlap), newest first (by `max_seq`).
+    /// Level-0 chunks (flushed memtables, key ranges may overlap), newest first (by `max_seq`;
+    /// a bulk ingest published in a run may be newer than L0 chunks it does not overlap).
     pub l0: Vec<ChunkMeta>,
     /// Sorted runs, newest first.
     pub runs: Vec<SortedRun>,

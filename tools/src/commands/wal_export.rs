@@ -31,6 +31,8 @@ pub async fn wal_export(session: &mut Session, local: Option<PathBuf>, from_seq:
                 continue;
             }
             let line = match op {
+                // A bulk ingest's marker: its data is in chunks, not the WAL.
+                BatchOp::Delete { key } if key.is_empty() => continue,
                 BatchOp::Put { key, value } => {
                     format!("put\t{}\t{}", codec.show(key), codec.show(value))
                 }
