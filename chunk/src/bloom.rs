@@ -109,7 +109,7 @@ pub(crate) fn xxh64(data: &[u8], seed: u64) -> u64 {
 
 /// The hash the filter stores for a user key.
 #[inline]
-pub(crate) fn key_hash(user_key: &[u8]) -> u64 {
+pub fn key_hash(user_key: &[u8]) -> u64 {
     xxh64(user_key, 0)
 }
 

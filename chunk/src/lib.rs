@@ -52,6 +52,7 @@ use std::cmp::Ordering;
 
 pub use block::{decode_block, Block, BlockHandle};
 pub use block_iter::BlockIter;
+pub use bloom::key_hash;
 pub use builder::{ChunkBuilder, ChunkSummary, MAX_ENTRY_BYTES};
 pub use error::ChunkError;
 pub use footer::{Footer, FOOTER_LEN, MAGIC};

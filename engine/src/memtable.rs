@@ -11,16 +11,44 @@ use crate::write::batch::{BatchOp, WriteBatch};
 
 /// Skiplist key: user key ascending, then sequence number descending (newest
 /// first), the same order as the chunk format's internal keys.
+///
+/// `prefix` holds the key's first 16 bytes big-endian (zero-padded), so most
+/// comparisons of a skiplist walk are one integer comparison, without
+/// following the key's pointer: two keys whose prefixes differ compare as
+/// their prefixes do (a zero-padded shorter key is below any longer key it
+/// starts, or equal in prefix and then decided by the full comparison).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct MemKey {
+    prefix: u128,
     pub key: Bytes,
     pub seq: u64,
 }
 
+impl MemKey {
+    pub(crate) fn new(key: Bytes, seq: u64) -> MemKey {
+        MemKey {
+            prefix: key_prefix(&key),
+            key,
+            seq,
+        }
+    }
+}
+
+/// The first 16 bytes of `key`, big-endian, zero-padded.
+#[inline]
+fn key_prefix(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = key.len().min(16);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(bytes)
+}
+
 impl Ord for MemKey {
+    #[inline]
     fn cmp(&self, other: &MemKey) -> Ordering {
-        self.key
-            .cmp(&other.key)
+        self.prefix
+            .cmp(&other.prefix)
+            .then_with(|| self.key.cmp(&other.key))
             .then_with(|| other.seq.cmp(&self.seq))
     }
 }
@@ -28,6 +56,46 @@ impl Ord for MemKey {
 impl PartialOrd for MemKey {
     fn partial_cmp(&self, other: &MemKey) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// A filter over the keys of one memtable: a read of a key the memtable
+/// does not hold (most reads, once most data is in chunks) skips the
+/// skiplist walk. Blocked: the three bits of a key are in one 64-bit word,
+/// set with `fetch_or` by the one inserting thread and read concurrently.
+struct KeyFilter {
+    words: Box<[AtomicU64]>,
+    mask: u64,
+}
+
+impl KeyFilter {
+    /// About one bit per 8 bytes of memtable capacity (8 Mi bits, 1 MiB, for
+    /// a 64 MiB memtable: some 20 bits per entry of a 100-byte value).
+    fn new(capacity: usize) -> KeyFilter {
+        let words = (capacity / 512).clamp(8, 1 << 21).next_power_of_two();
+        KeyFilter {
+            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            mask: words as u64 - 1,
+        }
+    }
+
+    #[inline]
+    fn probe(&self, key: &[u8]) -> (&AtomicU64, u64) {
+        let h = firn_chunk::key_hash(key);
+        let word = &self.words[(h & self.mask) as usize];
+        let bits =
+            (1u64 << ((h >> 40) & 63)) | (1u64 << ((h >> 46) & 63)) | (1u64 << ((h >> 52) & 63));
+        (word, bits)
+    }
+
+    fn insert(&self, key: &[u8]) {
+        let (word, bits) = self.probe(key);
+        word.fetch_or(bits, AtomicOrdering::Relaxed);
+    }
+
+    fn may_contain(&self, key: &[u8]) -> bool {
+        let (word, bits) = self.probe(key);
+        word.load(AtomicOrdering::Relaxed) & bits == bits
     }
 }
 
@@ -47,6 +115,7 @@ pub(crate) struct Memtable {
     /// Position in freeze order (also the memtable's WAL segment number).
     pub id: u64,
     map: SkipMap<MemKey, MemValue>,
+    filter: KeyFilter,
     bytes: AtomicUsize,
     min_seq: AtomicU64,
     max_seq: AtomicU64,
@@ -79,10 +148,13 @@ impl Memtable {
         seq
     }
 
-    pub(crate) fn new(id: u64) -> Memtable {
+    /// An empty memtable expected to hold about `capacity` bytes (the
+    /// memtable size: it sizes the key filter).
+    pub(crate) fn new(id: u64, capacity: usize) -> Memtable {
         Memtable {
             id,
             map: SkipMap::new(),
+            filter: KeyFilter::new(capacity),
             bytes: AtomicUsize::new(0),
             min_seq: AtomicU64::new(u64::MAX),
             max_seq: AtomicU64::new(0),
@@ -96,7 +168,10 @@ impl Memtable {
                 MemValue::Put(v) => v.len(),
                 MemValue::Delete => 0,
             };
-        self.map.insert(MemKey { key, seq }, value);
+        // The filter first: a reader that finds the entry in the map must
+        // find its key in the filter too.
+        self.filter.insert(&key);
+        self.map.insert(MemKey::new(key, seq), value);
         self.bytes.fetch_add(size, AtomicOrdering::Relaxed);
         self.min_seq.fetch_min(seq, AtomicOrdering::Relaxed);
         self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
@@ -124,10 +199,10 @@ impl Memtable {
 
     /// Newest version of `key` with seq <= `max_seq`.
     pub(crate) fn get(&self, key: &[u8], max_seq: u64) -> Option<(u64, MemValue)> {
-        let probe = MemKey {
-            key: Bytes::copy_from_slice(key),
-            seq: max_seq,
-        };
+        if !self.filter.may_contain(key) {
+            return None;
+        }
+        let probe = MemKey::new(Bytes::copy_from_slice(key), max_seq);
         let entry = self.map.lower_bound(Bound::Included(&probe))?;
         if entry.key().key.as_ref() != key {
             return None;
@@ -174,7 +249,7 @@ mod tests {
 
     #[test]
     fn newest_visible_version_wins() {
-        let m = Memtable::new(1);
+        let m = Memtable::new(1, 4096);
         m.insert(Bytes::from("a"), 1, MemValue::Put(Bytes::from("a1")));
         m.insert(Bytes::from("a"), 5, MemValue::Delete);
         m.insert(Bytes::from("a"), 9, MemValue::Put(Bytes::from("a9")));
@@ -190,16 +265,40 @@ mod tests {
         assert_eq!(m.get(b"b", 1), None);
         assert_eq!(m.seq_range(), Some((1, 9)));
         let mut out = Vec::new();
-        m.read_from(
-            &MemKey {
-                key: Bytes::from("a"),
-                seq: 5,
-            },
-            true,
-            10,
-            &mut out,
-        );
+        m.read_from(&MemKey::new(Bytes::from("a"), 5), true, 10, &mut out);
         let got: Vec<_> = out.iter().map(|e| (e.key.clone(), e.seq)).collect();
         assert_eq!(got, vec![(Bytes::from("a"), 1), (Bytes::from("b"), 2)]);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The prefix shortcut orders keys exactly as comparing the whole
+        /// keys does (zero bytes, shared prefixes and lengths around 16
+        /// included), and the filter never misses an inserted key.
+        #[test]
+        fn prefix_order_is_key_order_and_the_filter_has_no_false_negatives(
+            keys in proptest::collection::vec(
+                (proptest::collection::vec(proptest::prop_oneof![Just(0u8), Just(1u8), Just(0x61u8), Just(0xffu8)], 0..20), 0u64..4),
+                1..60,
+            )
+        ) {
+            let mem_keys: Vec<MemKey> =
+                keys.iter().map(|(k, s)| MemKey::new(Bytes::from(k.clone()), *s)).collect();
+            for a in &mem_keys {
+                for b in &mem_keys {
+                    let want = a.key.cmp(&b.key).then_with(|| b.seq.cmp(&a.seq));
+                    prop_assert_eq!(a.cmp(b), want, "{:?} vs {:?}", a, b);
+                }
+            }
+            let m = Memtable::new(1, 1024);
+            for (i, (k, _)) in keys.iter().enumerate() {
+                m.insert(Bytes::from(k.clone()), i as u64 + 1, MemValue::Delete);
+            }
+            for (k, _) in &keys {
+                prop_assert!(m.filter.may_contain(k));
+                prop_assert!(m.get(k, u64::MAX).is_some());
+            }
+        }
     }
 }

@@ -285,13 +285,13 @@ impl Follower {
                 // memtable holding those must not hold later ones too, or
                 // it would outlive that manifest and hide the ingest.
                 let id = self.next_mem_id.fetch_add(1, Ordering::Relaxed);
-                view.update(|s| s.rotated(Arc::new(Memtable::new(id))));
+                view.update(|s| s.rotated(Arc::new(Memtable::new(id, self.deps.memtable_size))));
                 state = view.current();
             }
             state.active.apply(batch, first);
             if state.active.size() >= self.deps.memtable_size {
                 let id = self.next_mem_id.fetch_add(1, Ordering::Relaxed);
-                view.update(|s| s.rotated(Arc::new(Memtable::new(id))));
+                view.update(|s| s.rotated(Arc::new(Memtable::new(id, self.deps.memtable_size))));
             }
             self.publish(pos, end);
         }
@@ -352,7 +352,7 @@ impl Follower {
         let fresh = self.next_mem_id.fetch_add(1, Ordering::Relaxed);
         view.update(|s| ReadState {
             active: if covered(&s.active) && !s.active.is_empty() {
-                Arc::new(Memtable::new(fresh))
+                Arc::new(Memtable::new(fresh, self.deps.memtable_size))
             } else {
                 s.active.clone()
             },

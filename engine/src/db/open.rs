@@ -79,16 +79,8 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     if let Some(name) = &opts.checkpoint {
         let manifest = load_checkpointed(&manifests, name).await?;
         let bucket = BucketWal::none(manifest.wal_watermark);
-        return assemble(
-            opts,
-            manifests,
-            manifest,
-            Recovered::empty(),
-            bucket,
-            local,
-            false,
-        )
-        .await;
+        let recovered = Recovered::empty(opts.memtable_size);
+        return assemble(opts, manifests, manifest, recovered, bucket, local, false).await;
     }
     let manifest = match manifests.load_latest().await? {
         Some(m) => m,
@@ -135,6 +127,7 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
         writer,
         &opts.local_dir,
         writer_id,
+        opts.memtable_size,
     )?;
     let mut recovered = recovered;
     let manifest = if writer {
@@ -295,7 +288,7 @@ async fn assemble(
     let next_chunk_id = manifest.next_chunk_id;
     let view = Arc::new(ReadView::new(
         ReadState {
-            active: Arc::new(Memtable::new(next_segment)),
+            active: Arc::new(Memtable::new(next_segment, opts.memtable_size)),
             frozen,
             tables: Arc::new(tables),
         },

@@ -24,9 +24,9 @@ pub(crate) struct Recovered {
 }
 
 impl Recovered {
-    pub(crate) fn empty() -> Recovered {
+    pub(crate) fn empty(capacity: usize) -> Recovered {
         Recovered {
-            mem: Memtable::new(0),
+            mem: Memtable::new(0, capacity),
             last_seq: 0,
             last_segment: 0,
             first_segment: None,
@@ -54,13 +54,14 @@ pub(crate) fn replay_wal(
     writer: bool,
     local: &Path,
     writer_id: [u8; 16],
+    capacity: usize,
 ) -> Result<Recovered> {
     if writer {
         crate::write::wal::remove_temp_segments(dir).map_err(|e| Error::io(dir, e))?;
     }
     let segments = list_segments(dir)?;
     let last_segment = segments.last().map(|(n, _)| *n).unwrap_or(0);
-    let mem = Memtable::new(last_segment);
+    let mem = Memtable::new(last_segment, capacity);
     let mut last_seq = 0u64;
     let mut orphans: Option<Orphans> = None;
     let count = segments.len();

@@ -58,10 +58,7 @@ impl MemSource {
         MemSource {
             mem,
             buf: VecDeque::new(),
-            resume: MemKey {
-                key: Bytes::copy_from_slice(start),
-                seq: u64::MAX,
-            },
+            resume: MemKey::new(Bytes::copy_from_slice(start), u64::MAX),
             exclusive: false,
             done: false,
         }
@@ -74,10 +71,7 @@ impl MemSource {
                 .read_from(&self.resume, self.exclusive, MEM_REFILL, &mut out);
             self.done = out.len() < MEM_REFILL;
             if let Some(last) = out.last() {
-                self.resume = MemKey {
-                    key: last.key.clone(),
-                    seq: last.seq,
-                };
+                self.resume = MemKey::new(last.key.clone(), last.seq);
                 self.exclusive = true;
             }
             self.buf.extend(out.into_iter().map(|e| {

@@ -97,6 +97,13 @@ impl CommitPath {
     /// Commits `batch`; resolves to the batch's last sequence number once
     /// the batch is durable (as asked) and visible.
     pub(crate) async fn commit(self: &Arc<Self>, batch: WriteBatch, sync: bool) -> Result<u64> {
+        if !sync && self.lead_alone() {
+            // Nobody leads and nobody waits: commit on this thread, with no
+            // queue or channel hand-off, then lead whatever queued meanwhile.
+            let result = self.commit_alone(&batch);
+            self.lead_groups();
+            return result;
+        }
         let (tx, rx) = oneshot::channel();
         let lead = {
             let mut q = lock(&self.queue);
@@ -121,6 +128,41 @@ impl CommitPath {
                 "the commit was abandoned: its group's leader stopped".into(),
             ))
         })
+    }
+
+    /// Takes leadership if nobody holds it and nothing is queued.
+    fn lead_alone(&self) -> bool {
+        let mut q = lock(&self.queue);
+        if q.leader || !q.pending.is_empty() || !q.holds.is_empty() {
+            return false;
+        }
+        q.leader = true;
+        true
+    }
+
+    /// Commits one batch as a group of its own (the caller leads).
+    fn commit_alone(&self, batch: &WriteBatch) -> Result<u64> {
+        if let Some(cause) = self.deps.health.fatal() {
+            return Err(Error::stopped_by(cause));
+        }
+        let mut log = lock(&self.log);
+        let result = self.write_group(&mut log, &[(batch, false)]);
+        drop(log);
+        result
+            .map(|first| first + batch.len() as u64 - 1)
+            .map_err(|err| self.wal_failed(err))
+    }
+
+    /// Stops the database after a failed WAL write; the error for writers.
+    fn wal_failed(&self, err: Error) -> Error {
+        // The WAL may now hold a partial group: no later write may follow
+        // it. Stop accepting writes; reopening recovers cleanly.
+        tracing::error!("WAL write failed, no more writes are accepted: {err}");
+        self.deps.health.fail(err);
+        self.deps
+            .health
+            .stopped_error()
+            .unwrap_or(Error::Closed(None))
     }
 
     /// Commits queued groups until the queue is empty, then gives up leadership.
@@ -153,33 +195,38 @@ impl CommitPath {
             }
             return;
         }
+        let batches: Vec<(&WriteBatch, bool)> = group.iter().map(|p| (&p.batch, p.sync)).collect();
         let mut log = lock(&self.log);
-        let result = self.write_group(&mut log, &group);
+        let result = self.write_group(&mut log, &batches);
         drop(log);
+        drop(batches);
         match result {
-            Ok(seqs) => {
-                for (p, last) in group.into_iter().zip(seqs) {
-                    let _ = p.done.send(Ok(last));
+            Ok(first) => {
+                let mut last = first;
+                for p in group {
+                    last += p.batch.len() as u64;
+                    let _ = p.done.send(Ok(last - 1));
                 }
             }
             Err(err) => {
-                // The WAL may now hold a partial group: no later write may follow
-                // it. Stop accepting writes; reopening recovers cleanly.
-                tracing::error!("WAL write failed, no more writes are accepted: {err}");
-                self.deps.health.fail(err);
+                let stopped = self.wal_failed(err);
+                let mut error = Some(stopped);
                 for p in group {
-                    let _ = p.done.send(Err(self
-                        .deps
-                        .health
-                        .stopped_error()
-                        .unwrap_or(Error::Closed(None))));
+                    let e = error.take().unwrap_or_else(|| {
+                        self.deps
+                            .health
+                            .stopped_error()
+                            .unwrap_or(Error::Closed(None))
+                    });
+                    let _ = p.done.send(Err(e));
                 }
             }
         }
     }
 
-    /// Appends, syncs and applies one group. Returns each batch's last seq.
-    fn write_group(&self, log: &mut LogState, group: &[Pending]) -> Result<Vec<u64>> {
+    /// Appends, syncs and applies one group (batches with whether each asked
+    /// for a sync). Returns the group's first seq.
+    fn write_group(&self, log: &mut LogState, group: &[(&WriteBatch, bool)]) -> Result<u64> {
         if self.deps.view.current().active.size() >= self.deps.memtable_size
             || self.deps.tail.wants_rotation()
         {
@@ -195,15 +242,14 @@ impl CommitPath {
         *last_time_ms = time_ms;
         let wal = wal.as_mut().ok_or(Error::ReadOnly)?;
         buf.clear();
-        let mut lasts = Vec::with_capacity(group.len());
-        let mut seq = *next_seq;
+        let group_first = *next_seq;
+        let mut seq = group_first;
         let mut any_sync = false;
-        for p in group {
+        for &(batch, sync) in group {
             let first = seq;
-            frame_record(buf, |out| encode_timed(out, time_ms, first, &p.batch));
-            seq += p.batch.len() as u64;
-            lasts.push(seq - 1);
-            any_sync |= p.sync;
+            frame_record(buf, |out| encode_timed(out, time_ms, first, batch));
+            seq += batch.len() as u64;
+            any_sync |= sync;
         }
         wal.append(buf)?;
         let group_last = seq - 1;
@@ -229,9 +275,9 @@ impl CommitPath {
                 .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         }
         let active = self.deps.view.current().active.clone();
-        let mut seq = *next_seq;
-        for p in group {
-            seq = active.apply(&p.batch, seq);
+        let mut seq = group_first;
+        for &(batch, _) in group {
+            seq = active.apply(batch, seq);
         }
         *next_seq = seq;
         self.deps.view.publish_seq(seq - 1);
@@ -239,7 +285,7 @@ impl CommitPath {
             .metrics
             .batches
             .fetch_add(group.len() as u64, Ordering::Relaxed);
-        Ok(lasts)
+        Ok(group_first)
     }
 
     /// Takes the commit path for a bulk ingest: waits for the group being
@@ -295,7 +341,7 @@ impl CommitPath {
         let frozen_id = current.active.id;
         self.deps
             .view
-            .update(|s| s.rotated(Arc::new(Memtable::new(next_id))));
+            .update(|s| s.rotated(Arc::new(Memtable::new(next_id, self.deps.memtable_size))));
         self.deps.flusher.wake();
         Ok(Some(frozen_id))
     }
