@@ -161,6 +161,9 @@ pub enum DurabilityArg {
     /// Each write waits until the shipped WAL object holding it is in the
     /// bucket (concurrent writers share one PUT).
     Remote,
+    /// Writes wait in the writer's WAL buffer (64 KiB, or the periodic
+    /// sync): no write(2) per commit; a crash may lose the newest.
+    Deferred,
 }
 
 impl DurabilityArg {
@@ -170,6 +173,7 @@ impl DurabilityArg {
             DurabilityArg::Sync => firn::Durability::Sync,
             DurabilityArg::Buffered => firn::Durability::Buffered,
             DurabilityArg::Remote => firn::Durability::Remote,
+            DurabilityArg::Deferred => firn::Durability::Deferred,
         }
     }
 
@@ -179,6 +183,7 @@ impl DurabilityArg {
             DurabilityArg::Sync => "sync",
             DurabilityArg::Buffered => "buffered",
             DurabilityArg::Remote => "remote",
+            DurabilityArg::Deferred => "deferred",
         }
     }
 }

@@ -58,6 +58,7 @@ pub use error::{Error, Result};
 pub use metrics::{CacheCounts, DurabilityStatus, Metrics};
 pub use options::{
     Durability, Options, ReadOptions, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
+    WAL_BUFFER_BYTES,
 };
 pub use read::iter::DbIterator;
 pub use restore::{restore_database, RestorePoint, RestoreReport};

@@ -23,7 +23,20 @@ pub enum Durability {
     /// `Remote` writers share one PUT. Waits at most for one PUT round trip
     /// when nothing else is being shipped.
     Remote,
+    /// The write is in this process's WAL buffer when it is acknowledged
+    /// (visible at once, like every write). The buffer goes to the OS when
+    /// it holds [`WAL_BUFFER_BYTES`], at the periodic WAL sync (see
+    /// [`Options::wal_sync_interval`]), with the next write of any other
+    /// durability, a flush, or `close`. A process crash may lose the writes
+    /// still in the buffer — always the newest ones: never a write without
+    /// every write before it. No `write(2)` per commit: the mode of
+    /// RocksDB's `manual_wal_flush` and of fjall's default journal buffer.
+    Deferred,
 }
+
+/// Bytes of [`Durability::Deferred`] writes a writer keeps before handing
+/// them to the OS.
+pub const WAL_BUFFER_BYTES: usize = 64 << 10;
 
 impl std::str::FromStr for Durability {
     type Err = Error;
@@ -32,8 +45,10 @@ impl std::str::FromStr for Durability {
             "sync" => Ok(Durability::Sync),
             "buffered" => Ok(Durability::Buffered),
             "remote" => Ok(Durability::Remote),
+            "deferred" => Ok(Durability::Deferred),
             other => Err(Error::InvalidArgument(format!(
-                "unknown durability {other:?}: expected \"buffered\", \"sync\" or \"remote\""
+                "unknown durability {other:?}: expected \"buffered\", \"sync\", \"remote\" \
+                 or \"deferred\""
             ))),
         }
     }

@@ -367,6 +367,7 @@ impl Run {
         let durability = match self.rng.random_range(0..20) {
             0 => Durability::Sync,
             1 => Durability::Remote,
+            2..4 => Durability::Deferred,
             _ => Durability::Buffered,
         };
         WriteOptions {

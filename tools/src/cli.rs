@@ -501,6 +501,8 @@ pub enum DurabilityArg {
     Sync,
     /// In a shipped WAL object in the bucket.
     Remote,
+    /// In the writer's WAL buffer (a crash may lose the newest writes).
+    Deferred,
 }
 
 impl DurabilityArg {
@@ -510,6 +512,7 @@ impl DurabilityArg {
             DurabilityArg::Buffered => firn::Durability::Buffered,
             DurabilityArg::Sync => firn::Durability::Sync,
             DurabilityArg::Remote => firn::Durability::Remote,
+            DurabilityArg::Deferred => firn::Durability::Deferred,
         }
     }
 }

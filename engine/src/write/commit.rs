@@ -26,6 +26,7 @@ use crate::health::Health;
 use crate::lock;
 use crate::memtable::Memtable;
 use crate::metrics::EngineMetrics;
+use crate::options::WAL_BUFFER_BYTES;
 use crate::read::view::ReadView;
 use crate::signal::Wakeup;
 use crate::write::batch::WriteBatch;
@@ -35,8 +36,21 @@ use crate::write::wal_tail::WalTail;
 
 struct Pending {
     batch: WriteBatch,
-    sync: bool,
+    mode: LogMode,
     done: oneshot::Sender<Result<u64>>,
+}
+
+/// How far a batch must get in the log before it is acknowledged; a group
+/// takes the furthest any of its batches asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum LogMode {
+    /// In the writer's buffer (`Durability::Deferred`).
+    Deferred,
+    /// Handed to the OS (`Durability::Buffered`, and `Remote` before it
+    /// waits for the shipper).
+    Written,
+    /// `fdatasync`ed (`Durability::Sync`).
+    Synced,
 }
 
 #[derive(Default)]
@@ -96,11 +110,12 @@ impl CommitPath {
 
     /// Commits `batch`; resolves to the batch's last sequence number once
     /// the batch is durable (as asked) and visible.
-    pub(crate) async fn commit(self: &Arc<Self>, batch: WriteBatch, sync: bool) -> Result<u64> {
+    pub(crate) async fn commit(self: &Arc<Self>, batch: WriteBatch, mode: LogMode) -> Result<u64> {
+        let sync = mode == LogMode::Synced;
         if !sync && self.lead_alone() {
             // Nobody leads and nobody waits: commit on this thread, with no
             // queue or channel hand-off, then lead whatever queued meanwhile.
-            let result = self.commit_alone(&batch);
+            let result = self.commit_alone(&batch, mode);
             self.lead_groups();
             return result;
         }
@@ -109,7 +124,7 @@ impl CommitPath {
             let mut q = lock(&self.queue);
             q.pending.push(Pending {
                 batch,
-                sync,
+                mode,
                 done: tx,
             });
             !std::mem::replace(&mut q.leader, true)
@@ -141,12 +156,12 @@ impl CommitPath {
     }
 
     /// Commits one batch as a group of its own (the caller leads).
-    fn commit_alone(&self, batch: &WriteBatch) -> Result<u64> {
+    fn commit_alone(&self, batch: &WriteBatch, mode: LogMode) -> Result<u64> {
         if let Some(cause) = self.deps.health.fatal() {
             return Err(Error::stopped_by(cause));
         }
         let mut log = lock(&self.log);
-        let result = self.write_group(&mut log, &[(batch, false)]);
+        let result = self.write_group(&mut log, &[(batch, mode)]);
         drop(log);
         result
             .map(|first| first + batch.len() as u64 - 1)
@@ -195,7 +210,8 @@ impl CommitPath {
             }
             return;
         }
-        let batches: Vec<(&WriteBatch, bool)> = group.iter().map(|p| (&p.batch, p.sync)).collect();
+        let batches: Vec<(&WriteBatch, LogMode)> =
+            group.iter().map(|p| (&p.batch, p.mode)).collect();
         let mut log = lock(&self.log);
         let result = self.write_group(&mut log, &batches);
         drop(log);
@@ -224,9 +240,9 @@ impl CommitPath {
         }
     }
 
-    /// Appends, syncs and applies one group (batches with whether each asked
-    /// for a sync). Returns the group's first seq.
-    fn write_group(&self, log: &mut LogState, group: &[(&WriteBatch, bool)]) -> Result<u64> {
+    /// Appends, syncs and applies one group (batches with how far each must
+    /// get in the log). Returns the group's first seq.
+    fn write_group(&self, log: &mut LogState, group: &[(&WriteBatch, LogMode)]) -> Result<u64> {
         if self.deps.view.current().active.size() >= self.deps.memtable_size
             || self.deps.tail.wants_rotation()
         {
@@ -244,18 +260,32 @@ impl CommitPath {
         buf.clear();
         let group_first = *next_seq;
         let mut seq = group_first;
-        let mut any_sync = false;
-        for &(batch, sync) in group {
+        let mut mode = LogMode::Deferred;
+        for &(batch, asked) in group {
             let first = seq;
             frame_record(buf, |out| encode_timed(out, time_ms, first, batch));
             seq += batch.len() as u64;
-            any_sync |= sync;
+            mode = mode.max(asked);
         }
-        wal.append(buf)?;
+        let any_sync = mode == LogMode::Synced;
+        let written_before = wal.written();
+        let wrote = if mode == LogMode::Deferred {
+            wal.append_deferred(buf, WAL_BUFFER_BYTES)?
+        } else {
+            wal.append(buf)?;
+            true
+        };
         let group_last = seq - 1;
-        self.deps
-            .tail
-            .appended(wal.segment(), wal.written(), group_last, buf.len() as u64);
+        if wrote {
+            // The shipper reads what is in the file: it learns of deferred
+            // bytes once they are there.
+            self.deps.tail.appended(
+                wal.segment(),
+                wal.written(),
+                group_last,
+                wal.written() - written_before,
+            );
+        }
         self.deps
             .metrics
             .wal_bytes
@@ -323,11 +353,29 @@ impl CommitPath {
         self.rotate_locked(&mut log)
     }
 
+    /// Hands deferred WAL bytes to the OS and tells the WAL tail.
+    fn flush_deferred(&self, log: &mut LogState) -> Result<()> {
+        let last = log.next_seq.saturating_sub(1);
+        let Some(wal) = log.wal.as_mut() else {
+            return Ok(());
+        };
+        if !wal.has_pending() {
+            return Ok(());
+        }
+        let before = wal.written();
+        wal.flush_pending()?;
+        self.deps
+            .tail
+            .appended(wal.segment(), wal.written(), last, wal.written() - before);
+        Ok(())
+    }
+
     fn rotate_locked(&self, log: &mut LogState) -> Result<Option<u64>> {
         let current = self.deps.view.current();
         if current.active.is_empty() {
             return Ok(None);
         }
+        self.flush_deferred(log)?;
         let written_upto = log.next_seq.saturating_sub(1);
         let wal = log.wal.as_mut().ok_or(Error::ReadOnly)?;
         // Older segments are complete and synced before a newer one exists, so
@@ -349,6 +397,7 @@ impl CommitPath {
     /// Syncs buffered WAL writes (the periodic sync of `Durability::Buffered`).
     pub(crate) fn sync_wal(&self) -> Result<()> {
         let mut log = lock(&self.log);
+        self.flush_deferred(&mut log)?;
         let written_upto = log.next_seq.saturating_sub(1);
         if let Some(wal) = log.wal.as_mut() {
             if wal.needs_sync() {
@@ -367,6 +416,9 @@ impl CommitPath {
     /// sequence number committed.
     pub(crate) fn close_wal(&self) -> u64 {
         let mut log = lock(&self.log);
+        if let Err(e) = self.flush_deferred(&mut log) {
+            tracing::error!("handing deferred WAL writes to the OS at close: {e}");
+        }
         log.wal = None;
         log.next_seq.saturating_sub(1)
     }

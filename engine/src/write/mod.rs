@@ -21,7 +21,7 @@ use crate::options::{Durability, WriteOptions};
 use crate::read::view::ReadView;
 use crate::signal::DurableSeq;
 use batch::WriteBatch;
-use commit::CommitPath;
+use commit::{CommitPath, LogMode};
 use wal_tail::WalTail;
 
 /// Limits a write is checked against before it is admitted.
@@ -149,10 +149,12 @@ impl WritePath {
         self.health.check_writable()?;
         batch.validate(self.limits.max_key_size, self.limits.max_value_size)?;
         self.room.wait_for_room().await?;
-        let seq = self
-            .commit
-            .commit(batch, durability == Durability::Sync)
-            .await?;
+        let mode = match durability {
+            Durability::Sync => LogMode::Synced,
+            Durability::Buffered | Durability::Remote => LogMode::Written,
+            Durability::Deferred => LogMode::Deferred,
+        };
+        let seq = self.commit.commit(batch, mode).await?;
         if durability == Durability::Remote {
             self.wait_durable(seq).await?;
         }

@@ -279,6 +279,44 @@ mod tests {
     }
 
     #[test]
+    fn deferred_records_reach_the_file_at_the_limit_a_plain_append_a_sync_or_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = super::super::segment_path(dir.path(), 1);
+        let records = |path: &Path| replay_segment(path, true).unwrap().records.len();
+        let mut w = WalWriter::create(dir.path(), 1, 7).unwrap();
+        let mut one = Vec::new();
+        frame_record(&mut one, |b| b.extend_from_slice(b"deferred"));
+        assert!(!w.append_deferred(&one, 64).unwrap());
+        assert!(!w.append_deferred(&one, 64).unwrap());
+        assert_eq!(records(&path), 0, "deferred bytes reached the file early");
+        assert!(w.needs_sync());
+        // A plain append writes the deferred records first, in order.
+        let mut plain = Vec::new();
+        frame_record(&mut plain, |b| b.extend_from_slice(b"plain"));
+        w.append(&plain).unwrap();
+        let r = replay_segment(&path, true).unwrap().records;
+        assert_eq!(
+            r,
+            vec![
+                Bytes::from("deferred"),
+                Bytes::from("deferred"),
+                Bytes::from("plain")
+            ]
+        );
+        // The limit, then a sync, then drop each hand them over.
+        let mut big = Vec::new();
+        frame_record(&mut big, |b| b.extend_from_slice(&[7u8; 100]));
+        assert!(w.append_deferred(&big, 64).unwrap());
+        assert_eq!(records(&path), 4);
+        assert!(!w.append_deferred(&one, 64).unwrap());
+        w.sync().unwrap();
+        assert_eq!(records(&path), 5);
+        assert!(!w.append_deferred(&one, 64).unwrap());
+        drop(w);
+        assert_eq!(records(&path), 6);
+    }
+
+    #[test]
     fn round_trip_and_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_segment(dir.path(), &[b"one", b"two", b"three"]);

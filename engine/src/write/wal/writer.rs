@@ -15,8 +15,12 @@ pub(crate) struct WalWriter {
     file: File,
     segment: u64,
     epoch: u64,
+    /// Bytes in the file (handed to the OS).
     written: u64,
     synced: u64,
+    /// `Durability::Deferred` records not yet handed to the OS: the log's
+    /// newest bytes, written before anything that follows them.
+    pending: Vec<u8>,
 }
 
 impl WalWriter {
@@ -67,20 +71,60 @@ impl WalWriter {
             epoch,
             written: len,
             synced: len,
+            pending: Vec::new(),
         })
     }
 
-    /// Appends framed records (one commit group) with a single write.
+    /// Appends framed records (one commit group), with any deferred bytes
+    /// before them, in a single write.
     pub(crate) fn append(&mut self, data: &[u8]) -> Result<()> {
+        if self.pending.is_empty() {
+            self.file
+                .write_all(data)
+                .map_err(|e| Error::io(&self.path, e))?;
+            self.written += data.len() as u64;
+            return Ok(());
+        }
+        self.pending.extend_from_slice(data);
+        self.flush_pending()
+    }
+
+    /// Keeps `data` in the process until `limit` bytes wait (then hands them
+    /// all to the OS). Returns whether it wrote.
+    pub(crate) fn append_deferred(&mut self, data: &[u8], limit: usize) -> Result<bool> {
+        self.pending.extend_from_slice(data);
+        if self.pending.len() < limit {
+            return Ok(false);
+        }
+        self.flush_pending()?;
+        Ok(true)
+    }
+
+    /// Hands the deferred bytes to the OS.
+    pub(crate) fn flush_pending(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         self.file
-            .write_all(data)
+            .write_all(&self.pending)
             .map_err(|e| Error::io(&self.path, e))?;
-        self.written += data.len() as u64;
+        self.written += self.pending.len() as u64;
+        self.pending.clear();
+        if self.pending.capacity() > (1 << 20) {
+            self.pending = Vec::new();
+        }
         Ok(())
     }
 
-    /// `fdatasync`s everything appended so far. No-op when already synced.
+    /// True while deferred bytes wait in the process.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Hands deferred bytes to the OS, then `fdatasync`s everything
+    /// appended so far. No-op when already synced.
     pub(crate) fn sync(&mut self) -> Result<()> {
+        self.flush_pending()?;
         if self.synced == self.written {
             return Ok(());
         }
@@ -93,7 +137,7 @@ impl WalWriter {
 
     /// True when appended bytes await a sync.
     pub(crate) fn needs_sync(&self) -> bool {
-        self.synced != self.written
+        self.synced != self.written || !self.pending.is_empty()
     }
 
     /// The epoch of the writer that owns the segment.
@@ -114,5 +158,15 @@ impl WalWriter {
     /// Bytes known to be on stable storage.
     pub(crate) fn synced_len(&self) -> u64 {
         self.synced
+    }
+}
+
+impl Drop for WalWriter {
+    /// A writer closed or dropped hands its deferred bytes to the OS (best
+    /// effort: only a crash loses them).
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            let _ = self.file.write_all(&self.pending);
+        }
     }
 }
