@@ -732,3 +732,28 @@ fn blocking_wrapper_works_without_a_runtime() {
     assert_eq!(db.get("b999").expect("get").as_deref(), Some(&b"last"[..]));
     db.close().expect("close");
 }
+
+/// After `close()` returns nothing more lands in the database's folders, so
+/// they can be deleted at once: background flushes hand their blocks to the
+/// disk cache in the background, and close stops and waits for that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_written_after_close_returns() {
+    for round in 0..4 {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(format!("db{round}"));
+        let mut opts = Options::embedded(&dir).unwrap();
+        opts.memtable_size = 512 << 10;
+        opts.block_size = 1024;
+        opts.flush_on_close = round % 2 == 0;
+        let db = Db::open(opts).await.unwrap();
+        let value = vec![7u8; 200];
+        for i in 0..12_000u32 {
+            db.put(format!("key{i:08}"), value.clone()).await.unwrap();
+        }
+        db.close().await.unwrap();
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            let left: Vec<_> = folder_contents(&dir).into_keys().collect();
+            panic!("round {round}: removing the folder after close: {e}; left: {left:?}");
+        }
+    }
+}

@@ -170,6 +170,11 @@ impl Compactor {
         }
     }
 
+    /// The tasks running plans, for the caller to abort and wait for.
+    pub(crate) fn take_tasks(&self) -> Vec<JoinHandle<()>> {
+        lock(&self.tasks).drain(..).collect()
+    }
+
     /// Starts as many planned compactions as the concurrency limit allows.
     fn start_planned(self: &Arc<Self>) {
         loop {

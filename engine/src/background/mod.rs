@@ -113,4 +113,18 @@ impl Background {
         }
         self.compactor.stop();
     }
+
+    /// Aborts every background task and waits until each has ended: a task
+    /// being polled on another thread when it is aborted runs on to its
+    /// next await point, and may start a write there; after this none can.
+    pub(crate) async fn stop_and_wait(&self) {
+        let mut tasks: Vec<JoinHandle<()>> = lock(&self.tasks).drain(..).collect();
+        tasks.extend(self.compactor.take_tasks());
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
 }

@@ -474,11 +474,18 @@ impl Db {
                 mark_closed_cleanly(&core, writer).await;
             }
         }
+        if let Some(writer) = &core.writer {
+            writer.background.stop_and_wait().await;
+        }
         core.shut_down();
         // An aborted task's local-file write (a chunk, a manifest version)
         // still runs to its end: wait for it, so nothing lands after close.
         if !self.object_store().quiesce(CLOSE_QUIESCE).await {
             tracing::warn!("close: object-store writes still running after {CLOSE_QUIESCE:?}");
+        }
+        // Nor in the local directory: background disk-cache writes stop.
+        if !core.reader.chunks.quiesce_local_writes(CLOSE_QUIESCE).await {
+            tracing::warn!("close: disk-cache writes still running after {CLOSE_QUIESCE:?}");
         }
         lock(&core.local).take();
         if let Some(err) = core.health.stopped_error() {

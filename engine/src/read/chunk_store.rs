@@ -84,6 +84,18 @@ pub(crate) struct ChunkStore {
     view: View,
     /// Signalled when a read-only handle found a chunk collected under it.
     stale: tokio::sync::Notify,
+    /// Background writes of flushed blocks into the disk cache still
+    /// running, and whether the database is closing (they stop early).
+    cache_writes: Arc<CacheWrites>,
+}
+
+/// The disk-cache writes running in the background (see
+/// [`ChunkStore::cache_written_blocks`]): `close` stops them and waits, so
+/// nothing lands in the local directory after it returns.
+#[derive(Default)]
+struct CacheWrites {
+    running: AtomicU64,
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// Chunk indexes loaded at once while preloading.
@@ -112,7 +124,22 @@ impl ChunkStore {
             gc_grace: config.gc_grace,
             view: View::default(),
             stale: tokio::sync::Notify::new(),
+            cache_writes: Arc::new(CacheWrites::default()),
         }
+    }
+
+    /// Stops the background disk-cache writes and waits (up to `timeout`)
+    /// until none runs. Returns false if one was still running.
+    pub(crate) async fn quiesce_local_writes(&self, timeout: std::time::Duration) -> bool {
+        self.cache_writes.closing.store(true, Ordering::Release);
+        let started = std::time::Instant::now();
+        while self.cache_writes.running.load(Ordering::Acquire) > 0 {
+            if started.elapsed() >= timeout {
+                return false;
+            }
+            firn_store::clock::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        true
     }
 
     /// The error for a failed read of `len` bytes at `offset` of the chunk
@@ -252,11 +279,26 @@ impl ChunkStore {
             return;
         }
         let (this, table) = (self.clone(), table.clone());
+        let writes = self.cache_writes.clone();
+        if writes.closing.load(Ordering::Acquire) {
+            return;
+        }
+        writes.running.fetch_add(1, Ordering::AcqRel);
         firn_store::clock::spawn_blocking_detached(move || {
+            struct Done(Arc<CacheWrites>);
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    self.0.running.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            let _done = Done(writes.clone());
             let Some(index) = table.index.get() else {
                 return;
             };
             for i in 0..index.block_count() {
+                if writes.closing.load(Ordering::Acquire) {
+                    return;
+                }
                 let handle = index.block_handle(i);
                 let range = usize::try_from(handle.offset)
                     .ok()
