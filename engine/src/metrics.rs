@@ -20,6 +20,9 @@ pub(crate) struct EngineMetrics {
     pub flush_bytes: AtomicU64,
     pub flush_entries: AtomicU64,
     pub flush_entries_coalesced: AtomicU64,
+    pub ingests: AtomicU64,
+    pub ingest_entries: AtomicU64,
+    pub ingest_bytes: AtomicU64,
     pub upload_retries: AtomicU64,
     pub gets: AtomicU64,
     pub compactions: AtomicU64,
@@ -69,6 +72,12 @@ pub struct Metrics {
     /// Versions flushes left out: overwritten before the flush, and seen by
     /// no snapshot or iterator (write coalescing).
     pub flush_entries_coalesced: u64,
+    /// Bulk ingests published (`Db::bulk_ingest`).
+    pub ingests: u64,
+    /// Entries they published.
+    pub ingest_entries: u64,
+    /// Bytes of the chunks they wrote.
+    pub ingest_bytes: u64,
     /// Failed uploads or publishes that were retried.
     pub upload_retries: u64,
     /// Point reads served.
@@ -183,6 +192,9 @@ impl EngineMetrics {
         m.flush_bytes = get(&self.flush_bytes);
         m.flush_entries = get(&self.flush_entries);
         m.flush_entries_coalesced = get(&self.flush_entries_coalesced);
+        m.ingests = get(&self.ingests);
+        m.ingest_entries = get(&self.ingest_entries);
+        m.ingest_bytes = get(&self.ingest_bytes);
         m.upload_retries = get(&self.upload_retries);
         m.gets = get(&self.gets);
         m.compactions = get(&self.compactions);

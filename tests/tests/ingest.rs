@@ -144,6 +144,11 @@ async fn an_ingest_into_a_disjoint_range_becomes_a_run_and_survives_losing_the_l
     assert_eq!(report.placement, IngestPlacement::Run);
     assert_eq!(report.entries, 50_000);
     assert!(report.chunks >= 1);
+    let m = db.metrics();
+    assert_eq!(
+        (m.ingests, m.ingest_entries, m.ingest_bytes),
+        (1, 50_000, report.bytes)
+    );
     let m = db.manifest();
     assert_eq!(m.wal_watermark, report.seq);
     let run = &m.runs[0];

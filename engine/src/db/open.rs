@@ -555,6 +555,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
         max_key_size: opts.max_key_size,
         max_value_size: opts.max_value_size,
         epoch: p.epoch,
+        metrics: p.metrics.clone(),
     });
     let background = Background::new(flusher, compactor, collector, publisher, shipper);
     background.start(

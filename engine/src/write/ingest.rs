@@ -26,6 +26,7 @@
 //! chunks are orphans the collector deletes); an ingest is all or nothing.
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -39,6 +40,7 @@ use crate::background::publisher::ManifestPublisher;
 use crate::background::retry::Retry;
 use crate::background::uploads::{upload_chunk, ChunkIds};
 use crate::error::{Error, Result};
+use crate::metrics::EngineMetrics;
 use crate::read::table::{ChunkStore, ChunkTable};
 use crate::read::view::ReadView;
 use crate::signal::DurableSeq;
@@ -64,6 +66,7 @@ pub(crate) struct IngestDeps {
     pub max_key_size: usize,
     pub max_value_size: usize,
     pub epoch: u64,
+    pub metrics: Arc<EngineMetrics>,
 }
 
 /// Where an ingest's chunks went.
@@ -362,6 +365,10 @@ impl IngestDeps {
         self.publisher.publish(edit, placed, None).await?;
         crate::crash_point::crash_point("ingest.after_publish");
         self.durable.advance(seq);
+        let m = &self.metrics;
+        m.ingests.fetch_add(1, Ordering::Relaxed);
+        m.ingest_entries.fetch_add(entries, Ordering::Relaxed);
+        m.ingest_bytes.fetch_add(bytes, Ordering::Relaxed);
         let manifest_version = self.view.manifest().version;
         hold.release().await;
         Ok(IngestReport {
