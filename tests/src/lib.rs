@@ -28,6 +28,7 @@
 //! them S3 tests print a skip message and pass, unless `FIRN_REQUIRE_S3` is
 //! set, which turns the skip into a failure.
 
+pub mod child_test;
 pub mod faults;
 
 use std::collections::BTreeMap;

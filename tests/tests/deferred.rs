@@ -5,11 +5,11 @@
 //! deferred writes — never one that a later `Buffered` write followed, and
 //! never a write without every write before it.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use firn::{Db, Durability, Options, WriteBatch, WriteOptions};
+use firn_tests::child_test::{aborted, run_child_test};
 use firn_tests::{StoreKind, TestDb};
 
 fn key(i: u32) -> String {
@@ -72,31 +72,11 @@ async fn a_crash_loses_only_the_newest_deferred_writes() {
     }
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("db");
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "child_writes_deferred_then_aborts",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("FIRN_DEFERRED_DIR", &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(|l| l.ok())
-        .collect();
-    let status = child.wait().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        status.signal(),
-        Some(6),
-        "the child did not abort: {status}"
+    let (lines, status) = run_child_test(
+        "child_writes_deferred_then_aborts",
+        &[("FIRN_DEFERRED_DIR", &dir)],
     );
+    assert!(aborted(&status), "the child did not abort: {status}");
     // (The test harness may print on the line of the first ack.)
     assert_eq!(lines.iter().filter(|l| l.contains("ack ")).count(), 3200);
 

@@ -8,11 +8,11 @@
 //! published), the database takes writes and ingests again, and a second
 //! reopen agrees.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use firn::{Db, Durability, Options};
+use firn_tests::child_test::{aborted, run_child_test};
 
 const WRITES: u32 = 500;
 const INGESTED: u32 = 2000;
@@ -52,32 +52,6 @@ async fn child_writes_then_ingests() {
     out.flush().unwrap();
 }
 
-fn run_child(dir: &Path, point: &str) -> (Vec<String>, std::process::ExitStatus) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "child_writes_then_ingests",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("FIRN_CRASH_POINT", point)
-        .env("FIRN_INGEST_CRASH_DIR", dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map_while(|l| l.ok())
-        .collect();
-    (lines, child.wait().unwrap())
-}
-
-/// The signal `std::process::abort` raises (6 on every Unix Firn runs on).
-const SIGABRT: i32 = 6;
-
 /// Checks the database after the crash; returns whether the ingest is in.
 async fn check(db: &Db, acked: u32, case: &str) -> bool {
     let mut ingested = 0u32;
@@ -115,11 +89,15 @@ async fn a_crash_inside_an_ingest_keeps_it_all_or_nothing() {
     ] {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("db");
-        let (lines, status) = run_child(&dir, point);
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            status.signal(),
-            Some(SIGABRT),
+        let (lines, status) = run_child_test(
+            "child_writes_then_ingests",
+            &[
+                ("FIRN_CRASH_POINT", Path::new(point)),
+                ("FIRN_INGEST_CRASH_DIR", dir.as_path()),
+            ],
+        );
+        assert!(
+            aborted(&status),
             "{point}: the child did not crash there ({status}): {lines:?}"
         );
         assert!(!lines.iter().any(|l| l.contains("ingested")), "{point}");
