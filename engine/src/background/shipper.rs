@@ -124,6 +124,11 @@ pub(crate) struct WalShipper {
 }
 
 impl WalShipper {
+    /// The shipped objects this writer knows of (the open's, and its own).
+    pub(crate) fn index(&self) -> &Arc<ShippedIndex> {
+        &self.index
+    }
+
     /// A shipper starting at the beginning of local segment `segment`
     /// (the oldest one: writes recovered at open that the bucket lacks are
     /// shipped first), shipping as object `next_id` onwards and skipping

@@ -470,12 +470,15 @@ impl Db {
             if let Err(e) = writer.path.commit.sync_wal() {
                 result = result.and(Err(e));
             }
-            if result.is_ok() {
-                mark_closed_cleanly(&core, writer).await;
-            }
         }
+        // No background task runs past here: in particular the shipper
+        // ships nothing after the clean-close version below records which
+        // shipped objects an open still needs.
         if let Some(writer) = &core.writer {
             writer.background.stop_and_wait().await;
+            if result.is_ok() && !core.health.has_failed() {
+                mark_closed_cleanly(&core, writer).await;
+            }
         }
         core.shut_down();
         // An aborted task's local-file write (a chunk, a manifest version)
@@ -646,8 +649,16 @@ async fn mark_closed_cleanly(core: &DbCore, writer: &Writer) {
     if manifest.writer_clean || last_seq > manifest.wal_watermark || manifest.epoch != core.epoch {
         return;
     }
+    // Objects the shipper sent after the last flush hold only writes at or
+    // below the watermark: an open need not read them.
+    let wal_objects_from = writer
+        .background
+        .shipper
+        .as_ref()
+        .and_then(|s| s.index().first_needed(manifest.wal_watermark));
     let edit = firn_manifest::ManifestEdit {
         writer_clean: true,
+        wal_objects_from,
         ..Default::default()
     };
     let publish = writer.background.publisher.publish(edit, Vec::new(), None);
