@@ -117,6 +117,10 @@ impl CommitPath {
             // queue or channel hand-off, then lead whatever queued meanwhile.
             let result = self.commit_alone(&batch, mode);
             self.lead_groups();
+            // No channel was awaited: spend the task's cooperative budget
+            // here, so a loop of writes yields the worker now and then (it
+            // would starve the shipper, and every Remote write, otherwise).
+            tokio::task::consume_budget().await;
             return result;
         }
         let (tx, rx) = oneshot::channel();
