@@ -136,6 +136,21 @@ pub struct Iter {
     it: DbIterator,
 }
 
+impl Iter {
+    /// See [`DbIterator::rev`].
+    pub fn rev(self) -> Iter {
+        Iter {
+            rt: self.rt,
+            it: self.it.rev(),
+        }
+    }
+
+    /// See [`DbIterator::seek`].
+    pub fn seek(&mut self, key: impl AsRef<[u8]>) {
+        self.it.seek(key)
+    }
+}
+
 impl Iterator for Iter {
     type Item = Result<(Bytes, Bytes)>;
 

@@ -233,6 +233,30 @@ impl Memtable {
         }
     }
 
+    /// Up to `limit` entries at or before `from` (before it, when
+    /// `exclusive`; from the last entry, when `from` is `None`), in reverse
+    /// internal order. Used by backward iterators to refill.
+    pub(crate) fn read_back_from(
+        &self,
+        from: Option<&MemKey>,
+        exclusive: bool,
+        limit: usize,
+        out: &mut Vec<MemEntry>,
+    ) {
+        let upper = match from {
+            None => Bound::Unbounded,
+            Some(k) if exclusive => Bound::Excluded(k),
+            Some(k) => Bound::Included(k),
+        };
+        for entry in self.map.range((Bound::Unbounded, upper)).rev().take(limit) {
+            out.push(MemEntry {
+                key: entry.key().key.clone(),
+                seq: entry.key().seq,
+                value: entry.value().clone(),
+            });
+        }
+    }
+
     /// Every entry in internal order (for flushing a frozen memtable).
     pub(crate) fn for_each(&self, mut f: impl FnMut(&MemKey, &MemValue) -> bool) {
         for entry in self.map.iter() {

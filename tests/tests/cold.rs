@@ -16,6 +16,9 @@
 //!   missing), and fetches a block several keys share once.
 //! * A cold scan reads ahead (far fewer GETs than blocks); scanning the same
 //!   range again makes no request.
+//! * A cold reverse scan reads ahead too (windows of the blocks below), and
+//!   a short one (10 rows from a key down, indexes preloaded) costs one
+//!   block GET, two when its rows straddle a block boundary.
 //! * With `cache_flushed_blocks`, reading back flushed data makes no request
 //!   (without it, each block costs a GET).
 //!
@@ -34,6 +37,7 @@ firn_tests::on_every_store!(
     damaged_or_stale_local_files_are_discarded_and_fetched_again,
     multi_get_agrees_with_get_and_fetches_each_block_once,
     a_cold_scan_reads_ahead_and_a_cached_scan_makes_no_request,
+    a_cold_reverse_scan_reads_ahead_and_a_short_one_costs_two_gets_at_most,
     flushed_blocks_can_be_kept_on_local_disk,
 );
 
@@ -430,6 +434,73 @@ async fn a_cold_scan_reads_ahead_and_a_cached_scan_makes_no_request(kind: StoreK
         (0, 0),
         "a cached scan made requests"
     );
+    db.close().await.expect("close");
+}
+
+async fn a_cold_reverse_scan_reads_ahead_and_a_short_one_costs_two_gets_at_most(kind: StoreKind) {
+    let env = TestDb::new(kind, "cold-reverse");
+    let db = env.open(many_chunks(env.options())).await;
+    load(&db, 50_000, 5).await;
+    db.compact().await.expect("compact");
+    let blocks: u64 = db.manifest().all_chunks().map(|c| c.size / 4096).sum();
+    db.close().await.expect("close");
+
+    let mut fresh = many_chunks(env.options_with_local("fresh"));
+    fresh.scan_readahead = 1 << 20;
+    fresh.preload_indexes = true;
+    let db = Db::open(fresh).await.expect("open");
+    settle(&db).await;
+
+    // Ten rows down from a key in the middle: its block, and the one below
+    // if the rows straddle a boundary (the index is local).
+    let from = key(31_337);
+    let before = db.metrics();
+    let mut it = db.scan::<&[u8], _>(..).expect("scan").rev();
+    it.seek(from.as_bytes());
+    let mut short = Vec::new();
+    while short.len() < 10 {
+        short.push(it.next().await.expect("next").expect("a row"));
+    }
+    drop(it);
+    let c = cost(&before, &db.metrics());
+    for (j, (k, v)) in short.iter().enumerate() {
+        let n = 31_337 - j;
+        assert_eq!(
+            (k.as_ref(), v.as_ref()),
+            (key(n).as_bytes(), value(n).as_bytes())
+        );
+    }
+    assert!(
+        c.gets <= 2,
+        "a cold 10-row reverse scan made {} GETs ({} of blocks)",
+        c.gets,
+        c.block_gets
+    );
+
+    // The whole range backwards on another fresh directory.
+    let mut other = many_chunks(env.options_with_local("other"));
+    other.scan_readahead = 1 << 20;
+    let db2 = Db::open(other).await.expect("open");
+    settle(&db2).await;
+    let before = db2.metrics();
+    let all = collect(db2.scan::<&[u8], _>(..).expect("scan").rev())
+        .await
+        .expect("reverse scan");
+    let c = cost(&before, &db2.metrics());
+    assert_eq!(all.len(), 50_000);
+    for (j, (k, v)) in all.iter().enumerate() {
+        let n = 49_999 - j;
+        assert_eq!(
+            (k.as_ref(), v.as_ref()),
+            (key(n).as_bytes(), value(n).as_bytes())
+        );
+    }
+    assert!(
+        c.block_gets * 8 < blocks,
+        "a cold reverse scan of ~{blocks} blocks made {} block GETs",
+        c.block_gets
+    );
+    db2.close().await.expect("close");
     db.close().await.expect("close");
 }
 

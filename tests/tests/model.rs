@@ -88,6 +88,10 @@ struct Stats {
     writes: usize,
     reads: usize,
     scans: usize,
+    /// Scans (plain, prefix, in snapshots) that ran backwards.
+    reverse_scans: usize,
+    /// Scans that seeked before reading.
+    seeks: usize,
     snapshot_reads: usize,
     gc_passes: usize,
     flushes: usize,
@@ -567,38 +571,55 @@ impl Run {
         }
     }
 
+    /// How a scan is read: forwards or backwards, and whether it seeks to a
+    /// key first.
+    fn scan_shape(&mut self) -> ScanShape {
+        let reverse = self.rng.random_bool(0.4);
+        let seek = self.rng.random_bool(0.3).then(|| self.pick_key());
+        self.stats.reverse_scans += usize::from(reverse);
+        self.stats.seeks += usize::from(seek.is_some());
+        ScanShape { reverse, seek }
+    }
+
     async fn scan(&mut self) -> Check {
         let (lo, hi, limit) = (self.bound(), self.bound(), self.scan_limit());
+        let shape = self.scan_shape();
         self.note(format!(
-            "scan {} .. {} (limit {limit})",
+            "scan {} .. {} (limit {limit}{})",
             show_bound(&lo),
-            show_bound(&hi)
+            show_bound(&hi),
+            shape.show()
         ));
         let it = self
             .db()
             .scan::<Vec<u8>, _>((lo.clone(), hi.clone()))
             .map_err(|e| format!("scan: {e}"))?;
-        let got = take(it, limit).await.map_err(|e| format!("scan: {e}"))?;
-        let mut want = self.oracle.range(&lo, &hi);
-        want.truncate(limit);
-        check_scan(&got, &want, "scan")?;
+        let got = take(shape.apply(it), limit)
+            .await
+            .map_err(|e| format!("scan: {e}"))?;
+        let want = shape.expect(self.oracle.range(&lo, &hi), limit);
+        check_scan(&got, &want, &format!("scan{}", shape.show()))?;
         self.stats.scans += 1;
         Ok(())
     }
 
     async fn scan_prefix(&mut self) -> Check {
         let (prefix, limit) = (self.prefix(), self.scan_limit());
-        self.note(format!("scan_prefix {} (limit {limit})", show(&prefix)));
+        let shape = self.scan_shape();
+        self.note(format!(
+            "scan_prefix {} (limit {limit}{})",
+            show(&prefix),
+            shape.show()
+        ));
         let it = self
             .db()
             .scan_prefix(&prefix)
             .map_err(|e| format!("scan_prefix: {e}"))?;
-        let got = take(it, limit)
+        let got = take(shape.apply(it), limit)
             .await
             .map_err(|e| format!("scan_prefix: {e}"))?;
-        let mut want = self.oracle.prefix(&prefix);
-        want.truncate(limit);
-        check_scan(&got, &want, "scan_prefix")?;
+        let want = shape.expect(self.oracle.prefix(&prefix), limit);
+        check_scan(&got, &want, &format!("scan_prefix{}", shape.show()))?;
         self.stats.scans += 1;
         Ok(())
     }
@@ -621,6 +642,7 @@ impl Run {
         let what = self.rng.random_range(0..3);
         let key = self.pick_key();
         let (lo, hi, prefix) = (self.bound(), self.bound(), self.prefix());
+        let shape = self.scan_shape();
         let (snap, then) = &self.snapshots[i];
         let seq = snap.seq();
         let result = match what {
@@ -640,25 +662,30 @@ impl Run {
                 let it = snap
                     .scan::<Vec<u8>, _>((lo.clone(), hi.clone()))
                     .map_err(|e| format!("snapshot scan: {e}"))?;
-                let got = collect(it)
+                let got = collect(shape.apply(it))
                     .await
                     .map_err(|e| format!("snapshot scan: {e}"))?;
                 let ctx = format!(
-                    "scan {} .. {} in snapshot at seq {seq}",
+                    "scan {} .. {}{} in snapshot at seq {seq}",
                     show_bound(&lo),
-                    show_bound(&hi)
+                    show_bound(&hi),
+                    shape.show()
                 );
-                check_scan(&got, &then.range(&lo, &hi), &ctx)
+                check_scan(&got, &shape.expect(then.range(&lo, &hi), usize::MAX), &ctx)
             }
             _ => {
                 let it = snap
                     .scan_prefix(&prefix)
                     .map_err(|e| format!("snapshot scan_prefix: {e}"))?;
-                let got = collect(it)
+                let got = collect(shape.apply(it))
                     .await
                     .map_err(|e| format!("snapshot scan_prefix: {e}"))?;
-                let ctx = format!("scan_prefix {} in snapshot at seq {seq}", show(&prefix));
-                check_scan(&got, &then.prefix(&prefix), &ctx)
+                let ctx = format!(
+                    "scan_prefix {}{} in snapshot at seq {seq}",
+                    show(&prefix),
+                    shape.show()
+                );
+                check_scan(&got, &shape.expect(then.prefix(&prefix), usize::MAX), &ctx)
             }
         };
         self.note(format!("snapshot read #{what} at seq {seq}"));
@@ -1125,6 +1152,46 @@ fn compare_get(key: &[u8], got: Option<&[u8]>, want: Option<&[u8]>, ctx: &str) -
     ))
 }
 
+/// A scan's direction and seek, applied to the engine's iterator and to the
+/// oracle's answer alike.
+struct ScanShape {
+    reverse: bool,
+    seek: Option<Vec<u8>>,
+}
+
+impl ScanShape {
+    fn apply(&self, it: firn::DbIterator) -> firn::DbIterator {
+        let mut it = if self.reverse { it.rev() } else { it };
+        if let Some(key) = &self.seek {
+            it.seek(key);
+        }
+        it
+    }
+
+    /// The oracle's forward answer, turned and cut as the scan reads it.
+    fn expect(&self, mut want: Vec<(Vec<u8>, Vec<u8>)>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        if let Some(key) = &self.seek {
+            want.retain(|(k, _)| if self.reverse { k <= key } else { k >= key });
+        }
+        if self.reverse {
+            want.reverse();
+        }
+        want.truncate(limit);
+        want
+    }
+
+    fn show(&self) -> String {
+        let mut out = String::new();
+        if self.reverse {
+            out.push_str(", reverse");
+        }
+        if let Some(key) = &self.seek {
+            out.push_str(&format!(", seek {}", show(key)));
+        }
+        out
+    }
+}
+
 fn check_scan(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)], ctx: &str) -> Check {
     match diff_scans(got, want) {
         None => Ok(()),
@@ -1207,6 +1274,10 @@ async fn run_model(default_seeds: &[u64], steps: usize, make: impl Fn(u64) -> Ru
         assert!(
             s.snapshot_reads >= need(20),
             "too few snapshot reads on {label} for seed {seed}: {s:?}"
+        );
+        assert!(
+            s.reverse_scans >= need(10) && s.seeks >= need(10),
+            "too few reverse scans or seeks on {label} for seed {seed}: {s:?}"
         );
         assert!(
             s.follower_checks >= need(3),

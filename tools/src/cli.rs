@@ -423,13 +423,15 @@ scan prints them, or hex with --hex.";
 /// Arguments of `scan`.
 #[derive(Debug, Args)]
 #[command(long_about = "\
-Print entries in key order. Opens read-only.
+Print entries in key order (with --reverse, in reverse key order). Opens
+read-only.
 
 Each entry is one `key<TAB>value` line, escaped (or hex with --hex). With
 --json each entry is instead one JSON object per line (JSON Lines):
 {\"key\":\"...\",\"value\":\"...\"}, the strings holding the same escaped text.
 --prefix, --from (inclusive) and --to (exclusive) combine: all of them must
-hold.")]
+hold. --reverse visits the same range backwards, from its last key down to
+--from; --limit then counts from the last key.")]
 pub struct ScanArgs {
     /// Only keys starting with P.
     #[arg(long, value_name = "P")]
@@ -443,6 +445,9 @@ pub struct ScanArgs {
     /// Print at most N entries.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// Visit the range backwards, in descending key order.
+    #[arg(long)]
+    pub reverse: bool,
     /// One JSON object per line: {"key":"...","value":"..."}.
     #[arg(long)]
     pub json: bool,

@@ -115,6 +115,24 @@ fn scan_prefix_from_to_limit_and_json() {
     assert_eq!(keys(&["--prefix", "b", "--to", "b2"]), ["b1"]);
     assert_eq!(keys(&["--from", "z"]), Vec::<String>::new());
     assert_eq!(keys(&["--from", "c", "--to", "a"]), Vec::<String>::new());
+    // --reverse: the same range, backwards; --limit counts from the end.
+    assert_eq!(
+        keys(&["--reverse"]),
+        ["q\"uote\\\\", "c1", "b2", "b1", "a2", "a1"]
+    );
+    assert_eq!(keys(&["--reverse", "--prefix", "b"]), ["b2", "b1"]);
+    assert_eq!(
+        keys(&["--reverse", "--from", "a2", "--to", "b2"]),
+        ["b1", "a2"]
+    );
+    assert_eq!(
+        keys(&["--reverse", "--limit", "2", "--to", "c"]),
+        ["b2", "b1"]
+    );
+    assert_eq!(
+        keys(&["--reverse", "--from", "c", "--to", "a"]),
+        Vec::<String>::new()
+    );
     assert_eq!(
         firn(&db, &["scan", "--prefix", "b", "--limit", "1"])
             .ok()

@@ -11,8 +11,11 @@ pub(crate) mod disk_cache;
 pub(crate) mod iter;
 pub(crate) mod local_index;
 pub(crate) mod locator;
+pub(crate) mod merge;
 mod multi_get;
+mod reverse;
 pub(crate) mod snapshot;
+pub(crate) mod sources;
 pub(crate) mod table;
 pub(crate) mod view;
 

@@ -166,6 +166,7 @@ pub async fn scan(
     session: &mut Session,
     range: &ScanRange,
     limit: Option<u64>,
+    reverse: bool,
     json: bool,
 ) -> CliResult {
     let db = session.open_db(Access::Read).await?;
@@ -174,6 +175,9 @@ pub async fn scan(
             return Ok(());
         }
         let mut it = db.scan((range.start.clone(), range.end.clone()))?;
+        if reverse {
+            it = it.rev();
+        }
         let mut printed = 0u64;
         while let Some((key, value)) = it.next().await? {
             let (key, value) = (session.codec.show(&key), session.codec.show(&value));

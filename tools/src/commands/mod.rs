@@ -51,7 +51,7 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
         }
         Command::Scan(args) => {
             let range = kv::ScanRange::from_args(&args, session.codec)?;
-            kv::scan(session, &range, args.limit, args.json).await
+            kv::scan(session, &range, args.limit, args.reverse, args.json).await
         }
         Command::Load(args) => load::load(session, &args).await,
         Command::Flush => inspect::flush(session).await,
