@@ -71,6 +71,11 @@ pub use bytes::Bytes;
 pub use firn_compaction::{CompactionConfig, Policy as CompactionPolicy};
 pub use firn_manifest::{ChunkId, ChunkMeta, ChunkSource, Manifest};
 pub use firn_store::{ObjectStore, RequestCounts};
+/// Ordered tuple keys: tuples of nulls, booleans, integers, floats, strings,
+/// bytes and nested tuples packed into bytes whose order is the tuple
+/// order, for composite keys and prefix scans (`tuple::range`). The
+/// encoding is documented in `tuple/FORMAT.md`.
+pub use firn_tuple as tuple;
 
 /// Locks `m`, carrying on after a panic elsewhere poisoned it (every
 /// critical section leaves its data consistent at each step).
