@@ -114,6 +114,18 @@ pub enum Error {
         their_epoch: u64,
     },
 
+    /// A change-feed subscriber fell behind further than its writes can
+    /// still be read: out of the in-memory change buffer, and out of the
+    /// shipped WAL (or the writer does not ship it). Subscribe again from a
+    /// later seq, or read the current state instead.
+    #[error("the change feed lagged: every write through {position} was returned, but {detail}")]
+    Lagged {
+        /// Every write through this seq was returned to the subscriber.
+        position: u64,
+        /// Why the next writes cannot be read, and what limits it.
+        detail: String,
+    },
+
     /// A write was attempted on a read-only handle.
     #[error("the database is open read-only; open it as writer to change it")]
     ReadOnly,

@@ -27,6 +27,7 @@
 
 mod background;
 pub mod blocking;
+mod changes;
 mod checkpoint;
 mod clone;
 mod copy;
@@ -49,6 +50,7 @@ mod write;
 
 pub use background::collector::GcReport;
 pub use background::follower::FollowStatus;
+pub use changes::{Change, Subscription};
 pub use checkpoint::Checkpoint;
 pub use clone::{clone_database, drop_database, CloneReport, DropReport, CLONE_PIN_PREFIX};
 pub use copy::{copy_database, CopyProgress, CopyReport};

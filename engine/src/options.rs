@@ -132,6 +132,11 @@ pub struct Options {
     pub max_unflushed_wal_objects: u64,
     /// A memtable is frozen and flushed once it holds this many bytes.
     pub memtable_size: usize,
+    /// Bytes of the newest committed batches kept in memory for change-feed
+    /// subscribers ([`Db::subscribe`](crate::Db::subscribe)) while any
+    /// subscribe: one buffer shared by all. A subscriber further behind
+    /// reads the shipped WAL instead. 16 MiB by default.
+    pub change_buffer_bytes: usize,
     /// Writers wait (backpressure) while this many frozen memtables await
     /// upload; memory is bounded by `memtable_size * (max_frozen_memtables + 1)`.
     pub max_frozen_memtables: usize,
@@ -228,6 +233,7 @@ impl Options {
             wal_retention: Duration::ZERO,
             max_unflushed_wal_objects: 512,
             memtable_size: 64 << 20,
+            change_buffer_bytes: 16 << 20,
             max_frozen_memtables: 4,
             block_size: chunk.block_size,
             compression_level: chunk.compression_level,

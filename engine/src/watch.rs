@@ -119,26 +119,37 @@ impl Watch {
         }
     }
 
+    /// The next batch with its commit time if one is already shipped,
+    /// without waiting (for the change feed).
+    pub(crate) async fn try_next_batch(&mut self) -> Result<Option<ShippedBatch>> {
+        loop {
+            if let Some(next) = self.take_pending_batch()? {
+                return Ok(Some(next));
+            }
+            if !self.read_next().await? {
+                return Ok(None);
+            }
+        }
+    }
+
     /// The next pending batch above what was returned; a gap is an error.
     fn take_pending(&mut self) -> Result<Option<(u64, WriteBatch)>> {
-        while let Some(ShippedBatch {
-            first,
-            last: end,
-            batch,
-            ..
-        }) = self.pending.pop_front()
-        {
-            if end <= self.returned {
+        Ok(self.take_pending_batch()?.map(|b| (b.first, b.batch)))
+    }
+
+    fn take_pending_batch(&mut self) -> Result<Option<ShippedBatch>> {
+        while let Some(b) = self.pending.pop_front() {
+            if b.last <= self.returned {
                 continue;
             }
-            if first != self.returned.saturating_add(1) {
+            if b.first != self.returned.saturating_add(1) {
                 return Err(gone(
                     self.returned.saturating_add(1),
-                    first.saturating_sub(1),
+                    b.first.saturating_sub(1),
                 ));
             }
-            self.returned = end;
-            return Ok(Some((first, batch)));
+            self.returned = b.last;
+            return Ok(Some(b));
         }
         Ok(None)
     }

@@ -27,6 +27,7 @@ use std::time::Duration;
 use firn_manifest::{Manifest, ManifestStore, ObjectName};
 use tokio::time::Instant;
 
+use crate::changes::ChangeBuffer;
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::memtable::Memtable;
@@ -55,6 +56,8 @@ pub(crate) struct FollowerDeps {
     /// The active memtable is frozen at this size (and dropped once a
     /// manifest covers it).
     pub memtable_size: usize,
+    /// Change-feed subscribers get every batch applied.
+    pub changes: Arc<ChangeBuffer>,
 }
 
 /// Where following has got to.
@@ -260,8 +263,8 @@ impl Follower {
         for &ShippedBatch {
             first,
             last: end,
+            time_ms,
             ref batch,
-            ..
         } in batches
         {
             if end <= pos.applied {
@@ -294,6 +297,9 @@ impl Follower {
                 view.update(|s| s.rotated(Arc::new(Memtable::new(id, self.deps.memtable_size))));
             }
             self.publish(pos, end);
+            if self.deps.changes.wanted() {
+                self.deps.changes.append(time_ms, [(first, batch)]);
+            }
         }
         Ok(())
     }

@@ -26,6 +26,7 @@ use firn_manifest::{ChunkId, Manifest};
 
 use crate::background::follower::{FollowStatus, Follower};
 use crate::background::Background;
+use crate::changes::{ChangeBuffer, Subscription};
 use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::local::LocalDir;
@@ -55,6 +56,8 @@ pub(crate) struct DbCore {
     writer: Option<Writer>,
     /// A read-only handle's follower (`None` for a writer or a checkpoint).
     following: Option<Following>,
+    /// The change feed's buffer (filled while anyone subscribes).
+    changes: Arc<ChangeBuffer>,
     local: Mutex<Option<LocalDir>>,
 }
 
@@ -72,6 +75,38 @@ pub(crate) struct Writer {
 }
 
 impl DbCore {
+    /// The last visible sequence number.
+    pub(crate) fn visible_seq(&self) -> u64 {
+        self.reader.view.visible_seq()
+    }
+
+    /// Whether this writer ships its WAL (`None`: a read-only handle).
+    pub(crate) fn writer_ships(&self) -> Option<bool> {
+        self.writer.as_ref().map(|_| self.opts.wal_shipping)
+    }
+
+    /// A watch of the shipped WAL from the write after `after`.
+    pub(crate) async fn watch_shipped(&self, after: u64) -> Result<crate::Watch> {
+        let manifest = self.reader.view.manifest();
+        crate::Watch::start(
+            self.reader.chunks.store.clone(),
+            after,
+            manifest.wal_watermark,
+            manifest.wal_objects_from,
+            self.opts.follow_interval,
+        )
+        .await
+    }
+
+    /// A writer ships every write through `seq` (and returns true); a
+    /// read-only handle has nothing to ship (false).
+    pub(crate) async fn ship_through(&self, seq: u64) -> Result<bool> {
+        match &self.writer {
+            Some(writer) => writer.path.wait_durable(seq).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// The writer's subsystems, or why writes are refused.
     fn writer(&self) -> Result<&Writer> {
         let writer = self.writer.as_ref().ok_or(Error::ReadOnly)?;
@@ -82,6 +117,7 @@ impl DbCore {
     /// Stops everything that writes: background tasks and the WAL.
     fn shut_down(&self) {
         self.health.set_closing();
+        self.changes.close();
         if let Some(f) = &self.following {
             f.task.abort();
         }
@@ -612,6 +648,25 @@ impl Db {
             poll_interval,
         )
         .await
+    }
+
+    /// A change feed: every committed batch from the one holding write
+    /// `from_seq` on (all of them: `1`; only new ones:
+    /// `visible_seq + 1` from [`Db::durability_status`]), in sequence
+    /// order, each exactly once, as it becomes visible. On a read-only
+    /// handle that follows, the batches it applies from the shipped WAL.
+    ///
+    /// To resume after a restart, save [`Subscription::position`] (or the
+    /// last [`Change::last_seq`](crate::Change) handled) and subscribe from
+    /// the seq after it. Recent batches come from a buffer in memory shared
+    /// by all subscribers (`Options::change_buffer_bytes`); older ones from
+    /// the shipped WAL in the bucket, which holds every write under a
+    /// history retention window ([`Db::set_history_retention`]; without
+    /// one, writes flushed before they were shipped are not there); past
+    /// that the subscriber gets [`Error::Lagged`]. A bulk ingest appears as one
+    /// [`Change::is_ingest`](crate::Change::is_ingest) batch at its seq.
+    pub fn subscribe(&self, from_seq: u64) -> Subscription {
+        Subscription::new(self.core.clone(), self.core.changes.clone(), from_seq)
     }
 
     /// Waits until every write through `seq` is in the bucket (shipped in a

@@ -15,6 +15,7 @@ use crate::background::retry::Retry;
 use crate::background::shipper::{ShippedIndex, ShipperDeps, WalShipper};
 use crate::background::uploads::ChunkIds;
 use crate::background::Background;
+use crate::changes::ChangeBuffer;
 use crate::db::bucket_wal;
 use crate::db::replay::{replay_wal, Recovered};
 use crate::db::{Db, DbCore, Following, HandleGuard, Writer};
@@ -302,6 +303,7 @@ async fn assemble(
     let durable = Arc::new(DurableSeq::new(bucket.durable));
     let health = Arc::new(Health::default());
     let snapshots = Arc::new(SnapshotRegistry::default());
+    let changes = Arc::new(ChangeBuffer::new(opts.change_buffer_bytes));
     let reader = Reader {
         view: view.clone(),
         chunks: chunks.clone(),
@@ -324,6 +326,7 @@ async fn assemble(
                 },
                 refresh_interval: opts.refresh_interval,
                 memtable_size: opts.memtable_size,
+                changes: changes.clone(),
             },
             bucket.next_id,
             last_seq,
@@ -348,6 +351,7 @@ async fn assemble(
                 snapshots,
                 metrics: metrics.clone(),
                 health: health.clone(),
+                changes: changes.clone(),
             };
             Some(start_writer(&opts, parts, local.wal_dir()))
         }
@@ -362,6 +366,7 @@ async fn assemble(
         metrics,
         writer,
         following,
+        changes,
         local: Mutex::new(Some(local)),
         opts,
     });
@@ -389,6 +394,7 @@ struct WriterParts {
     snapshots: Arc<SnapshotRegistry>,
     metrics: Arc<EngineMetrics>,
     health: Arc<Health>,
+    changes: Arc<ChangeBuffer>,
 }
 
 /// Wires the write path and the background subsystems together and starts
@@ -438,6 +444,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             memtable_size: opts.memtable_size,
             flusher: flush_wakeup.clone(),
             tail: tail.clone(),
+            changes: p.changes.clone(),
         },
     ));
     let retry = Retry::new(

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use crate::changes::ChangeBuffer;
 use crate::error::{Error, Result};
 use crate::health::Health;
 use crate::lock;
@@ -83,6 +84,8 @@ pub(crate) struct CommitDeps {
     pub flusher: Wakeup,
     /// Where the WAL ends, for the shipper and durability reports.
     pub tail: Arc<WalTail>,
+    /// Change-feed subscribers get every batch once it is visible.
+    pub changes: Arc<ChangeBuffer>,
 }
 
 /// The commit queue and the leader-owned log state.
@@ -315,6 +318,15 @@ impl CommitPath {
         }
         *next_seq = seq;
         self.deps.view.publish_seq(seq - 1);
+        if self.deps.changes.wanted() {
+            let mut first = group_first;
+            let numbered = group.iter().map(|&(batch, _)| {
+                let at = first;
+                first += batch.len() as u64;
+                (at, batch)
+            });
+            self.deps.changes.append(Some(time_ms), numbered);
+        }
         self.deps
             .metrics
             .batches
@@ -439,8 +451,9 @@ impl CommitPath {
 /// queued meanwhile are then committed, in order.
 pub(crate) struct CommitHold {
     path: Arc<CommitPath>,
-    /// The sequence number the marker took, once written.
-    marker: Option<u64>,
+    /// The sequence number the marker took and its commit time, once
+    /// written.
+    marker: Option<(u64, u64)>,
     released: bool,
 }
 
@@ -485,7 +498,7 @@ impl CommitHold {
             .wal_bytes
             .fetch_add(buf.len() as u64, Ordering::Relaxed);
         *next_seq = seq + 1;
-        self.marker = Some(seq);
+        self.marker = Some((seq, time_ms));
         Ok((seq, frozen))
     }
 
@@ -493,11 +506,23 @@ impl CommitHold {
     /// commits the writes queued meanwhile.
     pub(crate) async fn release(mut self) {
         self.released = true;
-        if let Some(seq) = self.marker {
-            self.path.deps.view.publish_seq(seq);
-        }
+        self.publish_marker();
         let path = self.path.clone();
         let _ = firn_store::clock::run_blocking(move || path.lead_groups()).await;
+    }
+}
+
+impl CommitHold {
+    /// Makes the marker visible (to subscribers too).
+    fn publish_marker(&self) {
+        if let Some((seq, time_ms)) = self.marker {
+            let deps = &self.path.deps;
+            deps.view.publish_seq(seq);
+            if deps.changes.wanted() {
+                deps.changes
+                    .append(Some(time_ms), [(seq, &WriteBatch::ingest_marker())]);
+            }
+        }
     }
 }
 
@@ -506,9 +531,7 @@ impl Drop for CommitHold {
         if self.released {
             return;
         }
-        if let Some(seq) = self.marker {
-            self.path.deps.view.publish_seq(seq);
-        }
+        self.publish_marker();
         let path = self.path.clone();
         firn_store::clock::spawn_blocking_detached(move || path.lead_groups());
     }
