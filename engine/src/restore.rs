@@ -282,7 +282,9 @@ async fn read_wal_until(
         }
     }
     if let RestorePoint::Seq(n) = point {
-        if !walk.reached_point {
+        // The point is held when a later batch was met, or when the shipped
+        // WAL ends exactly at it (the newest write).
+        if !walk.reached_point && walk.through < n {
             return Err(Error::InvalidArgument(format!(
                 "sequence number {n} is past the newest write {} holds ({}): nothing later \
                  reached the bucket",
