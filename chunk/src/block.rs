@@ -7,7 +7,9 @@
 //! contents := entry* restart_offset{n} n
 //! entry    := shared:varint unshared:varint value_len:varint
 //!             key_delta[unshared] trailer:u64 value[value_len]
-//! trailer  := seq << 8 | kind
+//! trailer  := seq << 8 | kind          (kind: 0 delete, 1 put, 2 put with metadata)
+//! value    := user_value                                      (kind 0 and 1)
+//!           | write_ms:varint expires_ms:varint user_value    (kind 2)
 //! stored   := payload type:u8 crc32:u32      (crc32 over payload ++ type)
 //! payload  := contents                                   (type 0)
 //!           | uncompressed_len:varint zstd_frame         (type 1)
@@ -28,7 +30,7 @@ use std::io::Read;
 use bytes::Bytes;
 
 use crate::coding::{crc32, get_u32_le, get_varint, put_varint, varint_len};
-use crate::{ChunkError, Kind};
+use crate::{ChunkError, EntryMeta, Kind};
 
 /// Entries between restart points (a restart entry stores its full key).
 pub(crate) const RESTART_INTERVAL: usize = 16;
@@ -40,6 +42,30 @@ pub(crate) const COMPRESSION_NONE: u8 = 0;
 pub(crate) const COMPRESSION_ZSTD: u8 = 1;
 /// Bytes of the fixed-width entry trailer `seq << 8 | kind`.
 pub(crate) const ENTRY_TRAILER_LEN: usize = 8;
+
+// Stored entry kinds: the low byte of the entry trailer (FORMAT.md, "Internal
+// keys"). Frozen: chunks on disk hold these numbers, never renumber.
+//
+//   kind  meaning              value field (value_len bytes)
+//   ----  -------------------  ------------------------------------------------
+//     0   delete (tombstone)   user value (empty as written)
+//     1   put                  user value
+//     2   put with metadata    write_ms:varint ++ expires_ms:varint ++ user value
+//                              (format version 2; read as Kind::Put + EntryMeta)
+//
+// 0 and 1 are the numbers of `Kind::Delete` and `Kind::Put`.
+
+/// Stored kind of a tombstone (= `Kind::Delete as u8`). Frozen, never renumber.
+pub(crate) const STORED_DELETE: u8 = 0;
+/// Stored kind of a put without metadata (= `Kind::Put as u8`). Frozen, never
+/// renumber.
+pub(crate) const STORED_PUT: u8 = 1;
+/// Stored kind of a put with an [`EntryMeta`] prefix in its value field
+/// (format version 2). Frozen, never renumber.
+pub(crate) const STORED_PUT_WITH_META: u8 = 2;
+
+const _: () = assert!(Kind::Delete as u8 == STORED_DELETE && Kind::Put as u8 == STORED_PUT);
+
 /// Largest decompressed block a reader accepts (restart offsets are u32).
 const MAX_CONTENTS_LEN: u64 = u32::MAX as u64;
 /// Decompressed sizes up to this bound, or up to `FAST_PATH_RATIO` times the
@@ -99,15 +125,34 @@ impl BlockBuilder {
         self.buf.len() + 4 * (self.restarts.len().max(1) + 1)
     }
 
-    /// Appends an entry. The caller guarantees internal key order and that the
-    /// block stays below 4 GiB.
+    /// Appends an entry without metadata (stored kind 0 or 1, as in format
+    /// version 1).
+    pub(crate) fn add(&mut self, key: &[u8], seq: u64, kind: Kind, value: &[u8]) {
+        self.add_with_meta(key, seq, kind, value, None);
+    }
+
+    /// Appends an entry. With `meta`, the entry is stored with kind
+    /// [`STORED_PUT_WITH_META`] and the metadata prefix ahead of `value`; the
+    /// caller guarantees that `kind` is then [`Kind::Put`]. The caller also
+    /// guarantees internal key order and that the block stays below 4 GiB.
     #[allow(
         clippy::arithmetic_side_effects,
         clippy::indexing_slicing,
         reason = "encoder: `shared` is a common prefix length of `key`, and counters count \
                   entries of a block below 4 GiB"
     )]
-    pub(crate) fn add(&mut self, key: &[u8], seq: u64, kind: Kind, value: &[u8]) {
+    pub(crate) fn add_with_meta(
+        &mut self,
+        key: &[u8],
+        seq: u64,
+        kind: Kind,
+        value: &[u8],
+        meta: Option<&EntryMeta>,
+    ) {
+        debug_assert!(
+            meta.is_none() || kind == Kind::Put,
+            "only puts carry metadata"
+        );
         let shared = if self.counter < RESTART_INTERVAL && self.entries > 0 {
             common_prefix(&self.last_key, key)
         } else {
@@ -118,10 +163,17 @@ impl BlockBuilder {
         let unshared = &key[shared..];
         put_varint(&mut self.buf, shared as u64);
         put_varint(&mut self.buf, unshared.len() as u64);
-        put_varint(&mut self.buf, value.len() as u64);
+        let (stored_kind, prefix_len) = match meta {
+            Some(m) => (STORED_PUT_WITH_META, m.prefix_len()),
+            None => (kind as u8, 0),
+        };
+        put_varint(&mut self.buf, (prefix_len + value.len()) as u64);
         self.buf.extend_from_slice(unshared);
         self.buf
-            .extend_from_slice(&((seq << 8) | kind as u64).to_le_bytes());
+            .extend_from_slice(&((seq << 8) | u64::from(stored_kind)).to_le_bytes());
+        if let Some(m) = meta {
+            m.encode_prefix(&mut self.buf);
+        }
         self.buf.extend_from_slice(value);
         self.last_key.truncate(shared);
         self.last_key.extend_from_slice(unshared);

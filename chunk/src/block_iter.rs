@@ -16,10 +16,10 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
-use crate::block::{Block, ENTRY_TRAILER_LEN};
+use crate::block::{Block, ENTRY_TRAILER_LEN, STORED_DELETE, STORED_PUT, STORED_PUT_WITH_META};
 use crate::coding::{get_u64_le, get_varint};
 use crate::key_cmp::KeyCmp;
-use crate::{compare_internal, ChunkError, Kind};
+use crate::{compare_internal, ChunkError, EntryMeta, Kind};
 
 /// One parsed entry, as offsets into the block contents.
 #[derive(Clone, Copy)]
@@ -29,6 +29,9 @@ struct RawEntry {
     delta_end: usize,
     seq: u64,
     kind: Kind,
+    /// The metadata of a stored kind-2 entry (a put with metadata).
+    meta: Option<EntryMeta>,
+    /// Start of the user value: after the metadata prefix, if any.
     value_start: usize,
     value_end: usize,
 }
@@ -80,14 +83,27 @@ impl Block {
             return Err("entry extends past the end of the block");
         }
         let trailer = get_u64_le(data, delta_end).ok_or(MALFORMED)?;
-        let kind = Kind::from_u8(trailer as u8).ok_or("unknown entry kind")?;
+        let (kind, meta, value_start) = match trailer as u8 {
+            STORED_DELETE => (Kind::Delete, None, trailer_end),
+            STORED_PUT => (Kind::Put, None, trailer_end),
+            STORED_PUT_WITH_META => {
+                // The prefix must fit in the value field: decoding from the
+                // field alone makes a prefix running past it a truncated varint.
+                let field = data.get(trailer_end..value_end).ok_or(MALFORMED)?;
+                let (meta, prefix) = EntryMeta::decode_prefix(field)?;
+                let start = trailer_end.checked_add(prefix).ok_or(MALFORMED)?;
+                (Kind::Put, Some(meta), start)
+            }
+            _ => return Err("unknown entry kind"),
+        };
         Ok(RawEntry {
             shared,
             delta_start,
             delta_end,
             seq: trailer >> 8,
             kind,
-            value_start: trailer_end,
+            meta,
+            value_start,
             value_end,
         })
     }
@@ -126,12 +142,30 @@ impl Block {
 
     /// The newest version of `user_key` with seq <= `max_seq` in this block:
     /// `Some((seq, kind, value))`, or `None` if the block holds no such version.
-    /// The value shares the block's memory.
+    /// The value is the user value (without a metadata prefix) and shares the
+    /// block's memory. [`Block::get_with_meta`] also returns the metadata.
     pub fn get(
         &self,
         user_key: &[u8],
         max_seq: u64,
     ) -> Result<Option<(u64, Kind, Bytes)>, ChunkError> {
+        Ok(self
+            .get_with_meta(user_key, max_seq)?
+            .map(|(seq, kind, value, _)| (seq, kind, value)))
+    }
+
+    /// [`Block::get`] with the entry's metadata: `Some((seq, kind, value,
+    /// meta))`, where `meta` is `Some` for a put stored with metadata (format
+    /// version 2) and `None` for a put without it and for a tombstone.
+    #[allow(
+        clippy::type_complexity,
+        reason = "the (seq, kind, value) of `get` plus the metadata, spelled out as the public API"
+    )]
+    pub fn get_with_meta(
+        &self,
+        user_key: &[u8],
+        max_seq: u64,
+    ) -> Result<Option<(u64, Kind, Bytes, Option<EntryMeta>)>, ChunkError> {
         // Scan from the restart point without rebuilding keys: KeyCmp orders
         // each key against the target from its unshared bytes alone.
         let mut pos = self.restart(self.find_restart(user_key, max_seq)?);
@@ -149,7 +183,7 @@ impl Block {
                 Ordering::Less => pos = e.value_end,
                 _ if ord == Ordering::Equal => {
                     let value = self.data.slice(e.value_start..e.value_end);
-                    return Ok(Some((e.seq, e.kind, value)));
+                    return Ok(Some((e.seq, e.kind, value, e.meta)));
                 }
                 _ => return Ok(None),
             }
@@ -172,6 +206,7 @@ struct Cursor {
     key: Vec<u8>,
     seq: u64,
     kind: Kind,
+    meta: Option<EntryMeta>,
     value_start: usize,
     value_end: usize,
     /// Offset of the entry after the current one.
@@ -185,6 +220,7 @@ impl Default for Cursor {
             key: Vec::new(),
             seq: 0,
             kind: Kind::Delete,
+            meta: None,
             value_start: 0,
             value_end: 0,
             next: 0,
@@ -219,6 +255,7 @@ impl Cursor {
             .extend_from_slice(b.data.get(e.delta_start..e.delta_end).unwrap_or_default());
         self.seq = e.seq;
         self.kind = e.kind;
+        self.meta = e.meta;
         self.value_start = e.value_start;
         self.value_end = e.value_end;
         self.next = e.value_end;
@@ -312,7 +349,8 @@ impl BlockIter {
         }
     }
 
-    /// Kind of the current entry ([`Kind::Delete`] when invalid).
+    /// Kind of the current entry ([`Kind::Delete`] when invalid). A put
+    /// stored with metadata is a [`Kind::Put`]; see [`BlockIter::meta`].
     pub fn kind(&self) -> Kind {
         if self.cur.valid {
             self.cur.kind
@@ -321,7 +359,19 @@ impl BlockIter {
         }
     }
 
-    /// Value of the current entry: a slice of the block's shared memory, no copy.
+    /// Metadata of the current entry: `Some` for a put stored with metadata
+    /// (format version 2), `None` for a put without it, a tombstone, or when
+    /// the iterator is not valid.
+    pub fn meta(&self) -> Option<EntryMeta> {
+        if self.cur.valid {
+            self.cur.meta
+        } else {
+            None
+        }
+    }
+
+    /// User value of the current entry (without a metadata prefix): a slice
+    /// of the block's shared memory, no copy.
     pub fn value(&self) -> Bytes {
         if self.cur.valid {
             self.block
@@ -332,7 +382,8 @@ impl BlockIter {
         }
     }
 
-    /// Value of the current entry as a borrowed slice.
+    /// User value of the current entry (without a metadata prefix) as a
+    /// borrowed slice.
     pub fn value_slice(&self) -> &[u8] {
         if self.cur.valid {
             self.block
@@ -523,6 +574,157 @@ mod tests {
         contents[3 + 1] = 7; // the low byte of the trailer, after 3 varints + "k"
         let block = Block::from_contents(Bytes::from(contents), 0).expect("restarts ok");
         let err = block.get(b"k", 1).expect_err("bad kind");
+        assert!(err.to_string().contains("unknown entry kind"), "{err}");
+    }
+
+    type OwnedMeta = (Vec<u8>, u64, Kind, Vec<u8>, Option<EntryMeta>);
+
+    fn block_with_meta(entries: &[OwnedMeta], compress: bool) -> Block {
+        let mut b = BlockBuilder::new();
+        for (k, s, kind, v, m) in entries {
+            b.add_with_meta(k, *s, *kind, v, m.as_ref());
+        }
+        let mut c = zstd::bulk::Compressor::new(3).expect("compressor");
+        let mut out = Vec::new();
+        let comp = if compress { Some(&mut c) } else { None };
+        seal_block(b.finish(), comp, &mut Vec::new(), &mut out).expect("seal");
+        let h = BlockHandle {
+            offset: 0,
+            len: out.len() as u64,
+        };
+        decode_block(&out, h).expect("decodes")
+    }
+
+    fn sample_with_meta() -> Vec<OwnedMeta> {
+        sample()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (k, s, kind, v))| {
+                let i = i as u64;
+                let meta = match (kind, i % 4) {
+                    (Kind::Delete, _) | (_, 0) => None,
+                    (_, 1) => Some(EntryMeta {
+                        write_ms: 1_764_547_200_000 + i,
+                        expires_ms: 0,
+                    }),
+                    (_, 2) => Some(EntryMeta {
+                        write_ms: i,
+                        expires_ms: 1_764_550_800_000 + i,
+                    }),
+                    _ => Some(EntryMeta {
+                        write_ms: u64::MAX - i,
+                        expires_ms: u64::MAX,
+                    }),
+                };
+                (k, s, kind, v, meta)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn metadata_round_trips_and_is_stripped_from_values() {
+        let entries = sample_with_meta();
+        assert!(entries.iter().any(|e| e.4.is_some()));
+        assert!(entries.iter().any(|e| e.2 == Kind::Put && e.4.is_none()));
+        for compress in [false, true] {
+            let block = block_with_meta(&entries, compress);
+            let mut it = block.iter();
+            assert_eq!(it.meta(), None, "unpositioned");
+            it.seek_to_first().expect("first");
+            let mut back = Vec::new();
+            while it.valid() {
+                assert_eq!(it.value_slice(), &it.value()[..]);
+                back.push((
+                    it.key().to_vec(),
+                    it.seq(),
+                    it.kind(),
+                    it.value().to_vec(),
+                    it.meta(),
+                ));
+                it.next().expect("next");
+            }
+            assert_eq!(back, entries);
+            assert_eq!(it.meta(), None, "past the end");
+            for (k, s, kind, v, m) in &entries {
+                let got = block.get_with_meta(k, *s).expect("get").expect("present");
+                assert_eq!(got, (*s, *kind, Bytes::from(v.clone()), *m));
+                let plain = block.get(k, *s).expect("get").expect("present");
+                assert_eq!(plain, (*s, *kind, Bytes::from(v.clone())));
+                it.seek(k, *s).expect("seek");
+                assert_eq!(
+                    (it.kind(), it.meta(), it.value_slice()),
+                    (*kind, *m, &v[..])
+                );
+            }
+        }
+    }
+
+    /// Contents of a one-entry block "k" seq 1 with stored kind `kind` and
+    /// value field `field` (any bytes), as FORMAT.md lays it out.
+    fn forged_entry(kind: u8, field: &[u8]) -> Vec<u8> {
+        let mut c = vec![0, 1];
+        crate::coding::put_varint(&mut c, field.len() as u64);
+        c.push(b'k');
+        c.extend_from_slice(&((1u64 << 8) | u64::from(kind)).to_le_bytes());
+        c.extend_from_slice(field);
+        c.extend_from_slice(&0u32.to_le_bytes());
+        c.extend_from_slice(&1u32.to_le_bytes());
+        c
+    }
+
+    #[test]
+    fn malformed_metadata_is_a_corruption_error() {
+        let mut overlong = vec![0x80; 11];
+        overlong.push(0);
+        let mut overflow = vec![0x05];
+        overflow.extend_from_slice(&[0xff; 9]);
+        overflow.push(0x7f);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty value field", vec![]),
+            ("only write_ms", vec![0x05]),
+            ("write_ms truncated", vec![0x85]),
+            ("expires_ms truncated", vec![0x05, 0x80, 0x80]),
+            ("write_ms overlong", overlong),
+            ("expires_ms overflows", overflow),
+        ];
+        for (what, field) in cases {
+            let block =
+                Block::from_contents(Bytes::from(forged_entry(2, &field)), 4096).expect("restarts");
+            let err = block.get_with_meta(b"k", 1).expect_err(what);
+            match &err {
+                ChunkError::Corrupt { offset, detail } => {
+                    assert_eq!(*offset, 4096, "{what}");
+                    assert!(detail.contains("entry metadata"), "{what}: {detail}");
+                    assert!(detail.contains("entry at byte 0"), "{what}: {detail}");
+                }
+                other => panic!("{what}: {other:?}"),
+            }
+            assert!(block.get(b"k", 1).is_err(), "{what}");
+            let mut it = block.iter();
+            assert!(it.seek_to_first().is_err(), "{what}");
+            assert!(!it.valid() && it.meta().is_none(), "{what}");
+            assert!(it.seek(b"k", 1).is_err(), "{what}");
+        }
+        // The same bytes are fine as a plain put (kind 1) and a well-formed
+        // prefix with an empty user value is fine as kind 2.
+        let block = Block::from_contents(Bytes::from(forged_entry(1, &[0x85])), 0).expect("ok");
+        assert_eq!(
+            block.get_with_meta(b"k", 1).expect("get"),
+            Some((1, Kind::Put, Bytes::from_static(&[0x85]), None))
+        );
+        let block =
+            Block::from_contents(Bytes::from(forged_entry(2, &[0x05, 0x00])), 0).expect("ok");
+        let meta = EntryMeta {
+            write_ms: 5,
+            expires_ms: 0,
+        };
+        assert_eq!(
+            block.get_with_meta(b"k", 1).expect("get"),
+            Some((1, Kind::Put, Bytes::new(), Some(meta)))
+        );
+        // Stored kinds above 2 stay unknown.
+        let block = Block::from_contents(Bytes::from(forged_entry(3, &[0, 0])), 0).expect("ok");
+        let err = block.get(b"k", 1).expect_err("kind 3");
         assert!(err.to_string().contains("unknown entry kind"), "{err}");
     }
 

@@ -7,10 +7,13 @@ use crate::block::{seal_block, BlockBuilder, BlockHandle};
 use crate::bloom::{build_filter, key_hash};
 use crate::index::{encode_handle, separator};
 use crate::{
-    compare_internal, ChunkError, ChunkOptions, Footer, Kind, Properties, FORMAT_VERSION, MAX_SEQ,
+    compare_internal, ChunkError, ChunkOptions, EntryMeta, Footer, Kind, Properties,
+    FORMAT_VERSION, MAX_SEQ,
 };
 
-/// Largest `key.len() + value.len()` of one entry (1 GiB).
+/// Largest `key.len() + value.len()` of one entry (1 GiB), where the value is
+/// the stored value field: the user value plus, for a put with an
+/// [`EntryMeta`], its metadata prefix (2 to 20 bytes).
 pub const MAX_ENTRY_BYTES: usize = 1 << 30;
 /// Largest effective block size; larger [`ChunkOptions::block_size`] values are clamped.
 const MAX_BLOCK_SIZE: usize = 1 << 30;
@@ -88,7 +91,8 @@ impl<W: Write> ChunkBuilder<W> {
         }
     }
 
-    /// Adds an entry. Entries must arrive in strictly increasing internal order
+    /// Adds an entry without metadata: [`ChunkBuilder::add_with_meta`] with
+    /// `meta = None`. Entries must arrive in strictly increasing internal order
     /// (user key ascending, seq descending), else [`ChunkError::OutOfOrder`];
     /// `seq` must be at most [`MAX_SEQ`] and `key.len() + value.len()` at most
     /// [`MAX_ENTRY_BYTES`], else [`ChunkError::InvalidInput`]. A rejected entry
@@ -100,18 +104,50 @@ impl<W: Write> ChunkBuilder<W> {
         kind: Kind,
         value: &[u8],
     ) -> Result<(), ChunkError> {
+        self.add_with_meta(key, seq, kind, value, None)
+    }
+
+    /// Adds an entry, a put optionally with an [`EntryMeta`] (write time and
+    /// expiry). A put with `Some(meta)` is stored as a "put with metadata"
+    /// (stored kind 2, format version 2); readers return it as [`Kind::Put`]
+    /// with the metadata ([`BlockIter::meta`](crate::BlockIter::meta),
+    /// [`Block::get_with_meta`](crate::Block::get_with_meta)). With `None`
+    /// the entry is stored exactly as in format version 1.
+    ///
+    /// The rules of [`ChunkBuilder::add`] apply, with the stored value (the
+    /// metadata prefix included) counted against [`MAX_ENTRY_BYTES`]; a
+    /// [`Kind::Delete`] with `Some(meta)` is [`ChunkError::InvalidInput`]
+    /// (tombstones carry no metadata). A rejected entry leaves the builder
+    /// unchanged.
+    pub fn add_with_meta(
+        &mut self,
+        key: &[u8],
+        seq: u64,
+        kind: Kind,
+        value: &[u8],
+        meta: Option<EntryMeta>,
+    ) -> Result<(), ChunkError> {
         self.check_usable()?;
         if seq > MAX_SEQ {
             return Err(ChunkError::InvalidInput {
                 detail: format!("sequence number {seq} exceeds the maximum {MAX_SEQ}"),
             });
         }
-        if key.len().saturating_add(value.len()) > MAX_ENTRY_BYTES {
+        if kind == Kind::Delete && meta.is_some() {
+            return Err(ChunkError::InvalidInput {
+                detail: "a delete (tombstone) cannot carry entry metadata".to_string(),
+            });
+        }
+        let prefix_len = meta.as_ref().map_or(0, EntryMeta::prefix_len);
+        let stored_value_len = value.len().saturating_add(prefix_len);
+        if key.len().saturating_add(stored_value_len) > MAX_ENTRY_BYTES {
             return Err(ChunkError::InvalidInput {
                 detail: format!(
-                    "entry of {} key bytes and {} value bytes exceeds {MAX_ENTRY_BYTES} bytes",
+                    "entry of {} key bytes and {} value bytes ({} of them metadata) exceeds \
+                     {MAX_ENTRY_BYTES} bytes",
                     key.len(),
-                    value.len()
+                    stored_value_len,
+                    prefix_len
                 ),
             });
         }
@@ -132,7 +168,8 @@ impl<W: Write> ChunkBuilder<W> {
         if first || key != self.last_key.as_slice() {
             self.hashes.push(key_hash(key));
         }
-        self.block.add(key, seq, kind, value);
+        self.block
+            .add_with_meta(key, seq, kind, value, meta.as_ref());
 
         let p = &mut self.props;
         if first {
@@ -146,6 +183,13 @@ impl<W: Write> ChunkBuilder<W> {
         p.tombstones += (kind == Kind::Delete) as u64;
         p.raw_key_bytes += key.len() as u64;
         p.raw_value_bytes += value.len() as u64;
+        if let Some(expires) = meta.map(|m| m.expires_ms).filter(|&e| e != 0) {
+            p.min_expires_ms = match p.expiring {
+                0 => expires,
+                _ => p.min_expires_ms.min(expires),
+            };
+            p.expiring += 1;
+        }
         self.last_key.clear();
         self.last_key.extend_from_slice(key);
         self.last_seq = seq;
@@ -324,6 +368,70 @@ mod tests {
         assert_eq!((s.properties.min_seq, s.properties.max_seq), (4, MAX_SEQ));
         assert_eq!(s.properties.min_key, b"b");
         assert_eq!(s.properties.max_key, b"c");
+    }
+
+    #[test]
+    fn metadata_rules_and_properties() {
+        let meta = |write_ms, expires_ms| {
+            Some(EntryMeta {
+                write_ms,
+                expires_ms,
+            })
+        };
+        let mut b = ChunkBuilder::new(ChunkOptions::default(), Vec::new());
+        b.add_with_meta(b"a", 9, Kind::Put, b"x", meta(1, 500))
+            .expect("put with expiry");
+        // A tombstone with metadata is refused and changes nothing.
+        let err = b
+            .add_with_meta(b"b", 5, Kind::Delete, b"", meta(1, 0))
+            .expect_err("delete with meta");
+        assert!(matches!(err, ChunkError::InvalidInput { .. }), "{err:?}");
+        assert_eq!(b.entries(), 1);
+        // The same entry without metadata is accepted (so the refusal did not
+        // record the key as the last one).
+        b.add_with_meta(b"b", 5, Kind::Delete, b"", None)
+            .expect("plain delete");
+        b.add_with_meta(b"c", 4, Kind::Put, b"yy", meta(2, 0))
+            .expect("no expiry");
+        b.add_with_meta(b"d", 3, Kind::Put, b"zzz", meta(3, 200))
+            .expect("earlier expiry");
+        b.add(b"e", 2, Kind::Put, b"plain").expect("no meta");
+        b.add_with_meta(b"f", 1, Kind::Put, b"", meta(0, 900))
+            .expect("later expiry");
+        let (_, s) = b.finish().expect("finish");
+        let p = &s.properties;
+        assert_eq!(p.format_version, FORMAT_VERSION);
+        assert_eq!((p.entries, p.tombstones), (6, 1));
+        assert_eq!(p.expiring, 3);
+        assert_eq!(p.min_expires_ms, 200);
+        assert_eq!(p.raw_value_bytes, 1 + 2 + 3 + 5, "user values only");
+
+        let mut b = ChunkBuilder::new(ChunkOptions::default(), Vec::new());
+        b.add_with_meta(b"a", 1, Kind::Put, b"x", meta(7, 0))
+            .expect("put");
+        let (_, s) = b.finish().expect("finish");
+        assert_eq!((s.properties.expiring, s.properties.min_expires_ms), (0, 0));
+    }
+
+    #[test]
+    fn entry_size_limit_counts_the_metadata_prefix() {
+        // Zeroed and never written to: the allocation stays virtual.
+        let value = vec![0u8; MAX_ENTRY_BYTES - 2];
+        let meta = Some(EntryMeta {
+            write_ms: 1,
+            expires_ms: 1,
+        });
+        let mut b = ChunkBuilder::new(ChunkOptions::default(), Vec::new());
+        // 1 key byte + MAX - 2 value bytes fits without metadata, but the
+        // 2-byte prefix takes it one byte over.
+        match b.add_with_meta(b"k", 1, Kind::Put, &value, meta) {
+            Err(ChunkError::InvalidInput { detail }) => {
+                assert!(detail.contains("2 of them metadata"), "{detail}")
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        assert_eq!(b.entries(), 0);
+        assert_eq!(b.estimated_size(), 0);
     }
 
     #[test]

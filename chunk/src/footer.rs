@@ -258,11 +258,18 @@ mod tests {
         newer.format_version = FORMAT_VERSION + 1;
         assert!(matches!(
             Footer::decode(&newer.encode(), 1200),
-            Err(ChunkError::UnsupportedVersion {
-                found: 2,
-                supported: 1
-            })
+            Err(ChunkError::UnsupportedVersion { found, supported })
+                if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION
         ));
+        // Every version up to this build's decodes.
+        for v in 1..=FORMAT_VERSION {
+            let mut older = sample(1200);
+            older.format_version = v;
+            assert_eq!(
+                Footer::decode(&older.encode(), 1200).expect("decodes"),
+                older
+            );
+        }
         // A CRC mismatch names the footer's absolute offset.
         let mut bad = enc;
         bad[0] ^= 1;

@@ -387,6 +387,12 @@ fn decode_index(contents: Bytes, offset: u64) -> Result<(Vec<u8>, Vec<u8>), Chun
     let mut entries = Vec::new();
     let mut prev: Option<(usize, u64)> = None; // (key start, seq) of the previous entry
     while it.valid() {
+        if it.meta().is_some() {
+            return Err(ChunkError::corrupt(
+                offset,
+                "index: entry stored with metadata (kind 2)",
+            ));
+        }
         let mut d = Decoder::new(it.value_slice());
         let handle = match (d.varint(), d.varint()) {
             (Some(offset), Some(len)) if d.is_empty() => BlockHandle { offset, len },
@@ -524,6 +530,26 @@ mod tests {
             .filter(|i| idx.may_contain(format!("other{i}").as_bytes()))
             .count();
         assert!(fp < 150, "{fp} false positives of 3000");
+    }
+
+    #[test]
+    fn index_entries_with_metadata_are_rejected() {
+        let mut b = crate::block::BlockBuilder::new();
+        let mut handle = Vec::new();
+        encode_handle(&mut handle, BlockHandle { offset: 0, len: 10 });
+        let meta = crate::EntryMeta {
+            write_ms: 1,
+            expires_ms: 0,
+        };
+        b.add_with_meta(b"k", 1, crate::Kind::Put, &handle, Some(&meta));
+        let err = decode_index(Bytes::copy_from_slice(b.finish()), 77).expect_err("kind 2");
+        assert!(
+            matches!(err, ChunkError::Corrupt { offset: 77, .. }),
+            "{err}"
+        );
+        let mut b = crate::block::BlockBuilder::new();
+        b.add(b"k", 1, crate::Kind::Put, &handle);
+        decode_index(Bytes::copy_from_slice(b.finish()), 77).expect("kind 1");
     }
 
     #[test]

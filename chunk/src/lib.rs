@@ -32,6 +32,25 @@
 //! assert_eq!((seq, kind, &value[..]), (3, Kind::Put, &b"green"[..]));
 //! # Ok::<(), firn_chunk::ChunkError>(())
 //! ```
+//!
+//! Puts may carry an [`EntryMeta`] (write time and optional expiry, format
+//! version 2):
+//!
+//! ```
+//! use firn_chunk::{ChunkBuilder, ChunkOptions, ChunkReader, EntryMeta, Kind};
+//!
+//! let meta = EntryMeta { write_ms: 1_764_547_200_000, expires_ms: 1_764_550_800_000 };
+//! let mut b = ChunkBuilder::new(ChunkOptions::default(), Vec::new());
+//! b.add_with_meta(b"session", 9, Kind::Put, b"token", Some(meta))?;
+//! let (file, summary) = b.finish()?;
+//! assert_eq!(summary.properties.expiring, 1);
+//!
+//! let r = ChunkReader::open(bytes::Bytes::from(file))?;
+//! let (seq, kind, value, got) = r.get_with_meta(b"session", 9)?.expect("present");
+//! assert_eq!((seq, kind, &value[..], got), (9, Kind::Put, &b"token"[..], Some(meta)));
+//! assert!(got.is_some_and(|m| m.is_expired_at(1_764_550_800_000)));
+//! # Ok::<(), firn_chunk::ChunkError>(())
+//! ```
 
 #![deny(missing_docs)]
 
@@ -45,6 +64,7 @@ mod footer;
 mod index;
 mod key_cmp;
 mod local_index;
+mod meta;
 mod properties;
 mod reader;
 
@@ -57,6 +77,7 @@ pub use builder::{ChunkBuilder, ChunkSummary, MAX_ENTRY_BYTES};
 pub use error::ChunkError;
 pub use footer::{Footer, FOOTER_LEN, MAGIC};
 pub use index::ChunkIndex;
+pub use meta::EntryMeta;
 pub use properties::Properties;
 pub use reader::{ChunkReader, Entry, RangeRead};
 
@@ -80,8 +101,16 @@ pub use reader::{ChunkReader, Entry, RangeRead};
 // payload and type), the footer ends with its own CRC-32, and the blocks tile
 // the file without gaps, so every byte of a chunk is covered by a checksum.
 
-/// The newest chunk format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The chunk format version this build writes, and the newest it reads.
+///
+/// Version history (FORMAT.md, "Versioning"):
+///
+/// * 1: the original format.
+/// * 2: puts may carry an [`EntryMeta`] (stored entry kind 2, "put with
+///   metadata"), and the properties block ends with `expiring` and
+///   `min_expires_ms`. Everything else is unchanged, and readers still open
+///   version 1 chunks.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The largest sequence number: sequence numbers have 56 bits, the low 8 bits
 /// of the stored 64-bit trailer hold the [`Kind`].
@@ -98,6 +127,11 @@ pub const DEFAULT_COMPRESSION_LEVEL: i32 = 3;
 pub const DEFAULT_BLOOM_BITS_PER_KEY: u32 = 10;
 
 /// What an entry records about its key.
+///
+/// These are also the kind bytes stored in an entry trailer, with one more
+/// stored kind that is not a `Kind` of its own: `2`, a put with an
+/// [`EntryMeta`] (format version 2), which readers report as [`Kind::Put`]
+/// plus the metadata (FORMAT.md, "Internal keys").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Kind {
@@ -108,7 +142,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The kind stored in the low byte of an entry trailer, if valid.
+    /// The kind whose number is `b` (0 or 1), if any. The stored kind 2 (a
+    /// put with metadata) is not a `Kind` number: this returns `None` for it,
+    /// and the block decoder maps it to [`Kind::Put`] itself.
     pub fn from_u8(b: u8) -> Option<Kind> {
         match b {
             0 => Some(Kind::Delete),
@@ -175,6 +211,7 @@ mod tests {
         send_sync::<ChunkIndex>();
         send_sync::<ChunkError>();
         send_sync::<ChunkReader<bytes::Bytes>>();
+        send_sync::<EntryMeta>();
         send::<ChunkBuilder<Vec<u8>>>();
     }
 }

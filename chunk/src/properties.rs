@@ -2,6 +2,17 @@
 //!
 //! Payload (FORMAT.md, "Properties block"): the fields below in this order,
 //! integers as varints, keys as `varint length ++ bytes`; nothing may follow.
+//!
+//! ```text
+//! version 1:  format_version entries tombstones blocks min_seq max_seq
+//!             raw_key_bytes raw_value_bytes data_bytes index_bytes filter_bytes
+//!             min_key max_key
+//! version 2:  (the version 1 fields) expiring min_expires_ms
+//! ```
+//!
+//! The layout is chosen by the block's own `format_version` (its first field),
+//! both when decoding and when encoding, so that a version 1 block re-encodes
+//! (e.g. into a local index file) to exactly its version 1 bytes.
 
 // Decodes untrusted bytes: no unwrap or expect, no unchecked indexing or arithmetic.
 #![deny(
@@ -12,7 +23,11 @@
 )]
 
 use crate::coding::{put_varint, Decoder};
-use crate::ChunkError;
+use crate::{ChunkError, FORMAT_VERSION};
+
+/// The first format version whose properties end with `expiring` and
+/// `min_expires_ms`.
+const EXPIRY_FIELDS_VERSION: u32 = 2;
 
 /// Summary statistics of one chunk, stored in its properties block.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -35,7 +50,8 @@ pub struct Properties {
     pub max_seq: u64,
     /// Sum of the user key lengths of all entries.
     pub raw_key_bytes: u64,
-    /// Sum of the value lengths of all entries.
+    /// Sum of the user value lengths of all entries (metadata prefixes of
+    /// puts with an [`EntryMeta`](crate::EntryMeta) not included).
     pub raw_value_bytes: u64,
     /// Stored bytes of all data blocks (= the offset of the index block).
     pub data_bytes: u64,
@@ -43,6 +59,14 @@ pub struct Properties {
     pub index_bytes: u64,
     /// Stored bytes of the filter block (including its trailer).
     pub filter_bytes: u64,
+    /// Number of entries with an expiry
+    /// ([`EntryMeta::expires_ms`](crate::EntryMeta::expires_ms) `!= 0`).
+    /// 0 in a version 1 chunk.
+    pub expiring: u64,
+    /// The earliest expiry in the chunk: the smallest nonzero
+    /// [`EntryMeta::expires_ms`](crate::EntryMeta::expires_ms), 0 when no entry
+    /// expires (and in a version 1 chunk).
+    pub min_expires_ms: u64,
 }
 
 impl Properties {
@@ -69,6 +93,10 @@ impl Properties {
             put_varint(&mut out, key.len() as u64);
             out.extend_from_slice(key);
         }
+        if self.format_version >= EXPIRY_FIELDS_VERSION {
+            put_varint(&mut out, self.expiring);
+            put_varint(&mut out, self.min_expires_ms);
+        }
         out
     }
 
@@ -79,6 +107,16 @@ impl Properties {
         let mut int = || d.varint().ok_or_else(|| bad("truncated field"));
         let format_version =
             u32::try_from(int()?).map_err(|_| bad("format version out of range"))?;
+        if format_version == 0 {
+            return Err(bad("format version 0"));
+        }
+        if format_version > FORMAT_VERSION {
+            // A newer layout: the fields below may mean something else.
+            return Err(ChunkError::UnsupportedVersion {
+                found: format_version,
+                supported: FORMAT_VERSION,
+            });
+        }
         let mut p = Properties {
             format_version,
             entries: int()?,
@@ -101,6 +139,10 @@ impl Properties {
             .length_prefixed()
             .ok_or_else(|| bad("truncated max key"))?
             .to_vec();
+        if format_version >= EXPIRY_FIELDS_VERSION {
+            p.expiring = d.varint().ok_or_else(|| bad("truncated field"))?;
+            p.min_expires_ms = d.varint().ok_or_else(|| bad("truncated field"))?;
+        }
         if !d.is_empty() {
             return Err(bad(&format!(
                 "{} trailing bytes",
@@ -112,6 +154,12 @@ impl Properties {
         }
         if p.min_seq > p.max_seq || p.min_key > p.max_key {
             return Err(bad("inverted key or sequence range"));
+        }
+        // Only puts expire, and the earliest expiry is set exactly when some
+        // entry expires.
+        let puts = p.entries.saturating_sub(p.tombstones);
+        if p.expiring > puts || (p.expiring == 0) != (p.min_expires_ms == 0) {
+            return Err(bad("inconsistent expiring count / earliest expiry"));
         }
         Ok(p)
     }
@@ -127,7 +175,7 @@ impl Properties {
 mod tests {
     use super::*;
 
-    fn sample() -> Properties {
+    fn sample_v1() -> Properties {
         Properties {
             format_version: 1,
             entries: 10,
@@ -142,6 +190,17 @@ mod tests {
             data_bytes: 5000,
             index_bytes: 60,
             filter_bytes: 20,
+            expiring: 0,
+            min_expires_ms: 0,
+        }
+    }
+
+    fn sample() -> Properties {
+        Properties {
+            format_version: 2,
+            expiring: 3,
+            min_expires_ms: 1_764_547_200_000,
+            ..sample_v1()
         }
     }
 
@@ -159,7 +218,61 @@ mod tests {
     }
 
     #[test]
+    fn version_1_layout_has_no_expiry_fields() {
+        let v1 = sample_v1();
+        let enc = v1.encode();
+        assert_eq!(Properties::decode(&enc, 0).expect("decodes"), v1);
+        for cut in 0..enc.len() {
+            assert!(Properties::decode(&enc[..cut], 0).is_err(), "cut {cut}");
+        }
+        // Version 2 appends exactly the two varints.
+        let mut v2 = v1.clone();
+        v2.format_version = 2;
+        let enc2 = v2.encode();
+        assert_eq!(enc2[0], 2);
+        assert_eq!(&enc2[1..enc2.len() - 2], &enc[1..]);
+        assert_eq!(&enc2[enc2.len() - 2..], &[0, 0]);
+        assert_eq!(Properties::decode(&enc2, 0).expect("decodes"), v2);
+        // A version 1 block followed by the version 2 fields has trailing bytes.
+        let mut longer = enc.clone();
+        longer.extend_from_slice(&[0, 0]);
+        assert!(Properties::decode(&longer, 0).is_err());
+        // A version 2 block without them is truncated.
+        let mut short = enc2.clone();
+        short.truncate(enc2.len() - 2);
+        assert!(Properties::decode(&short, 0).is_err());
+    }
+
+    #[test]
+    fn unknown_versions_are_rejected() {
+        let mut p = sample();
+        p.format_version = 0;
+        assert!(matches!(
+            Properties::decode(&p.encode(), 5),
+            Err(ChunkError::Corrupt { offset: 5, .. })
+        ));
+        p.format_version = FORMAT_VERSION + 1;
+        assert!(matches!(
+            Properties::decode(&p.encode(), 5),
+            Err(ChunkError::UnsupportedVersion { found, supported })
+                if found == FORMAT_VERSION + 1 && supported == FORMAT_VERSION
+        ));
+    }
+
+    #[test]
     fn inconsistent_values_are_rejected() {
+        for (expiring, min_expires_ms) in [(9, 1), (3, 0), (0, 1)] {
+            let mut p = sample();
+            p.expiring = expiring;
+            p.min_expires_ms = min_expires_ms;
+            assert!(
+                Properties::decode(&p.encode(), 0).is_err(),
+                "{expiring} {min_expires_ms}"
+            );
+        }
+        let mut p = sample();
+        p.expiring = 8; // every put expires
+        assert!(Properties::decode(&p.encode(), 0).is_ok());
         let mut p = sample();
         p.tombstones = 11;
         assert!(Properties::decode(&p.encode(), 0).is_err());

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::{
-    compare_internal, decode_block, Block, BlockIter, ChunkError, ChunkIndex, Footer, Kind,
-    FOOTER_LEN,
+    compare_internal, decode_block, Block, BlockIter, ChunkError, ChunkIndex, EntryMeta, Footer,
+    Kind, FOOTER_LEN,
 };
 
 /// Random-access reads of an immutable byte source.
@@ -134,8 +134,12 @@ pub struct Entry {
     pub seq: u64,
     /// Put or tombstone.
     pub kind: Kind,
-    /// Value (empty for tombstones); shares the block's memory.
+    /// User value (empty for tombstones, without the metadata prefix); shares
+    /// the block's memory.
     pub value: Bytes,
+    /// Metadata of a put stored with it (format version 2); `None` for a put
+    /// without metadata and for a tombstone.
+    pub meta: Option<EntryMeta>,
 }
 
 impl Entry {
@@ -145,6 +149,7 @@ impl Entry {
             seq: it.seq(),
             kind: it.kind(),
             value: it.value(),
+            meta: it.meta(),
         }
     }
 }
@@ -189,16 +194,33 @@ impl<R: RangeRead> ChunkReader<R> {
 
     /// The newest version of `user_key` with seq <= `max_seq`, if the chunk
     /// holds one: bloom filter, block index, then one block read.
+    /// [`ChunkReader::get_with_meta`] also returns the entry's metadata.
     pub fn get(
         &self,
         user_key: &[u8],
         max_seq: u64,
     ) -> Result<Option<(u64, Kind, Bytes)>, ChunkError> {
+        Ok(self
+            .get_with_meta(user_key, max_seq)?
+            .map(|(seq, kind, value, _)| (seq, kind, value)))
+    }
+
+    /// [`ChunkReader::get`] with the entry's metadata (see
+    /// [`Block::get_with_meta`]).
+    #[allow(
+        clippy::type_complexity,
+        reason = "the (seq, kind, value) of `get` plus the metadata, spelled out as the public API"
+    )]
+    pub fn get_with_meta(
+        &self,
+        user_key: &[u8],
+        max_seq: u64,
+    ) -> Result<Option<(u64, Kind, Bytes, Option<EntryMeta>)>, ChunkError> {
         if !self.index.may_contain(user_key) {
             return Ok(None);
         }
         match self.index.seek_block(user_key, max_seq) {
-            Some(i) => self.read_block(i)?.get(user_key, max_seq),
+            Some(i) => self.read_block(i)?.get_with_meta(user_key, max_seq),
             None => Ok(None),
         }
     }
@@ -237,7 +259,8 @@ impl<R: RangeRead> ChunkReader<R> {
 
     /// Reads every data block and checks its checksum, its entries' order
     /// (within and across blocks, against the index separators) and that the
-    /// entries agree with the properties.
+    /// entries agree with the properties (and that a version 1 chunk holds no
+    /// entry with metadata, which version 1 did not have).
     pub fn verify(&self) -> Result<(), ChunkError> {
         let mut stats = Stats::default();
         let mut prev: Option<(Vec<u8>, u64)> = None;
@@ -273,6 +296,9 @@ impl<R: RangeRead> ChunkReader<R> {
                 if compare_internal(k, s, sep, sep_seq) == Ordering::Greater {
                     return bad("entry sorts after its block's index separator");
                 }
+                if it.meta().is_some() && self.index.properties().format_version < 2 {
+                    return bad("entry with metadata in a format version 1 chunk");
+                }
                 first = false;
                 stats.add(&it);
                 let p = prev.get_or_insert_with(Default::default);
@@ -296,6 +322,9 @@ struct Stats {
     min_seq: u64,
     max_seq: u64,
     min_key: Option<Vec<u8>>,
+    expiring: u64,
+    /// Smallest nonzero expiry, 0 while none.
+    min_expires_ms: u64,
 }
 
 impl Stats {
@@ -314,6 +343,13 @@ impl Stats {
             .saturating_add(it.value_slice().len() as u64);
         self.min_seq = self.min_seq.min(it.seq());
         self.max_seq = self.max_seq.max(it.seq());
+        if let Some(expires) = it.meta().map(|m| m.expires_ms).filter(|&e| e != 0) {
+            self.min_expires_ms = match self.expiring {
+                0 => expires,
+                _ => self.min_expires_ms.min(expires),
+            };
+            self.expiring = self.expiring.saturating_add(1);
+        }
     }
 
     fn check(&self, index: &ChunkIndex, max_key: Option<Vec<u8>>) -> Result<(), ChunkError> {
@@ -324,6 +360,8 @@ impl Stats {
             && p.raw_value_bytes == self.raw_value_bytes
             && p.min_seq == self.min_seq
             && p.max_seq == self.max_seq
+            && p.expiring == self.expiring
+            && p.min_expires_ms == self.min_expires_ms
             && Some(&p.min_key) == self.min_key.as_ref()
             && Some(&p.max_key) == max_key.as_ref();
         if ok {

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use common::{sample_chunk, seal};
 use firn_chunk::{
     decode_block, BlockHandle, ChunkError, ChunkIndex, ChunkReader, Footer, FOOTER_LEN,
+    FORMAT_VERSION,
 };
 use proptest::prelude::*;
 
@@ -41,14 +42,18 @@ fn poke_everything(bytes: &[u8]) {
         },
     ) {
         let _ = block.get(b"user/000300", u64::MAX);
+        let _ = block.get_with_meta(b"user/000301", u64::MAX);
         let mut it = block.iter();
         let _ = it.seek_to_first();
-        while matches!(it.next(), Ok(true)) {}
+        while matches!(it.next(), Ok(true)) {
+            let _ = (it.meta(), it.value_slice());
+        }
     }
     if let Ok(reader) = ChunkReader::open(bytes) {
         let _ = reader.verify();
         let _ = reader.entries().count();
         let _ = reader.get(b"user/000300", u64::MAX);
+        let _ = reader.get_with_meta(b"user/000003", u64::MAX);
         let _ = reader.entries_from(b"user/0001", 10).count();
     }
 }
@@ -154,7 +159,7 @@ fn newer_format_versions_are_refused_by_name() {
     match ChunkReader::open(chunk.as_slice()) {
         Err(ChunkError::UnsupportedVersion {
             found: 7,
-            supported: 1,
+            supported: FORMAT_VERSION,
         }) => {}
         other => panic!("expected UnsupportedVersion, got {:?}", other.err()),
     }
@@ -263,7 +268,7 @@ proptest! {
             let mut it = block.iter();
             let _ = it.seek(&key, seq);
             while matches!(it.next(), Ok(true)) {
-                let _ = (it.key(), it.seq(), it.kind(), it.value());
+                let _ = (it.key(), it.seq(), it.kind(), it.value(), it.meta());
             }
             let _ = it.seek_to_first();
             for _ in 0..1000 {
@@ -371,10 +376,13 @@ proptest! {
         let h = BlockHandle { offset: h.offset, len: sealed.len() as u64 };
         if let Ok(block) = decode_block(&sealed, h) {
             let _ = block.get(&probe, u64::MAX);
+            let _ = block.get_with_meta(&probe, u64::MAX);
             let mut it = block.iter();
             let _ = it.seek(&probe, 5);
             let _ = it.seek_to_first();
-            while matches!(it.next(), Ok(true)) {}
+            while matches!(it.next(), Ok(true)) {
+                let _ = (it.meta(), it.value());
+            }
         }
     }
 }
