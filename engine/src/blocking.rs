@@ -62,6 +62,21 @@ impl Db {
         self.rt.block_on(self.db.put(key, value))
     }
 
+    /// See [`crate::Db::put_with_ttl`].
+    pub fn put_with_ttl(
+        &self,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        self.rt.block_on(self.db.put_with_ttl(key, value, ttl))
+    }
+
+    /// See [`crate::Db::get_with_meta`].
+    pub fn get_with_meta(&self, key: impl AsRef<[u8]>) -> Result<Option<crate::Record>> {
+        self.rt.block_on(self.db.get_with_meta(key))
+    }
+
     /// See [`crate::Db::delete`].
     pub fn delete(&self, key: impl Into<Bytes>) -> Result<()> {
         self.rt.block_on(self.db.delete(key))

@@ -121,6 +121,43 @@ fn golden_wal_segment_v2() {
     assert_holds_wal_batches(&replay.records, replay.layout, WAL_TIMES.map(Some));
 }
 
+/// A version 2 segment whose record holds an expiring put (op kind 2, an
+/// addition to version 2 batches: see `wal/FORMAT.md`).
+fn expiring_segment() -> (Vec<u8>, WriteBatch) {
+    let mut batch = WriteBatch::new();
+    batch
+        .put("plain", "p")
+        .put_with_ttl("ttl", "t", std::time::Duration::from_millis(90_500))
+        .delete("gone");
+    let mut out = segment_header(42).to_vec();
+    frame_record(&mut out, |buf| encode_timed(buf, WAL_TIMES[2], 20, &batch));
+    (out, batch)
+}
+
+#[test]
+fn golden_wal_segment_v2_with_an_expiring_put() {
+    let (fresh, batch) = expiring_segment();
+    let bytes = golden("v2-expiring.wal", &fresh);
+    assert_eq!(bytes, fresh, "the encoding of expiring puts changed");
+    let replay = replay_fixture(&bytes);
+    let r = decode_record(&replay.records[0], replay.layout).unwrap();
+    assert_eq!((r.first, r.last, r.time_ms), (20, 22, Some(WAL_TIMES[2])));
+    assert_eq!(r.batch.ops(), batch.ops());
+    // Applied, the value expires at the commit time plus its TTL.
+    let mem = crate::memtable::Memtable::new(1, 4096);
+    mem.apply(&r.batch, r.first, r.time_ms);
+    match mem.get(b"ttl", u64::MAX) {
+        Some((21, crate::memtable::MemValue::Put(v, meta))) => {
+            assert_eq!(v.as_ref(), b"t");
+            assert_eq!(
+                (meta.write_ms, meta.expires_ms),
+                (WAL_TIMES[2], WAL_TIMES[2] + 90_500)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// A fixture of an older format version: never rewritten, only read.
 fn golden_existing(name: &str) -> Vec<u8> {
     let path = fixture(name);

@@ -63,9 +63,10 @@ pub use options::{
     WAL_BUFFER_BYTES,
 };
 pub use read::iter::DbIterator;
+pub use read::Record;
 pub use restore::{restore_database, RestorePoint, RestoreReport};
 pub use watch::Watch;
-pub use write::batch::{BatchOp, WriteBatch, MAX_BATCH_BYTES};
+pub use write::batch::{BatchOp, WriteBatch, MAX_BATCH_BYTES, MAX_TTL};
 pub use write::ingest::{BulkIngest, IngestPlacement, IngestReport};
 pub use write::wal::{read_local_wal, WalBatch};
 

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
+use firn_chunk::EntryMeta;
 
-use crate::write::batch::{BatchOp, WriteBatch};
+use crate::write::batch::{ttl_ms, BatchOp, WriteBatch};
 
 /// Skiplist key: user key ascending, then sequence number descending (newest
 /// first), the same order as the chunk format's internal keys.
@@ -99,10 +100,11 @@ impl KeyFilter {
     }
 }
 
-/// A stored version: a value or a tombstone.
+/// A stored version: a value (with its write time and expiry) or a
+/// tombstone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum MemValue {
-    Put(Bytes),
+    Put(Bytes, EntryMeta),
     Delete,
 }
 
@@ -130,16 +132,30 @@ pub(crate) struct MemEntry {
 }
 
 impl Memtable {
-    /// Inserts a batch numbered from `seq`; returns the next free seq.
-    pub(crate) fn apply(&self, batch: &WriteBatch, mut seq: u64) -> u64 {
+    /// Inserts a batch numbered from `seq`, committed at `time_ms` (`None`:
+    /// a record of an old log without times); returns the next free seq.
+    pub(crate) fn apply(&self, batch: &WriteBatch, mut seq: u64, time_ms: Option<u64>) -> u64 {
         if batch.is_ingest_marker() {
             // A bulk ingest's place in the log: its data is in chunks.
             return seq + 1;
         }
+        let write_ms = time_ms.unwrap_or(0);
+        let plain = EntryMeta {
+            write_ms,
+            expires_ms: 0,
+        };
         for op in batch.ops() {
             match op {
                 BatchOp::Put { key, value } => {
-                    self.insert(key.clone(), seq, MemValue::Put(value.clone()))
+                    self.insert(key.clone(), seq, MemValue::Put(value.clone(), plain))
+                }
+                BatchOp::PutExpiring { key, value, ttl } => {
+                    let meta = EntryMeta {
+                        write_ms,
+                        // Never 0 (which means "never expires").
+                        expires_ms: write_ms.saturating_add(ttl_ms(*ttl)).max(1),
+                    };
+                    self.insert(key.clone(), seq, MemValue::Put(value.clone(), meta))
                 }
                 BatchOp::Delete { key } => self.insert(key.clone(), seq, MemValue::Delete),
             }
@@ -165,7 +181,7 @@ impl Memtable {
         let size = key.len()
             + ENTRY_OVERHEAD
             + match &value {
-                MemValue::Put(v) => v.len(),
+                MemValue::Put(v, _) => v.len(),
                 MemValue::Delete => 0,
             };
         // The filter first: a reader that finds the entry in the map must
@@ -274,16 +290,31 @@ mod tests {
     #[test]
     fn newest_visible_version_wins() {
         let m = Memtable::new(1, 4096);
-        m.insert(Bytes::from("a"), 1, MemValue::Put(Bytes::from("a1")));
+        m.insert(
+            Bytes::from("a"),
+            1,
+            MemValue::Put(Bytes::from("a1"), EntryMeta::default()),
+        );
         m.insert(Bytes::from("a"), 5, MemValue::Delete);
-        m.insert(Bytes::from("a"), 9, MemValue::Put(Bytes::from("a9")));
-        m.insert(Bytes::from("b"), 2, MemValue::Put(Bytes::from("b2")));
+        m.insert(
+            Bytes::from("a"),
+            9,
+            MemValue::Put(Bytes::from("a9"), EntryMeta::default()),
+        );
+        m.insert(
+            Bytes::from("b"),
+            2,
+            MemValue::Put(Bytes::from("b2"), EntryMeta::default()),
+        );
         assert_eq!(
             m.get(b"a", 100),
-            Some((9, MemValue::Put(Bytes::from("a9"))))
+            Some((9, MemValue::Put(Bytes::from("a9"), EntryMeta::default())))
         );
         assert_eq!(m.get(b"a", 8), Some((5, MemValue::Delete)));
-        assert_eq!(m.get(b"a", 4), Some((1, MemValue::Put(Bytes::from("a1")))));
+        assert_eq!(
+            m.get(b"a", 4),
+            Some((1, MemValue::Put(Bytes::from("a1"), EntryMeta::default())))
+        );
         assert_eq!(m.get(b"a", 0), None);
         assert_eq!(m.get(b"ab", 100), None);
         assert_eq!(m.get(b"b", 1), None);
@@ -292,6 +323,34 @@ mod tests {
         m.read_from(&MemKey::new(Bytes::from("a"), 5), true, 10, &mut out);
         let got: Vec<_> = out.iter().map(|e| (e.key.clone(), e.seq)).collect();
         assert_eq!(got, vec![(Bytes::from("a"), 1), (Bytes::from("b"), 2)]);
+    }
+
+    #[test]
+    fn an_expiring_put_expires_at_its_commit_time_plus_ttl() {
+        let m = Memtable::new(1, 4096);
+        let mut b = WriteBatch::new();
+        b.put("plain", "p")
+            .put_with_ttl("short", "s", std::time::Duration::from_millis(1500));
+        assert_eq!(m.apply(&b, 10, Some(1_000_000)), 12);
+        let (_, plain) = m.get(b"plain", 100).unwrap();
+        assert_eq!(
+            plain,
+            MemValue::Put(
+                Bytes::from("p"),
+                EntryMeta {
+                    write_ms: 1_000_000,
+                    expires_ms: 0
+                }
+            )
+        );
+        let (seq, short) = m.get(b"short", 100).unwrap();
+        assert_eq!(seq, 11);
+        let MemValue::Put(_, meta) = &short else {
+            panic!("a put")
+        };
+        assert_eq!(meta.expires_ms, 1_001_500);
+        assert!(!meta.is_expired_at(1_001_499));
+        assert!(meta.is_expired_at(1_001_500));
     }
 
     use proptest::prelude::*;

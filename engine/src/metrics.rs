@@ -26,6 +26,7 @@ pub(crate) struct EngineMetrics {
     pub upload_retries: AtomicU64,
     pub gets: AtomicU64,
     pub compactions: AtomicU64,
+    pub compaction_expired: AtomicU64,
     pub compaction_bytes_read: AtomicU64,
     pub compaction_bytes_written: AtomicU64,
     pub compaction_failures: AtomicU64,
@@ -84,6 +85,8 @@ pub struct Metrics {
     pub gets: u64,
     /// Compactions completed.
     pub compactions: u64,
+    /// Expired values (TTL) compactions turned into tombstones or dropped.
+    pub compaction_expired: u64,
     /// Bytes of input chunks merged by compactions.
     pub compaction_bytes_read: u64,
     /// Bytes of chunks written by compactions. Write amplification is
@@ -198,6 +201,7 @@ impl EngineMetrics {
         m.upload_retries = get(&self.upload_retries);
         m.gets = get(&self.gets);
         m.compactions = get(&self.compactions);
+        m.compaction_expired = get(&self.compaction_expired);
         m.compaction_bytes_read = get(&self.compaction_bytes_read);
         m.compaction_bytes_written = get(&self.compaction_bytes_written);
         m.compaction_failures = get(&self.compaction_failures);

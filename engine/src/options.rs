@@ -132,6 +132,12 @@ pub struct Options {
     pub max_unflushed_wal_objects: u64,
     /// A memtable is frozen and flushed once it holds this many bytes.
     pub memtable_size: usize,
+    /// A TTL given to every put that names none (`None`, the default:
+    /// values live until overwritten or deleted). Puts with their own TTL
+    /// ([`WriteBatch::put_with_ttl`](crate::WriteBatch::put_with_ttl))
+    /// keep it. Expired values read as absent at once and are dropped by
+    /// compaction; expiry is judged by this machine's clock.
+    pub default_ttl: Option<Duration>,
     /// Bytes of the newest committed batches kept in memory for change-feed
     /// subscribers ([`Db::subscribe`](crate::Db::subscribe)) while any
     /// subscribe: one buffer shared by all. A subscriber further behind
@@ -234,6 +240,7 @@ impl Options {
             max_unflushed_wal_objects: 512,
             memtable_size: 64 << 20,
             change_buffer_bytes: 16 << 20,
+            default_ttl: None,
             max_frozen_memtables: 4,
             block_size: chunk.block_size,
             compression_level: chunk.compression_level,
@@ -325,6 +332,11 @@ impl Options {
         }
         if let Err(e) = self.compaction.validate() {
             return Err(Error::InvalidArgument(e.to_string()));
+        }
+        if let Some(ttl) = self.default_ttl {
+            if ttl.as_millis() == 0 || ttl > crate::write::batch::MAX_TTL {
+                return bad("default_ttl must be between 1 ms and 100 years");
+            }
         }
         if self.max_concurrent_compactions == 0 {
             return bad("max_concurrent_compactions must be at least 1");

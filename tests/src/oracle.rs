@@ -55,6 +55,9 @@ impl Oracle {
             match op {
                 BatchOp::Put { key, value } => self.put(key, value),
                 BatchOp::Delete { key } => self.delete(key),
+                BatchOp::PutExpiring { .. } => {
+                    panic!("the oracle has no clock: model expiring puts separately")
+                }
             }
         }
     }

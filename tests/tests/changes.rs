@@ -100,7 +100,7 @@ fn replay(changes: &[Change], into: &mut BTreeMap<Bytes, Bytes>) {
     for c in changes {
         for op in c.batch.ops() {
             match op {
-                BatchOp::Put { key, value } => {
+                BatchOp::Put { key, value } | BatchOp::PutExpiring { key, value, .. } => {
                     into.insert(key.clone(), value.clone());
                 }
                 BatchOp::Delete { key } => {

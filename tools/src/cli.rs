@@ -96,12 +96,17 @@ pub enum Command {
     /// Print the value of KEY (escaped) and a newline; with several keys,
     /// one `key<TAB>value` line per key found (one multi_get). A missing key
     /// exits 1 with `not found` on stderr, after the others are printed.
-    /// Opens read-only.
+    /// With --json, one JSON object per key found: {"key", "value", "seq",
+    /// "write_time" (RFC 3339, null if not recorded), "expires" (RFC 3339,
+    /// null if never)}. Opens read-only.
     Get {
         /// The keys (literal bytes, or hex with --hex). One key prints its
         /// value; several print `key<TAB>value` for each key found.
         #[arg(value_name = "KEY", required = true, num_args = 1..)]
         keys: Vec<OsString>,
+        /// One JSON object per line with each value's seq and write time.
+        #[arg(long)]
+        json: bool,
     },
 
     /// Set KEY to VALUE. Opens the database as writer, which fences any
@@ -113,6 +118,10 @@ pub enum Command {
         /// The value (literal bytes, or hex with --hex).
         #[arg(value_name = "VALUE")]
         value: OsString,
+        /// The value expires this long after the write (30s, 10m, 2h, 7d);
+        /// from then on reads find the key absent.
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl_arg)]
+        ttl: Option<std::time::Duration>,
         /// When the write counts as done (see `load --durability`).
         #[arg(long, value_enum, default_value_t = DurabilityArg::Buffered)]
         durability: DurabilityArg,
@@ -371,7 +380,9 @@ pub struct DemoArgs {
 const LOAD_ABOUT: &str = "\
 Apply puts and deletes from FILE (or standard input for '-' or no FILE).
 
-Each line is `put<TAB>key<TAB>value` or `del<TAB>key`, with keys and values in
+Each line is `put<TAB>key<TAB>value`, `put<TAB>key<TAB>value<TAB>ttl=DURATION`
+(the value expires DURATION after the write: 30s, 10m, 2h, 7d) or
+`del<TAB>key`, with keys and values in
 the escaped form scan prints (\\t \\n \\r \\\\ \\xNN; other bytes stand for
 themselves), or hex with --hex. Lines end with LF; a raw carriage return at
 the end of a line is an error (write \\r; convert CRLF files). Empty lines are
@@ -384,7 +395,8 @@ per key); they are bulk-ingested: written straight into chunks, uploaded, and
 published with one manifest edit at one new sequence number above every
 earlier write, so the whole file appears at once. A malformed or out-of-order
 line stops it with an error naming the line (exit 3) and nothing of the file
-is written. A summary goes to stderr: entries, seq, chunks, bytes, placement.
+is written (lines with ttl= are refused there). A summary goes to stderr:
+entries, seq, chunks, bytes, placement.
 
 Opens the database as writer, which fences any other writer.";
 
@@ -690,6 +702,11 @@ pub struct ChunkDumpArgs {
     /// Check every block checksum, the entry order and the properties first.
     #[arg(long)]
     pub verify: bool,
+}
+
+/// `--ttl DURATION`.
+fn parse_ttl_arg(text: &str) -> Result<std::time::Duration, String> {
+    crate::commands::load::parse_ttl(text)
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! End-to-end tests of the `firn` binary's inspection commands: manifest,
-//! chunk-dump, verify, stats and `--print-requests`.
+//! chunk-dump, verify, stats and `--print-requests`; TTL writes and
+//! `get --json` with each value's seq and times.
 
 mod common;
 
 use std::ffi::OsStr;
+use std::time::Duration;
 
 use common::*;
+use serde_json::Value;
 
 #[test]
 fn manifest_json_has_the_documented_fields() {
@@ -76,7 +79,7 @@ fn chunk_dump_json_describes_a_real_chunk() {
     let p = &d["properties"];
     assert_eq!(p["entries"], 3);
     assert_eq!(p["tombstones"], 1);
-    assert_eq!(p["format_version"], 1);
+    assert_eq!(p["format_version"], 2);
     assert!(p["blocks"].as_u64().expect("blocks") >= 1);
     assert_eq!(
         d["blocks"].as_array().map(Vec::len),
@@ -319,4 +322,74 @@ fn stats_prints_metrics_and_a_manifest_summary() {
     assert!(text.contains("  requests: get="), "{text}");
     assert!(text.contains("  cache: memory_hits="), "{text}");
     assert!(stats["metrics"]["cache"]["index_gets"].as_u64().is_some());
+}
+
+#[test]
+fn ttl_puts_and_get_json_show_seq_write_time_and_expiry() {
+    let (_dir, db) = temp_db();
+    firn(&db, &["put", "session", "token", "--ttl", "1h"]).ok();
+    firn_in(&db, &["load"], "put\tloaded\tv\tttl=30m\nput\tplain\tp\n").ok();
+    let out = firn(&db, &["get", "--json", "session", "loaded", "plain"])
+        .ok()
+        .stdout;
+    let rows: Vec<Value> = out.lines().map(json).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    let time = |v: &Value| {
+        let text = v
+            .as_str()
+            .unwrap_or_else(|| panic!("an RFC 3339 time: {v}"));
+        humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    };
+    for (row, key, value, ttl) in [
+        (&rows[0], "session", "token", Some(3600)),
+        (&rows[1], "loaded", "v", Some(1800)),
+        (&rows[2], "plain", "p", None),
+    ] {
+        assert_eq!(
+            (row["key"].as_str(), row["value"].as_str()),
+            (Some(key), Some(value))
+        );
+        assert!(row["seq"].as_u64().is_some_and(|s| s >= 1), "{row}");
+        let written = time(&row["write_time"]);
+        match ttl {
+            Some(secs) => assert_eq!(
+                time(&row["expires"]),
+                written + Duration::from_secs(secs),
+                "{row}"
+            ),
+            None => assert!(row["expires"].is_null(), "{row}"),
+        }
+    }
+    assert!(rows[1]["seq"].as_u64() > rows[0]["seq"].as_u64());
+    // A missing key is reported like `get` does; a bad TTL is a usage error
+    // naming it, and writes nothing.
+    let run = firn(&db, &["get", "--json", "plain", "nope"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr, "not found: nope\n");
+    let bad = firn(&db, &["put", "k", "v", "--ttl", "soon"]);
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    assert!(bad.stderr.contains("soon"), "{}", bad.stderr);
+    assert_eq!(firn(&db, &["get", "k"]).code, 1);
+
+    // The flushed chunk carries the times: chunk-dump shows them.
+    let chunk = chunk_files(&db).pop().expect("a chunk");
+    let text = firn(
+        &db,
+        &[
+            OsStr::new("chunk-dump"),
+            chunk.as_os_str(),
+            OsStr::new("--entries"),
+        ],
+    )
+    .ok()
+    .stdout;
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("loaded\t"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("\twrite_time=") && line.contains("\texpires="),
+        "{line}"
+    );
+    assert!(text.contains("expiring: 1"), "{text}");
 }

@@ -287,14 +287,28 @@ impl Compactor {
         let mut filter = VersionFilter::new(d.snapshots.live(), plan.bottommost);
         let mut out = OutputChunks::new(d, plan.target_chunk_size, allocated);
         let mut outcome = CompactionOutcome::default();
-        while let Some(e) = merge.next().await? {
+        // Values expired by the time the compaction started read as
+        // deleted: they become tombstones, which the filter treats as any
+        // other (dropped once nothing older can be under them).
+        let now_ms = firn_store::clock::now_ms();
+        let mut expired = 0u64;
+        while let Some(mut e) = merge.next().await? {
             outcome.entries_in += 1;
+            if e.kind == Kind::Put && e.meta.is_expired_at(now_ms) && e.meta.expires_ms != 0 {
+                expired += 1;
+                e.kind = Kind::Delete;
+                e.value = bytes::Bytes::new();
+                e.meta = firn_chunk::EntryMeta::default();
+            }
             if filter.keep(&e.key, e.seq, e.kind) {
                 outcome.entries_out += 1;
                 out.add(&e).await?;
             }
         }
         let tables = out.finish().await?;
+        d.metrics
+            .compaction_expired
+            .fetch_add(expired, Ordering::Relaxed);
         outcome.outputs = tables.iter().map(|t| t.meta.id).collect();
         outcome.bytes_written = tables.iter().map(|t| t.meta.size).sum();
 
@@ -403,8 +417,10 @@ impl<'a> OutputChunks<'a> {
         let builder = self
             .builder
             .get_or_insert_with(|| ChunkBuilder::new(opts, Vec::with_capacity(cap)));
+        let meta =
+            (e.kind == Kind::Put && e.meta != firn_chunk::EntryMeta::default()).then_some(e.meta);
         builder
-            .add(&e.key, e.seq, e.kind, &e.value)
+            .add_with_meta(&e.key, e.seq, e.kind, &e.value, meta)
             .map_err(|err| Error::Background(format!("compaction output: {err}")))?;
         if self.last_key != e.key {
             self.last_key = e.key.clone();

@@ -310,15 +310,19 @@ pub(crate) fn build_chunk(
     let mut dropped = 0u64;
     let mut failed = None;
     mem.for_each(|k, v| {
-        let (kind, value): (Kind, &[u8]) = match v {
-            MemValue::Put(value) => (Kind::Put, value),
-            MemValue::Delete => (Kind::Delete, &[]),
+        let (kind, value, meta): (Kind, &[u8], _) = match v {
+            MemValue::Put(value, meta) => (
+                Kind::Put,
+                value,
+                (*meta != firn_chunk::EntryMeta::default()).then_some(*meta),
+            ),
+            MemValue::Delete => (Kind::Delete, &[], None),
         };
         if !filter.keep(&k.key, k.seq, kind) {
             dropped += 1;
             return true;
         }
-        match builder.add(&k.key, k.seq, kind, value) {
+        match builder.add_with_meta(&k.key, k.seq, kind, value, meta) {
             Ok(()) => true,
             Err(e) => {
                 failed = Some(e);

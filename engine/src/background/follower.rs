@@ -291,7 +291,7 @@ impl Follower {
                 view.update(|s| s.rotated(Arc::new(Memtable::new(id, self.deps.memtable_size))));
                 state = view.current();
             }
-            state.active.apply(batch, first);
+            state.active.apply(batch, first, time_ms);
             if state.active.size() >= self.deps.memtable_size {
                 let id = self.next_mem_id.fetch_add(1, Ordering::Relaxed);
                 view.update(|s| s.rotated(Arc::new(Memtable::new(id, self.deps.memtable_size))));

@@ -179,7 +179,7 @@ pub(crate) async fn replay(
             first,
             last: end,
             batch,
-            ..
+            time_ms,
         } in object.batches(&name)?
         {
             if end <= bucket_through {
@@ -209,7 +209,7 @@ pub(crate) async fn replay(
                     ),
                 ));
             }
-            mem.apply(&batch, first);
+            mem.apply(&batch, first, time_ms);
             applied = end;
         }
     }

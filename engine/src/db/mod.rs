@@ -35,7 +35,7 @@ use crate::metrics::{DurabilityStatus, EngineMetrics, Metrics};
 use crate::options::{Options, ReadOptions, WriteOptions};
 use crate::read::iter::{prefix_successor, DbIterator};
 use crate::read::view::ReadState;
-use crate::read::{ReadPoint, Reader};
+use crate::read::{ReadPoint, Reader, Record};
 use crate::signal::DurableSeq;
 use crate::write::batch::WriteBatch;
 use crate::write::ingest::{BulkIngest, IngestDeps, IngestReport};
@@ -168,6 +168,20 @@ impl Db {
         self.write(batch).await.map(|_| ())
     }
 
+    /// Sets `key` to `value` until `ttl` after the write commits (whole
+    /// milliseconds, at most [`MAX_TTL`](crate::MAX_TTL)); from then on
+    /// every read finds the key absent, and compaction drops it.
+    pub async fn put_with_ttl(
+        &self,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put_with_ttl(key, value, ttl);
+        self.write(batch).await.map(|_| ())
+    }
+
     /// Removes `key`.
     pub async fn delete(&self, key: impl Into<Bytes>) -> Result<()> {
         let mut batch = WriteBatch::new();
@@ -190,6 +204,13 @@ impl Db {
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         let at = self.core.reader.point();
         self.core.reader.get_at(key.as_ref(), at).await
+    }
+
+    /// The newest value of `key` with its sequence number, write time and
+    /// expiry, or `None`.
+    pub async fn get_with_meta(&self, key: impl AsRef<[u8]>) -> Result<Option<Record>> {
+        let at = self.core.reader.point();
+        self.core.reader.get_record_at(key.as_ref(), at).await
     }
 
     /// The value of `key` as `opts` asks (see [`ReadOptions`]).

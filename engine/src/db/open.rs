@@ -409,6 +409,7 @@ fn start_writer(opts: &Options, p: WriterParts, wal_dir: std::path::PathBuf) -> 
             .compaction
             .auto_compaction
             .then_some(opts.l0_stop_writes),
+        default_ttl: opts.default_ttl,
     };
     let (flush_wakeup, compaction_wakeup, gc_wakeup) =
         (Wakeup::default(), Wakeup::default(), Wakeup::default());

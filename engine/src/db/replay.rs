@@ -82,16 +82,20 @@ pub(crate) fn replay_wal(
             Fence::Unknown { .. } => 0,
         };
         for payload in &replay.records {
-            let crate::write::wal::record::WalRecord { first, batch, .. } =
-                crate::write::wal::record::decode_record(payload, replay.layout).map_err(
-                    |why| {
-                        Error::corruption(
-                            path.display().to_string(),
-                            None,
-                            format!("bad batch in WAL: {why}"),
-                        )
-                    },
-                )?;
+            let crate::write::wal::record::WalRecord {
+                first,
+                batch,
+                time_ms,
+                ..
+            } = crate::write::wal::record::decode_record(payload, replay.layout).map_err(
+                |why| {
+                    Error::corruption(
+                        path.display().to_string(),
+                        None,
+                        format!("bad batch in WAL: {why}"),
+                    )
+                },
+            )?;
             let len = batch.len() as u64;
             let end = first
                 .checked_add(len.saturating_sub(1))
@@ -116,7 +120,7 @@ pub(crate) fn replay_wal(
             }
             match fence {
                 Fence::None => {
-                    mem.apply(&batch, first);
+                    mem.apply(&batch, first, time_ms);
                 }
                 Fence::Exact { epoch, .. } | Fence::Unknown { epoch } => {
                     let o = orphans.get_or_insert(Orphans {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use firn_chunk::{decode_block, Block, BlockHandle, ChunkIndex, ChunkSummary, Kind};
+use firn_chunk::{decode_block, Block, BlockHandle, ChunkIndex, ChunkSummary, EntryMeta, Kind};
 use firn_manifest::{ChunkId, ChunkMeta, Manifest};
 use firn_store::{ObjectStore, StoreError};
 
@@ -582,16 +582,18 @@ impl ChunkStore {
         table: &ChunkTable,
         key: &[u8],
         max_seq: u64,
-    ) -> Result<Option<(u64, Kind, Bytes)>> {
+    ) -> Result<Option<(u64, Kind, Bytes, EntryMeta)>> {
         let Some(i) = self.candidate_block(table, key, max_seq).await? else {
             return Ok(None);
         };
         let block = self.block(table, i).await?;
         let object_seq = table.object_seq(max_seq).unwrap_or(max_seq);
         let hit = block
-            .get(key, object_seq)
+            .get_with_meta(key, object_seq)
             .map_err(|e| Error::chunk(&table.object, e))?;
-        Ok(hit.map(|(seq, kind, value)| (table.entry_seq(seq), kind, value)))
+        Ok(hit.map(|(seq, kind, value, meta)| {
+            (table.entry_seq(seq), kind, value, meta.unwrap_or_default())
+        }))
     }
 }
 

@@ -16,6 +16,7 @@ use firn_chunk::Kind;
 
 use crate::error::Result;
 use crate::read::merge::{InternalEntry, MergeIter, Source};
+use crate::read::record::{ReadClock, Record};
 use crate::read::reverse::{ChunkBackSource, MemBackSource};
 use crate::read::sources::{ChunkSource, MemSource};
 use crate::read::table::{ChunkStore, ChunkTable};
@@ -41,6 +42,8 @@ pub struct DbIterator {
     last_key: Option<Bytes>,
     candidate: Option<InternalEntry>,
     done: bool,
+    /// Expiry is judged against one time for the whole scan.
+    clock: ReadClock,
     state: Arc<ReadState>,
     store: Arc<ChunkStore>,
     _snapshot: Option<crate::read::snapshot::SnapshotPin>,
@@ -65,6 +68,7 @@ impl DbIterator {
             last_key: None,
             candidate: None,
             done: false,
+            clock: ReadClock::new(),
             state,
             store,
             _snapshot: pin,
@@ -172,6 +176,20 @@ impl DbIterator {
     /// The next `(key, value)` in the scan's order, or `None` at the end of
     /// the range.
     pub async fn next(&mut self) -> Result<Option<(Bytes, Bytes)>> {
+        Ok(self.next_entry().await?.map(|e| (e.key, e.value)))
+    }
+
+    /// [`next`](DbIterator::next) with each value's seq, write time and
+    /// expiry.
+    pub async fn next_with_meta(&mut self) -> Result<Option<(Bytes, Record)>> {
+        Ok(self
+            .next_entry()
+            .await?
+            .map(|e| (e.key, Record::new(e.value, e.seq, e.meta))))
+    }
+
+    /// The next live value's entry.
+    async fn next_entry(&mut self) -> Result<Option<InternalEntry>> {
         if self.backward {
             return self.next_backward().await;
         }
@@ -191,8 +209,8 @@ impl DbIterator {
             if self.before_start(&e.key) {
                 continue;
             }
-            if e.kind == Kind::Put {
-                return Ok(Some((e.key, e.value)));
+            if e.kind == Kind::Put && !self.clock.expired(&e.meta) {
+                return Ok(Some(e));
             }
         }
         Ok(None)
@@ -200,7 +218,7 @@ impl DbIterator {
 
     /// Backward: entries come key descending, each key's versions oldest
     /// first, so a key is decided when the next key (or the end) arrives.
-    async fn next_backward(&mut self) -> Result<Option<(Bytes, Bytes)>> {
+    async fn next_backward(&mut self) -> Result<Option<InternalEntry>> {
         while !self.done {
             let next = match self.merge.next().await? {
                 Some(e) if !self.before_start(&e.key) => Some(e),
@@ -225,8 +243,8 @@ impl DbIterator {
                 None => self.done = true,
             }
             if let Some(e) = decided {
-                if e.kind == Kind::Put {
-                    return Ok(Some((e.key, e.value)));
+                if e.kind == Kind::Put && !self.clock.expired(&e.meta) {
+                    return Ok(Some(e));
                 }
             }
         }

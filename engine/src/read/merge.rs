@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use bytes::Bytes;
-use firn_chunk::Kind;
+use firn_chunk::{EntryMeta, Kind};
 
 use crate::error::Result;
 use crate::memtable::{MemEntry, MemValue};
@@ -19,19 +19,22 @@ pub(crate) struct InternalEntry {
     pub seq: u64,
     pub kind: Kind,
     pub value: Bytes,
+    /// A put's write time and expiry (zeros: none stored).
+    pub meta: EntryMeta,
 }
 
 impl InternalEntry {
     pub(crate) fn from_mem(e: MemEntry) -> InternalEntry {
-        let (kind, value) = match e.value {
-            MemValue::Put(v) => (Kind::Put, v),
-            MemValue::Delete => (Kind::Delete, Bytes::new()),
+        let (kind, value, meta) = match e.value {
+            MemValue::Put(v, meta) => (Kind::Put, v, meta),
+            MemValue::Delete => (Kind::Delete, Bytes::new(), EntryMeta::default()),
         };
         InternalEntry {
             key: e.key,
             seq: e.seq,
             kind,
             value,
+            meta,
         }
     }
 }

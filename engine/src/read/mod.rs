@@ -13,6 +13,7 @@ pub(crate) mod local_index;
 pub(crate) mod locator;
 pub(crate) mod merge;
 mod multi_get;
+pub(crate) mod record;
 mod reverse;
 pub(crate) mod snapshot;
 pub(crate) mod sources;
@@ -30,6 +31,8 @@ use crate::error::{Error, Result};
 use crate::memtable::MemValue;
 use crate::metrics::EngineMetrics;
 use iter::DbIterator;
+use record::ReadClock;
+pub use record::Record;
 use snapshot::SnapshotRegistry;
 use table::ChunkStore;
 use view::{Layer, ReadState, ReadView};
@@ -77,23 +80,33 @@ impl Reader {
     /// The newest version of `key` at or below `at.seq`, walking the read
     /// order until some layer has the key.
     pub(crate) async fn get_at(&self, key: &[u8], at: ReadPoint) -> Result<Option<Bytes>> {
+        Ok(self.get_record_at(key, at).await?.map(|r| r.value))
+    }
+
+    /// [`Reader::get_at`] with the version's seq, write time and expiry.
+    /// An expired value reads as absent (and hides older versions, as a
+    /// tombstone does).
+    pub(crate) async fn get_record_at(&self, key: &[u8], at: ReadPoint) -> Result<Option<Record>> {
         self.check_key(key)?;
         self.metrics.gets.fetch_add(1, Ordering::Relaxed);
         let (state, seq) = (at.state, at.seq);
+        let mut clock = ReadClock::new();
         for layer in state.layers() {
             let hit = match layer {
                 Layer::Mem(mem) => {
                     if mem.is_empty() {
                         continue;
                     }
-                    mem.get(key, seq).map(|(_, v)| match v {
-                        MemValue::Put(v) => Some(v),
-                        MemValue::Delete => None,
+                    mem.get(key, seq).map(|(seq, v)| match v {
+                        MemValue::Put(v, meta) if !clock.expired(&meta) => {
+                            Some(Record::new(v, seq, meta))
+                        }
+                        _ => None,
                     })
                 }
-                Layer::L0(table) => self.chunk_get(table, key, seq).await?,
+                Layer::L0(table) => self.chunk_get(table, key, seq, &mut clock).await?,
                 Layer::Run(run) => match table::run_table_for(run, key) {
-                    Some(table) => self.chunk_get(table, key, seq).await?,
+                    Some(table) => self.chunk_get(table, key, seq, &mut clock).await?,
                     None => None,
                 },
             };
@@ -104,15 +117,19 @@ impl Reader {
         Ok(None)
     }
 
-    /// `Some(value or None for a tombstone)` when `table` has `key`.
+    /// `Some(record, or None for a tombstone or an expired value)` when
+    /// `table` has `key`.
     async fn chunk_get(
         &self,
         table: &table::ChunkTable,
         key: &[u8],
         seq: u64,
-    ) -> Result<Option<Option<Bytes>>> {
+        clock: &mut ReadClock,
+    ) -> Result<Option<Option<Record>>> {
         let hit = self.chunks.get(table, key, seq).await?;
-        Ok(hit.map(|(_, kind, v)| (kind == Kind::Put).then_some(v)))
+        Ok(hit.map(|(seq, kind, v, meta)| {
+            (kind == Kind::Put && !clock.expired(&meta)).then(|| Record::new(v, seq, meta))
+        }))
     }
 
     /// Rejects empty and oversized keys with a clear message.

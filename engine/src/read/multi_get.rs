@@ -19,6 +19,7 @@ use futures::stream::{StreamExt, TryStreamExt};
 use crate::error::Result;
 use crate::memtable::MemValue;
 use crate::read::block_cache::BlockKey;
+use crate::read::record::ReadClock;
 use crate::read::table::ChunkTable;
 use crate::read::{ReadPoint, Reader};
 
@@ -49,13 +50,16 @@ impl Reader {
         let state = at.state;
         let chunks = &self.chunks;
         let mut out: Vec<Option<Bytes>> = vec![None; keys.len()];
+        let mut clock = ReadClock::new();
         let mut pending = Vec::new();
         'keys: for (slot, key) in keys.iter().enumerate() {
             let key = key.as_ref();
             for mem in state.memtables().filter(|m| !m.is_empty()) {
                 if let Some((_, v)) = mem.get(key, seq) {
-                    if let MemValue::Put(v) = v {
-                        out[slot] = Some(v);
+                    if let MemValue::Put(v, meta) = v {
+                        if !clock.expired(&meta) {
+                            out[slot] = Some(v);
+                        }
                     }
                     continue 'keys;
                 }
@@ -123,11 +127,11 @@ impl Reader {
                 let table = &l.candidates[l.next];
                 let object_seq = table.object_seq(seq).unwrap_or(seq);
                 match block
-                    .get(key, object_seq)
+                    .get_with_meta(key, object_seq)
                     .map_err(|e| crate::error::Error::chunk(&table.object, e))?
                 {
-                    Some((_, kind, value)) => {
-                        if kind == Kind::Put {
+                    Some((_, kind, value, meta)) => {
+                        if kind == Kind::Put && !meta.is_some_and(|m| clock.expired(&m)) {
                             out[l.slot] = Some(value);
                         }
                     }

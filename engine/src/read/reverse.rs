@@ -165,6 +165,7 @@ impl ChunkBackSource {
                 seq: table.entry_seq(it.seq()),
                 kind: it.kind(),
                 value: it.value(),
+                meta: it.meta().unwrap_or_default(),
             });
             it.next().map_err(|e| Error::chunk(&table.object, e))?;
         }

@@ -243,6 +243,7 @@ impl ChunkSource {
                         seq: table.entry_seq(it.seq()),
                         kind: it.kind(),
                         value: it.value(),
+                        meta: it.meta().unwrap_or_default(),
                     };
                     it.next().map_err(|e| Error::chunk(&table.object, e))?;
                     return Ok(Some(entry));

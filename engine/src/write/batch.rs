@@ -6,8 +6,13 @@
 //! +--------------+-------------+------------------------------------------+
 //! | first_seq u64| count u32   | op * count                               |
 //! +--------------+-------------+------------------------------------------+
-//! op = kind u8 (0 delete, 1 put) | key_len varint | key | [value_len varint | value]
+//! op = kind u8 | key_len varint | key | rest
+//!   kind 0 delete:          rest = (nothing)
+//!   kind 1 put:             rest = value_len varint | value
+//!   kind 2 expiring put:    rest = value_len varint | value | ttl_ms varint
 //! ```
+//! (op kinds are frozen: never renumber). An expiring put's value expires
+//! `ttl_ms` after its record's commit time.
 //! Op `i` gets sequence number `first_seq + i`; all integers little-endian,
 //! varints are LEB128.
 
@@ -19,8 +24,9 @@
     clippy::arithmetic_side_effects
 )]
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use firn_chunk::Kind;
 
 use crate::error::{Error, Result};
 
@@ -39,16 +45,45 @@ pub enum BatchOp {
         /// The key.
         key: Bytes,
     },
+    /// Set `key` to `value` until `ttl` after the write commits; from then
+    /// on every read finds the key absent, and compaction drops it.
+    PutExpiring {
+        /// The key.
+        key: Bytes,
+        /// The value.
+        value: Bytes,
+        /// How long the value lives, from its commit (whole milliseconds).
+        ttl: Duration,
+    },
 }
 
 impl BatchOp {
     /// The key this op changes.
     pub fn key(&self) -> &Bytes {
         match self {
-            BatchOp::Put { key, .. } | BatchOp::Delete { key } => key,
+            BatchOp::Put { key, .. }
+            | BatchOp::Delete { key }
+            | BatchOp::PutExpiring { key, .. } => key,
+        }
+    }
+
+    /// The value a put writes (`None` for a delete).
+    pub fn value(&self) -> Option<&Bytes> {
+        match self {
+            BatchOp::Put { value, .. } | BatchOp::PutExpiring { value, .. } => Some(value),
+            BatchOp::Delete { .. } => None,
         }
     }
 }
+
+/// Op kinds in the WAL encoding (frozen: never renumber).
+const OP_DELETE: u8 = 0;
+const OP_PUT: u8 = 1;
+const OP_PUT_EXPIRING: u8 = 2;
+
+/// The longest TTL a write may ask for (about 292 million years would fit
+/// a u64 of ms; this keeps expiry times far from overflow).
+pub const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// A group of puts and deletes applied atomically: readers see all of it or
 /// none of it, and a crash keeps all of it or none of it.
@@ -87,6 +122,38 @@ impl WriteBatch {
             .bytes
             .saturating_add(key.len().saturating_add(value.len()).saturating_add(12));
         self.ops.push(BatchOp::Put { key, value });
+        self
+    }
+
+    /// Adds a put whose value expires `ttl` after the batch commits (in
+    /// whole milliseconds; at most [`MAX_TTL`]). From then on every read
+    /// finds the key absent, and compaction drops the value.
+    pub fn put_with_ttl(
+        &mut self,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        ttl: Duration,
+    ) -> &mut Self {
+        let (key, value) = (key.into(), value.into());
+        self.bytes = self
+            .bytes
+            .saturating_add(key.len().saturating_add(value.len()).saturating_add(22));
+        self.ops.push(BatchOp::PutExpiring { key, value, ttl });
+        self
+    }
+
+    /// Gives every plain put of the batch `ttl` (an options' default TTL).
+    pub(crate) fn with_default_ttl(mut self, ttl: Duration) -> WriteBatch {
+        for op in &mut self.ops {
+            if let BatchOp::Put { key, value } = op {
+                *op = BatchOp::PutExpiring {
+                    key: std::mem::take(key),
+                    value: std::mem::take(value),
+                    ttl,
+                };
+                self.bytes = self.bytes.saturating_add(10);
+            }
+        }
         self
     }
 
@@ -143,7 +210,14 @@ impl WriteBatch {
                     key.len()
                 )));
             }
-            if let BatchOp::Put { value, .. } = op {
+            if let BatchOp::PutExpiring { ttl, .. } = op {
+                if ttl.is_zero() || *ttl > MAX_TTL {
+                    return Err(Error::InvalidArgument(format!(
+                        "op {i}: a TTL of {ttl:?} is out of range (1 ms ..= {MAX_TTL:?})"
+                    )));
+                }
+            }
+            if let Some(value) = op.value() {
                 if value.len() > max_value {
                     return Err(Error::InvalidArgument(format!(
                         "op {i}: value of {} bytes exceeds the value size limit of {max_value} bytes (Options::max_value_size)",
@@ -163,16 +237,24 @@ impl WriteBatch {
         for op in &self.ops {
             match op {
                 BatchOp::Put { key, value } => {
-                    out.push(Kind::Put as u8);
+                    out.push(OP_PUT);
                     put_varint(out, key.len() as u64);
                     out.extend_from_slice(key);
                     put_varint(out, value.len() as u64);
                     out.extend_from_slice(value);
                 }
                 BatchOp::Delete { key } => {
-                    out.push(Kind::Delete as u8);
+                    out.push(OP_DELETE);
                     put_varint(out, key.len() as u64);
                     out.extend_from_slice(key);
+                }
+                BatchOp::PutExpiring { key, value, ttl } => {
+                    out.push(OP_PUT_EXPIRING);
+                    put_varint(out, key.len() as u64);
+                    out.extend_from_slice(key);
+                    put_varint(out, value.len() as u64);
+                    out.extend_from_slice(value);
+                    put_varint(out, ttl_ms(*ttl));
                 }
             }
         }
@@ -198,13 +280,19 @@ impl WriteBatch {
             let klen = get_varint(payload, &mut pos)?;
             let key = take_bytes(payload, &mut pos, klen)?;
             match kind {
-                k if k == Kind::Put as u8 => {
+                OP_PUT => {
                     let vlen = get_varint(payload, &mut pos)?;
                     let value = take_bytes(payload, &mut pos, vlen)?;
                     batch.put(key, value);
                 }
-                k if k == Kind::Delete as u8 => {
+                OP_DELETE => {
                     batch.delete(key);
+                }
+                OP_PUT_EXPIRING => {
+                    let vlen = get_varint(payload, &mut pos)?;
+                    let value = take_bytes(payload, &mut pos, vlen)?;
+                    let ttl = get_varint(payload, &mut pos)?;
+                    batch.put_with_ttl(key, value, Duration::from_millis(ttl));
                 }
                 other => return Err(format!("op {i}: unknown kind {other}")),
             }
@@ -220,6 +308,11 @@ impl WriteBatch {
         }
         Ok((first_seq, batch))
     }
+}
+
+/// A TTL in whole milliseconds (at least 1).
+pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// Largest accepted batch (encoded), well under the WAL's u32 record length.
@@ -283,6 +376,7 @@ mod tests {
         let mut b = WriteBatch::new();
         b.put(&b"k1"[..], &b"v1"[..])
             .delete(&b"k2"[..])
+            .put_with_ttl(&b"k4"[..], &b"v4"[..], Duration::from_secs(90))
             .put(&b"k3"[..], Bytes::new());
         let mut out = Vec::new();
         b.encode_into(42, &mut out);
@@ -312,6 +406,15 @@ mod tests {
             .to_string()
             .contains("empty keys"));
         assert!(WriteBatch::new().validate(10, 100).is_err());
+        let mut b = WriteBatch::new();
+        b.put_with_ttl(&b"k"[..], &b"v"[..], Duration::ZERO);
+        assert!(b.validate(10, 100).unwrap_err().to_string().contains("TTL"));
+        let mut b = WriteBatch::new();
+        b.put_with_ttl(&b"k"[..], vec![0u8; 101], Duration::from_secs(1));
+        assert!(
+            b.validate(10, 100).is_err(),
+            "the value limit holds for TTL puts"
+        );
     }
 
     proptest::proptest! {

@@ -314,7 +314,7 @@ impl CommitPath {
         let active = self.deps.view.current().active.clone();
         let mut seq = group_first;
         for &(batch, _) in group {
-            seq = active.apply(batch, seq);
+            seq = active.apply(batch, seq, Some(time_ms));
         }
         *next_seq = seq;
         self.deps.view.publish_seq(seq - 1);

@@ -36,6 +36,8 @@ pub(crate) struct WriteLimits {
     /// L0 chunks at which writers stall (`None`: never, as without
     /// automatic compaction nothing would drain them).
     pub l0_stop_writes: Option<usize>,
+    /// `Options::default_ttl`: given to every put that names no TTL.
+    pub default_ttl: Option<std::time::Duration>,
 }
 
 /// Stalls writers while too much awaits flushing or compaction; the
@@ -147,6 +149,10 @@ impl WritePath {
             ));
         }
         self.health.check_writable()?;
+        let batch = match self.limits.default_ttl {
+            Some(ttl) => batch.with_default_ttl(ttl),
+            None => batch,
+        };
         batch.validate(self.limits.max_key_size, self.limits.max_value_size)?;
         self.room.wait_for_room().await?;
         let mode = match durability {

@@ -108,6 +108,8 @@ struct PropertiesJson {
     data_bytes: u64,
     index_bytes: u64,
     filter_bytes: u64,
+    expiring: u64,
+    min_expires_ms: u64,
 }
 
 impl PropertiesJson {
@@ -126,6 +128,8 @@ impl PropertiesJson {
             data_bytes: p.data_bytes,
             index_bytes: p.index_bytes,
             filter_bytes: p.filter_bytes,
+            expiring: p.expiring,
+            min_expires_ms: p.min_expires_ms,
         }
     }
 }
@@ -185,6 +189,18 @@ struct EntryJson {
     seq: u64,
     kind: &'static str,
     value: String,
+    /// When the put was committed (ms since the Unix epoch), if stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write_time_ms: Option<u64>,
+    /// When the value expires (ms since the Unix epoch), if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_ms: Option<u64>,
+}
+
+/// RFC 3339 with milliseconds, UTC.
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
 }
 
 fn kind_name(kind: Kind) -> &'static str {
@@ -283,6 +299,8 @@ fn dump<R: RangeRead>(
         ("data_bytes", p.data_bytes.to_string()),
         ("index_bytes", p.index_bytes.to_string()),
         ("filter_bytes", p.filter_bytes.to_string()),
+        ("expiring", p.expiring.to_string()),
+        ("min_expires_ms", p.min_expires_ms.to_string()),
     ] {
         out.line(&format!("  {field}: {value}"))?;
     }
@@ -296,16 +314,25 @@ fn dump<R: RangeRead>(
         }
     }
     if args.entries {
-        out.line("entries: key<TAB>seq<TAB>kind<TAB>value")?;
+        out.line("entries: key<TAB>seq<TAB>kind<TAB>value[<TAB>write_time=T][<TAB>expires=T]")?;
         for entry in reader.entries() {
             let e = entry.map_err(entry_err)?;
-            out.line(&format!(
+            let mut line = format!(
                 "  {}\t{}\t{}\t{}",
                 codec.show(&e.key),
                 e.seq,
                 kind_name(e.kind),
                 codec.show(&e.value)
-            ))?;
+            );
+            if let Some(m) = e.meta {
+                if m.write_ms != 0 {
+                    line.push_str(&format!("\twrite_time={}", rfc3339(m.write_ms)));
+                }
+                if m.expires_ms != 0 {
+                    line.push_str(&format!("\texpires={}", rfc3339(m.expires_ms)));
+                }
+            }
+            out.line(&line)?;
         }
     }
     if args.verify {
@@ -324,6 +351,8 @@ fn entry_json(e: &Entry, codec: Codec) -> EntryJson {
         seq: e.seq,
         kind: kind_name(e.kind),
         value: codec.show(&e.value),
+        write_time_ms: e.meta.map(|m| m.write_ms).filter(|&t| t != 0),
+        expires_ms: e.meta.map(|m| m.expires_ms).filter(|&t| t != 0),
     }
 }
 

@@ -40,6 +40,49 @@ pub async fn get(session: &mut Session, keys: &[Vec<u8>]) -> CliResult {
     finish(db, body).await
 }
 
+/// One key of `get --json`.
+#[derive(serde::Serialize)]
+struct JsonRecord {
+    key: String,
+    value: String,
+    seq: u64,
+    write_time: Option<String>,
+    expires: Option<String>,
+}
+
+/// RFC 3339 with milliseconds, UTC.
+fn rfc3339(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// `get --json`: one object per key found, with its seq and times.
+pub async fn get_json(session: &mut Session, keys: &[Vec<u8>]) -> CliResult {
+    let db = session.open_db(Access::Read).await?;
+    let body = async {
+        let mut missing = Vec::new();
+        for key in keys {
+            match db.get_with_meta(key).await? {
+                Some(r) => session.out.json_line(&JsonRecord {
+                    key: session.codec.show(key),
+                    value: session.codec.show(&r.value),
+                    seq: r.seq,
+                    write_time: r.write_time_ms.map(rfc3339),
+                    expires: r.expires_ms.map(rfc3339),
+                })?,
+                None => missing.push(session.codec.show(key)),
+            }
+        }
+        match missing.as_slice() {
+            [] => Ok(()),
+            [_] if keys.len() == 1 => Err(not_found("not found".to_string())),
+            many => Err(not_found(format!("not found: {}", many.join(" ")))),
+        }
+    }
+    .await;
+    finish(db, body).await
+}
+
 fn not_found(message: String) -> CliError {
     CliError {
         bare: true,
@@ -53,10 +96,14 @@ pub async fn put(
     session: &mut Session,
     key: Vec<u8>,
     value: Vec<u8>,
+    ttl: Option<std::time::Duration>,
     durability: firn::Durability,
 ) -> CliResult {
     let mut batch = firn::WriteBatch::new();
-    batch.put(key, value);
+    match ttl {
+        Some(ttl) => batch.put_with_ttl(key, value, ttl),
+        None => batch.put(key, value),
+    };
     write_one(session, batch, durability).await
 }
 

@@ -1,5 +1,5 @@
-//! `load`: apply `put<TAB>key<TAB>value` / `del<TAB>key` lines in atomic
-//! batches.
+//! `load`: apply `put<TAB>key<TAB>value[<TAB>ttl=DURATION]` / `del<TAB>key`
+//! lines in atomic batches.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -32,12 +32,30 @@ pub fn parse_line(line: &[u8], codec: Codec) -> Result<Option<BatchOp>, String> 
             key: field(1, "key")?,
             value: field(2, "value")?,
         },
+        (b"put", 4) => {
+            let raw = fields.get(3).copied().unwrap_or_default();
+            let ttl = raw
+                .strip_prefix(b"ttl=")
+                .ok_or_else(|| {
+                    format!(
+                        "the 4th field of a put must be ttl=DURATION (e.g. ttl=30s), found {}",
+                        quote(raw)
+                    )
+                })
+                .and_then(|d| parse_ttl(&String::from_utf8_lossy(d)))?;
+            BatchOp::PutExpiring {
+                key: field(1, "key")?,
+                value: field(2, "value")?,
+                ttl,
+            }
+        }
         (b"del", 2) => BatchOp::Delete {
             key: field(1, "key")?,
         },
         (b"put", n) => {
             return Err(format!(
-                "put needs 3 tab-separated fields (put<TAB>key<TAB>value), found {n}"
+                "put needs 3 or 4 tab-separated fields (put<TAB>key<TAB>value[<TAB>ttl=DURATION]), \
+                 found {n}"
             ))
         }
         (b"del", n) => {
@@ -56,6 +74,30 @@ pub fn parse_line(line: &[u8], codec: Codec) -> Result<Option<BatchOp>, String> 
         return Err("empty key".to_string());
     }
     Ok(Some(op))
+}
+
+/// A TTL as the command line writes it: `30s`, `10m`, `2h`, `7d`,
+/// `1h30m`, `250ms` (humantime), at least 1 ms and at most
+/// [`firn::MAX_TTL`].
+pub fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let ttl = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!(
+            "bad TTL {}: {e} (write e.g. 30s, 10m, 2h, 7d)",
+            quote(text.as_bytes())
+        )
+    })?;
+    if ttl.as_millis() == 0 || ttl > firn::MAX_TTL {
+        return Err(format!(
+            "TTL {} is out of range: it must be between 1ms and 100 years",
+            quote(text.as_bytes())
+        ));
+    }
+    Ok(ttl)
+}
+
+/// A TTL written back in the form [`parse_ttl`] reads (`1m30s`).
+pub fn show_ttl(ttl: std::time::Duration) -> String {
+    humantime::format_duration(ttl).to_string().replace(' ', "")
 }
 
 /// A batch being collected: its ops and the input lines they came from.
@@ -128,6 +170,12 @@ async fn ingest_lines(session: &mut Session, db: &Db, mut input: Box<dyn BufRead
         let added = match op {
             BatchOp::Put { key, value } => ingest.put(key, value).await,
             BatchOp::Delete { key } => ingest.delete(key).await,
+            BatchOp::PutExpiring { .. } => {
+                return Err(CliError::other(format!(
+                    "line {line_no}: a bulk ingest (--sorted) takes no TTL: load lines with \
+                     ttl= without --sorted; {nothing}"
+                )))
+            }
         };
         added.map_err(|e| CliError::from(e).context(format!("line {line_no}; {nothing}")))?;
     }
@@ -190,6 +238,7 @@ async fn load_lines(
         match op {
             BatchOp::Put { key, value } => p.batch.put(key, value),
             BatchOp::Delete { key } => p.batch.delete(key),
+            BatchOp::PutExpiring { key, value, ttl } => p.batch.put_with_ttl(key, value, ttl),
         };
         if p.batch.len() as u64 >= args.batch {
             if let Some(p) = pending.take() {
@@ -268,6 +317,15 @@ mod tests {
             })
         );
         assert_eq!(parse_line(b"", Codec::Text), Ok(None));
+        assert_eq!(
+            parse_line(b"put\tk\tv\tttl=1h30m", Codec::Text),
+            Ok(Some(BatchOp::PutExpiring {
+                key: Bytes::from_static(b"k"),
+                value: Bytes::from_static(b"v"),
+                ttl: std::time::Duration::from_secs(5400),
+            }))
+        );
+        assert_eq!(show_ttl(std::time::Duration::from_secs(5400)), "1h30m");
         let empty_value = parse_line(b"put\tk\t", Codec::Text).expect("ok");
         assert!(matches!(empty_value, Some(BatchOp::Put { value, .. }) if value.is_empty()));
     }
@@ -276,7 +334,10 @@ mod tests {
     fn rejects_malformed_lines() {
         for (line, needle) in [
             (&b"put\tk"[..], "found 2"),
-            (b"put\tk\tv\tx", "found 4"),
+            (b"put\tk\tv\tx", "must be ttl=DURATION"),
+            (b"put\tk\tv\tttl=soon", "bad TTL"),
+            (b"put\tk\tv\tttl=0s", "out of range"),
+            (b"put\tk\tv\tttl=1s\tx", "found 5"),
             (b"del\tk\tv", "found 3"),
             (b"pt\tk\tv", "unknown operation \"pt\""),
             (b"put\t\tv", "empty key"),

@@ -19,17 +19,22 @@ use crate::session::Session;
 /// Runs `command` in `session`.
 pub async fn run(command: Command, session: &mut Session) -> CliResult {
     match command {
-        Command::Get { keys } => {
+        Command::Get { keys, json } => {
             let keys = keys
                 .iter()
                 .map(|k| session.codec.parse_arg(k, "KEY"))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(CliError::other)?;
-            kv::get(session, &keys).await
+            if json {
+                kv::get_json(session, &keys).await
+            } else {
+                kv::get(session, &keys).await
+            }
         }
         Command::Put {
             key,
             value,
+            ttl,
             durability,
         } => {
             let key = session
@@ -40,7 +45,7 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
                 .codec
                 .parse_arg(&value, "VALUE")
                 .map_err(CliError::other)?;
-            kv::put(session, key, value, durability.to_engine()).await
+            kv::put(session, key, value, ttl, durability.to_engine()).await
         }
         Command::Delete { key, durability } => {
             let key = session

@@ -37,6 +37,12 @@ pub async fn wal_export(session: &mut Session, local: Option<PathBuf>, from_seq:
                     format!("put\t{}\t{}", codec.show(key), codec.show(value))
                 }
                 BatchOp::Delete { key } => format!("del\t{}", codec.show(key)),
+                BatchOp::PutExpiring { key, value, ttl } => format!(
+                    "put\t{}\t{}\tttl={}",
+                    codec.show(key),
+                    codec.show(value),
+                    crate::commands::load::show_ttl(*ttl)
+                ),
             };
             session.out.line(&line)?;
             ops += 1;
@@ -78,6 +84,9 @@ struct OpJson {
     key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     value: Option<String>,
+    /// An expiring put's TTL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl_ms: Option<u64>,
 }
 
 /// One segment or object in `wal-dump --json`.
@@ -133,11 +142,19 @@ pub async fn wal_dump(session: &mut Session, shipped: bool, json: bool, verify: 
                             op: "put",
                             key: codec.show(key),
                             value: Some(codec.show(value)),
+                            ttl_ms: None,
                         },
                         BatchOp::Delete { key } => OpJson {
                             op: "del",
                             key: codec.show(key),
                             value: None,
+                            ttl_ms: None,
+                        },
+                        BatchOp::PutExpiring { key, value, ttl } => OpJson {
+                            op: "put",
+                            key: codec.show(key),
+                            value: Some(codec.show(value)),
+                            ttl_ms: Some(ttl.as_millis() as u64),
                         },
                     })
                     .collect(),

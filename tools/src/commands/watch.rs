@@ -27,6 +27,9 @@ struct JsonChange<'a> {
     key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     value: Option<&'a str>,
+    /// An expiring put's TTL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl_ms: Option<u64>,
 }
 
 /// Runs `watch` until interrupted or past `--until-seq`.
@@ -46,9 +49,12 @@ pub async fn watch(session: &mut Session, args: &WatchArgs) -> CliResult {
                 if args.until_seq.is_some_and(|u| seq > u) {
                     break;
                 }
-                let (kind, key, value) = match op {
-                    BatchOp::Put { key, value } => ("put", key, Some(value)),
-                    BatchOp::Delete { key } => ("del", key, None),
+                let (kind, key, value, ttl) = match op {
+                    BatchOp::Put { key, value } => ("put", key, Some(value), None),
+                    BatchOp::Delete { key } => ("del", key, None, None),
+                    BatchOp::PutExpiring { key, value, ttl } => {
+                        ("put", key, Some(value), Some(*ttl))
+                    }
                 };
                 if args.prefix.as_ref().is_some_and(|p| !key.starts_with(p)) {
                     continue;
@@ -61,11 +67,18 @@ pub async fn watch(session: &mut Session, args: &WatchArgs) -> CliResult {
                         op: kind,
                         key: &key,
                         value: value.as_deref(),
+                        ttl_ms: ttl.map(|t| t.as_millis() as u64),
                     })?;
                 } else {
-                    match &value {
-                        Some(v) => session.out.line(&format!("{seq}\t{kind}\t{key}\t{v}"))?,
-                        None => session.out.line(&format!("{seq}\t{kind}\t{key}"))?,
+                    match (&value, ttl) {
+                        (Some(v), Some(t)) => session.out.line(&format!(
+                            "{seq}\t{kind}\t{key}\t{v}\tttl={}",
+                            crate::commands::load::show_ttl(t)
+                        ))?,
+                        (Some(v), None) => {
+                            session.out.line(&format!("{seq}\t{kind}\t{key}\t{v}"))?
+                        }
+                        (None, _) => session.out.line(&format!("{seq}\t{kind}\t{key}"))?,
                     }
                 }
             }
