@@ -15,6 +15,7 @@
 //! | `wal.segment.mid_header` | half of its header is written and synced |
 //! | `wal.segment.before_rename` | the header is synced under the temporary name |
 //! | `wal.segment.before_dir_sync` | renamed into place, folder not yet synced |
+//! | `open.after_fence` | a writer's open claimed the epoch and fenced the shipped WAL, before replaying it |
 //! | `flush.before_publish` | a flushed chunk is uploaded, the manifest not yet published |
 //! | `ingest.after_marker` | a bulk ingest's marker is in the WAL, the earlier writes not yet flushed |
 //! | `ingest.before_publish` | its chunks are uploaded and every earlier write flushed, the manifest not yet published |

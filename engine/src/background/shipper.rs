@@ -83,6 +83,25 @@ impl ShippedIndex {
         lock(&self.objects).insert(id, ShippedEntry { epoch, last_seq });
     }
 
+    /// The last seq of the shipped writes above `watermark` made under
+    /// `epoch` or an older one: the objects from the first holding a write
+    /// above `watermark` on, in id order, up to the first holding writes of
+    /// a newer epoch (fences hold none). `None` when the first is newer.
+    pub(crate) fn shipped_under(&self, watermark: u64, epoch: u64) -> Option<u64> {
+        let map = lock(&self.objects);
+        let mut through = None;
+        for e in map.values() {
+            if e.last_seq <= watermark {
+                continue;
+            }
+            if e.epoch > epoch {
+                break;
+            }
+            through = Some(e.last_seq);
+        }
+        through
+    }
+
     /// What object `id` holds, if known.
     pub(crate) fn get(&self, id: u64) -> Option<ShippedEntry> {
         lock(&self.objects).get(&id).copied()

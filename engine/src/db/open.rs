@@ -166,9 +166,14 @@ impl BucketWal {
 /// Reads the shipped WAL: a writer first fences the previous writer's
 /// shipping; both then replay every shipped write above the watermark and
 /// the local WAL into `recovered`, so they see every write that was in the
-/// bucket. When a writer took over shipped writes of the writer it fenced,
-/// that writer's fence record is raised to cover them: they reached the
-/// bucket, and its directory must not report them as lost.
+/// bucket. When a writer took over shipped writes of a fenced writer, that
+/// writer's fence record is raised to cover them: they reached the bucket,
+/// and its directory must not report them as lost. That holds for the
+/// writer this claim fenced, and as well for one an earlier claim fenced
+/// that died before it raised the record (a writer crashing or failing
+/// between its claim and its replay): a record is raised over the shipped
+/// writes above it made under the fenced epoch or older ones, up to the
+/// first object of a newer writer.
 async fn load_bucket_wal(
     manifests: &ManifestStore,
     manifest: Manifest,
@@ -194,6 +199,7 @@ async fn load_bucket_wal(
                 their_epoch: newest.epoch,
             });
         }
+        crate::crash_point::crash_point("open.after_fence");
         ids.sort_unstable();
         (ids, fences.next_id)
     } else {
@@ -217,15 +223,20 @@ async fn load_bucket_wal(
     let durable = replayed.bucket_through;
     let mut manifest = manifest;
     if writer && durable > manifest.wal_watermark {
-        let outgoing = manifest
+        // The replay indexed every object holding writes above the
+        // manifest's watermark: a record at or above it can be judged.
+        let raises: Vec<([u8; 16], u64)> = manifest
             .fenced
             .iter()
-            .find(|f| f.fenced_by_epoch == manifest.epoch)
-            .filter(|f| f.wal_watermark < durable)
-            .map(|f| f.writer_id);
-        if let Some(writer_id) = outgoing {
+            .filter(|f| f.wal_watermark >= manifest.wal_watermark && f.wal_watermark < durable)
+            .filter_map(|f| {
+                let through = index.shipped_under(f.wal_watermark, f.epoch)?.min(durable);
+                (through > f.wal_watermark).then_some((f.writer_id, through))
+            })
+            .collect();
+        for (writer_id, through) in raises {
             let edit = firn_manifest::ManifestEdit {
-                raise_fence: Some((writer_id, durable)),
+                raise_fence: Some((writer_id, through)),
                 ..Default::default()
             };
             manifest = manifests.publish(&manifest, &edit, manifest.epoch).await?;
