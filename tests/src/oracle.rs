@@ -29,8 +29,13 @@ pub fn in_bounds(key: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
 /// The reference model: what the database must contain.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Oracle {
-    /// Current contents.
+    /// Current contents (expired values included: see
+    /// [`Oracle::seen_between`]).
     pub map: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Keys whose current value expires: the window of wall-clock
+    /// milliseconds its deadline lies in (the commit time is known only to
+    /// lie between the moments before and after the write call).
+    pub expiry: BTreeMap<Vec<u8>, (u64, u64)>,
 }
 
 impl Oracle {
@@ -42,24 +47,66 @@ impl Oracle {
     /// Records a put.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
         self.map.insert(key.to_vec(), value.to_vec());
+        self.expiry.remove(key);
     }
 
     /// Records a delete.
     pub fn delete(&mut self, key: &[u8]) {
         self.map.remove(key);
+        self.expiry.remove(key);
     }
 
-    /// Records a whole batch, ops in order.
+    /// Records a whole batch, ops in order (it must hold no expiring put:
+    /// those need [`Oracle::apply_at`]).
     pub fn apply(&mut self, batch: &WriteBatch) {
+        self.apply_at(batch, None);
+    }
+
+    /// Records a whole batch committed between `commit.0` and `commit.1`
+    /// (wall-clock ms, the moments before and after the write call).
+    pub fn apply_at(&mut self, batch: &WriteBatch, commit: Option<(u64, u64)>) {
         for op in batch.ops() {
             match op {
                 BatchOp::Put { key, value } => self.put(key, value),
                 BatchOp::Delete { key } => self.delete(key),
-                BatchOp::PutExpiring { .. } => {
-                    panic!("the oracle has no clock: model expiring puts separately")
+                BatchOp::PutExpiring { key, value, ttl } => {
+                    let (from, to) = commit.expect("an expiring put needs its commit window");
+                    let ttl = ttl.as_millis() as u64;
+                    self.map.insert(key.to_vec(), value.to_vec());
+                    self.expiry.insert(key.to_vec(), (from + ttl, to + ttl));
                 }
             }
         }
+    }
+
+    /// What a read made between `from_ms` and `to_ms` sees: this oracle
+    /// without the values certainly expired by then and without the
+    /// values whose deadline falls inside the read (a read may see them or
+    /// not), and those undecided keys apart.
+    pub fn seen_between(&self, from_ms: u64, to_ms: u64) -> (Oracle, BTreeSet<Vec<u8>>) {
+        let mut seen = Oracle {
+            map: self.map.clone(),
+            expiry: BTreeMap::new(),
+        };
+        let mut undecided = BTreeSet::new();
+        for (key, &(earliest, latest)) in &self.expiry {
+            if latest <= from_ms {
+                seen.map.remove(key);
+            } else if earliest <= to_ms {
+                seen.map.remove(key);
+                undecided.insert(key.clone());
+            }
+        }
+        (seen, undecided)
+    }
+
+    /// Keys whose value a read made from `from_ms` on certainly finds
+    /// expired.
+    pub fn expired_by(&self, from_ms: u64) -> usize {
+        self.expiry
+            .values()
+            .filter(|(_, latest)| *latest <= from_ms)
+            .count()
     }
 
     /// The value of `key`.

@@ -18,7 +18,10 @@
 //! the current writer (as `wal-export | load` does) or discarded, with no
 //! bound on how many takeovers happen;
 //! tiny memory and disk caches and read-ahead windows keep both cache tiers
-//! evicting.
+//! evicting. Scans go backwards and seek at random; some puts expire (TTLs
+//! from 40 ms to an hour, on the real clock): the oracle knows each
+//! deadline to within the write call's duration, and a read whose time
+//! window contains a deadline may see that value or not, never another.
 //!
 //! It runs on `memory://` (a uniquely named in-process store, which survives
 //! close and reopen), on `file://` (a temporary folder) and on the S3 server
@@ -41,7 +44,7 @@
 //! seed with `FIRN_MODEL_SEED=<seed>` (and `FIRN_MODEL_STEPS=<n>` to change
 //! the length of the run).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 
 use std::time::Duration;
@@ -110,6 +113,10 @@ struct Stats {
     restore_checks: usize,
     /// Bulk ingests published.
     ingests: usize,
+    /// Puts with a TTL (alone or in batches).
+    expiring_puts: usize,
+    /// Values full checks found certainly expired (and so checked absent).
+    expired_checked: usize,
     /// Writes acknowledged with `Durability::Remote` (in the bucket).
     remote_writes: usize,
     /// Writes that were stranded in a fenced directory's WAL.
@@ -158,6 +165,9 @@ struct Logged {
     batch: WriteBatch,
     /// Acknowledged with `Durability::Remote`: it must survive a machine loss.
     remote: bool,
+    /// Wall-clock ms before and after the write call: its commit time lies
+    /// between (its expiring puts' deadlines follow from it).
+    commit: (u64, u64),
 }
 
 impl Run {
@@ -274,21 +284,35 @@ impl Run {
         }
     }
 
-    /// Logs an acknowledged write of the current handle ending at `last`.
-    fn log_write(&mut self, batch: WriteBatch, last: u64) {
-        self.log_write_as(batch, last, false);
+    /// Logs an acknowledged write of the current handle ending at `last`,
+    /// made between wall-clock ms `started` and now.
+    fn log_write(&mut self, batch: WriteBatch, last: u64, started: u64) {
+        self.log_write_as(batch, last, false, started);
     }
 
-    fn log_write_as(&mut self, batch: WriteBatch, last: u64, remote: bool) {
+    fn log_write_as(&mut self, batch: WriteBatch, last: u64, remote: bool, started: u64) {
         let first = last + 1 - batch.len() as u64;
-        self.oracle.apply(&batch);
+        let commit = (started, now_ms());
+        self.oracle.apply_at(&batch, Some(commit));
         self.log.push(Logged {
             dir: self.dir,
             first,
             last,
             batch,
             remote,
+            commit,
         });
+    }
+
+    /// A TTL for an expiring put: most expire during the run, some not.
+    fn ttl(&mut self) -> Duration {
+        Duration::from_millis(match self.rng.random_range(0..5) {
+            0 => 40,
+            1 => 200,
+            2 => 1_000,
+            3 => 5_000,
+            _ => 3_600_000,
+        })
     }
 
     /// Ends the current handle's life: its counters go into the stats.
@@ -381,15 +405,35 @@ impl Run {
 
     async fn put(&mut self) -> Check {
         let (key, value) = (self.pick_key(), self.value());
-        self.note(format!("put {} ({} bytes)", show(&key), value.len()));
-        self.db()
-            .put(key.clone(), value.clone())
-            .await
-            .map_err(|e| format!("put {}: {e}", show(&key)))?;
+        let ttl = self.rng.random_bool(0.2).then(|| self.ttl());
+        self.note(format!(
+            "put {} ({} bytes{})",
+            show(&key),
+            value.len(),
+            ttl.map(|t| format!(", ttl {t:?}")).unwrap_or_default()
+        ));
+        let started = now_ms();
+        let put = match ttl {
+            Some(ttl) => {
+                self.db()
+                    .put_with_ttl(key.clone(), value.clone(), ttl)
+                    .await
+            }
+            None => self.db().put(key.clone(), value.clone()).await,
+        };
+        put.map_err(|e| format!("put {}: {e}", show(&key)))?;
         let seq = self.db().metrics().visible_seq;
         let mut batch = WriteBatch::new();
-        batch.put(key, value);
-        self.log_write(batch, seq);
+        match ttl {
+            Some(ttl) => {
+                batch.put_with_ttl(key, value, ttl);
+                self.stats.expiring_puts += 1;
+            }
+            None => {
+                batch.put(key, value);
+            }
+        }
+        self.log_write(batch, seq, started);
         self.stats.writes += 1;
         Ok(())
     }
@@ -397,6 +441,7 @@ impl Run {
     async fn delete(&mut self) -> Check {
         let key = self.pick_key();
         self.note(format!("delete {}", show(&key)));
+        let started = now_ms();
         self.db()
             .delete(key.clone())
             .await
@@ -404,7 +449,7 @@ impl Run {
         let seq = self.db().metrics().visible_seq;
         let mut batch = WriteBatch::new();
         batch.delete(key);
-        self.log_write(batch, seq);
+        self.log_write(batch, seq, started);
         self.stats.writes += 1;
         Ok(())
     }
@@ -416,6 +461,10 @@ impl Run {
             let key = self.pick_key();
             if self.rng.random_bool(0.25) {
                 batch.delete(key);
+            } else if self.rng.random_bool(0.15) {
+                let (value, ttl) = (self.value(), self.ttl());
+                batch.put_with_ttl(key, value, ttl);
+                self.stats.expiring_puts += 1;
             } else {
                 let value = self.value();
                 batch.put(key, value);
@@ -423,6 +472,7 @@ impl Run {
         }
         let opts = self.write_options();
         self.note(format!("batch of {n} ops ({:?})", opts.durability));
+        let started = now_ms();
         let last = self
             .db()
             .write_with(batch.clone(), opts)
@@ -445,7 +495,7 @@ impl Run {
             }
             self.stats.remote_writes += 1;
         }
-        self.log_write_as(batch, last, remote);
+        self.log_write_as(batch, last, remote, started);
         self.stats.writes += 1;
         Ok(())
     }
@@ -500,12 +550,14 @@ impl Run {
             report.seq, report.placement, report.chunks
         ));
         self.oracle.apply(&batch);
+        let now = now_ms();
         self.log.push(Logged {
             dir: self.dir,
             first: report.seq,
             last: report.seq,
             batch,
             remote: true,
+            commit: (now, now),
         });
         self.stats.ingests += 1;
         Ok(())
@@ -524,12 +576,13 @@ impl Run {
             return self.multi_get(key).await;
         }
         self.note(format!("get {}", show(&key)));
+        let started = now_ms();
         let got = self
             .db()
             .get(&key)
             .await
             .map_err(|e| format!("get {}: {e}", show(&key)))?;
-        compare_get(&key, got.as_deref(), self.oracle.get(&key), "")?;
+        Seen::new(&self.oracle, started).get(&key, got.as_deref(), "")?;
         self.stats.reads += 1;
         Ok(())
     }
@@ -549,13 +602,15 @@ impl Run {
             }
         }
         self.note(format!("multi_get of {} keys", keys.len()));
+        let started = now_ms();
         let got = self
             .db()
             .multi_get(&keys)
             .await
             .map_err(|e| format!("multi_get {}: {e}", show(&keys[0])))?;
+        let seen = Seen::new(&self.oracle, started);
         for (key, value) in keys.iter().zip(&got) {
-            compare_get(key, value.as_deref(), self.oracle.get(key), " (multi_get)")?;
+            seen.get(key, value.as_deref(), " (multi_get)")?;
         }
         self.stats.reads += keys.len();
         Ok(())
@@ -590,6 +645,7 @@ impl Run {
             show_bound(&hi),
             shape.show()
         ));
+        let started = now_ms();
         let it = self
             .db()
             .scan::<Vec<u8>, _>((lo.clone(), hi.clone()))
@@ -597,8 +653,9 @@ impl Run {
         let got = take(shape.apply(it), limit)
             .await
             .map_err(|e| format!("scan: {e}"))?;
-        let want = shape.expect(self.oracle.range(&lo, &hi), limit);
-        check_scan(&got, &want, &format!("scan{}", shape.show()))?;
+        let seen = Seen::new(&self.oracle, started);
+        let want = shape.expect(seen.view.range(&lo, &hi), usize::MAX);
+        seen.scan(&got, &want, limit, &format!("scan{}", shape.show()))?;
         self.stats.scans += 1;
         Ok(())
     }
@@ -611,6 +668,7 @@ impl Run {
             show(&prefix),
             shape.show()
         ));
+        let started = now_ms();
         let it = self
             .db()
             .scan_prefix(&prefix)
@@ -618,8 +676,9 @@ impl Run {
         let got = take(shape.apply(it), limit)
             .await
             .map_err(|e| format!("scan_prefix: {e}"))?;
-        let want = shape.expect(self.oracle.prefix(&prefix), limit);
-        check_scan(&got, &want, &format!("scan_prefix{}", shape.show()))?;
+        let seen = Seen::new(&self.oracle, started);
+        let want = shape.expect(seen.view.prefix(&prefix), usize::MAX);
+        seen.scan(&got, &want, limit, &format!("scan_prefix{}", shape.show()))?;
         self.stats.scans += 1;
         Ok(())
     }
@@ -645,16 +704,17 @@ impl Run {
         let shape = self.scan_shape();
         let (snap, then) = &self.snapshots[i];
         let seq = snap.seq();
+        // Expiry is judged when a snapshot is read, not when it was taken.
+        let started = now_ms();
         let result = match what {
             0 => {
                 let got = snap
                     .get(&key)
                     .await
                     .map_err(|e| format!("snapshot get: {e}"))?;
-                compare_get(
+                Seen::new(then, started).get(
                     &key,
                     got.as_deref(),
-                    then.get(&key),
                     &format!(" in snapshot at seq {seq}"),
                 )
             }
@@ -671,7 +731,9 @@ impl Run {
                     show_bound(&hi),
                     shape.show()
                 );
-                check_scan(&got, &shape.expect(then.range(&lo, &hi), usize::MAX), &ctx)
+                let seen = Seen::new(then, started);
+                let want = shape.expect(seen.view.range(&lo, &hi), usize::MAX);
+                seen.scan(&got, &want, usize::MAX, &ctx)
             }
             _ => {
                 let it = snap
@@ -685,7 +747,9 @@ impl Run {
                     show(&prefix),
                     shape.show()
                 );
-                check_scan(&got, &shape.expect(then.prefix(&prefix), usize::MAX), &ctx)
+                let seen = Seen::new(then, started);
+                let want = shape.expect(seen.view.prefix(&prefix), usize::MAX);
+                seen.scan(&got, &want, usize::MAX, &ctx)
             }
         };
         self.note(format!("snapshot read #{what} at seq {seq}"));
@@ -809,7 +873,7 @@ impl Run {
         self.log = kept;
         self.oracle = Oracle::new();
         for w in &self.log {
-            self.oracle.apply(&w.batch);
+            self.oracle.apply_at(&w.batch, Some(w.commit));
         }
         (in_bucket, lost)
     }
@@ -887,12 +951,13 @@ impl Run {
             }
             self.note(format!("re-apply {} stranded batches", exported.len()));
             for b in exported {
+                let started = now_ms();
                 let last = self
                     .db()
                     .write(b.batch.clone())
                     .await
                     .map_err(|e| format!("re-applying a stranded batch: {e}"))?;
-                self.log_write(b.batch, last);
+                self.log_write(b.batch, last, started);
             }
         }
         std::fs::remove_dir_all(local.join("wal")).map_err(|e| format!("delete wal: {e}"))?;
@@ -988,8 +1053,9 @@ impl Run {
         }
         let mut want = Oracle::new();
         for w in self.log.iter().filter(|w| w.last <= at) {
-            want.apply(&w.batch);
+            want.apply_at(&w.batch, Some(w.commit));
         }
+        let started = now_ms();
         let mut opts = dest.options_with_local("restored");
         opts.read_only = true;
         let restored = Db::open(opts)
@@ -1002,8 +1068,14 @@ impl Run {
         )
         .await
         .map_err(|e| format!("scan the restored database: {e}"))?;
-        let wanted = want.range(&Bound::Unbounded, &Bound::Unbounded);
-        check_scan(&got, &wanted, &format!("database restored to seq {at}"))?;
+        let seen = Seen::new(&want, started);
+        let wanted = seen.view.range(&Bound::Unbounded, &Bound::Unbounded);
+        seen.scan(
+            &got,
+            &wanted,
+            usize::MAX,
+            &format!("database restored to seq {at}"),
+        )?;
         restored
             .close()
             .await
@@ -1019,18 +1091,15 @@ impl Run {
 
     /// Every key and a full scan of `db` against the oracle.
     async fn check_handle(&mut self, db: &Db, when: &str) -> Check {
+        let started = now_ms();
+        let mut gets = Vec::with_capacity(KEY_SPACE as usize);
         for id in 0..KEY_SPACE {
             let key = key_for(id);
             let got = db
                 .get(&key)
                 .await
                 .map_err(|e| format!("{when}: get {}: {e}", show(&key)))?;
-            compare_get(
-                &key,
-                got.as_deref(),
-                self.oracle.get(&key),
-                &format!(" ({when})"),
-            )?;
+            gets.push((key, got));
         }
         let all = db
             .scan::<&[u8], _>(..)
@@ -1038,8 +1107,14 @@ impl Run {
         let got = collect(all)
             .await
             .map_err(|e| format!("{when}: full scan: {e}"))?;
-        let want = self.oracle.range(&Bound::Unbounded, &Bound::Unbounded);
-        check_scan(&got, &want, &format!("full scan {when}"))?;
+        // Every read above was made between `started` and now.
+        let seen = Seen::new(&self.oracle, started);
+        for (key, value) in &gets {
+            seen.get(key, value.as_deref(), &format!(" ({when})"))?;
+        }
+        let want = seen.view.range(&Bound::Unbounded, &Bound::Unbounded);
+        seen.scan(&got, &want, usize::MAX, &format!("full scan {when}"))?;
+        self.stats.expired_checked += self.oracle.expired_by(started);
         let m = db.metrics();
         self.stats.max_chunks = self.stats.max_chunks.max(m.l0_chunks + m.run_chunks);
         Ok(())
@@ -1192,6 +1267,81 @@ impl ScanShape {
     }
 }
 
+/// Wall-clock milliseconds (the clock expiry is judged by).
+fn now_ms() -> u64 {
+    firn_store::clock::now_ms()
+}
+
+/// What a read made from `started` until now must have seen of an oracle:
+/// its contents without the values certainly expired (`view`), and the
+/// values whose deadline fell inside the read (`undecided`: a read may
+/// return them or not, but never another value).
+struct Seen {
+    view: Oracle,
+    undecided: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Seen {
+    fn new(oracle: &Oracle, started: u64) -> Seen {
+        let (view, keys) = oracle.seen_between(started, now_ms());
+        let undecided = keys
+            .into_iter()
+            .filter_map(|k| oracle.map.get(&k).cloned().map(|v| (k, v)))
+            .collect();
+        Seen { view, undecided }
+    }
+
+    fn get(&self, key: &[u8], got: Option<&[u8]>, ctx: &str) -> Check {
+        match (self.undecided.get(key), got) {
+            (Some(_), None) => Ok(()),
+            (Some(v), Some(g)) if g == v.as_slice() => Ok(()),
+            (Some(v), Some(g)) => Err(format!(
+                "get {}{ctx}: got {}, want {} or nothing (expiring)",
+                show(key),
+                show(g),
+                show(v)
+            )),
+            (None, got) => compare_get(key, got, self.view.get(key), ctx),
+        }
+    }
+
+    /// `got`, read with `limit`, against the whole answer `want` (in the
+    /// scan's order) of the undecided-free view.
+    fn scan(
+        &self,
+        got: &[(Vec<u8>, Vec<u8>)],
+        want: &[(Vec<u8>, Vec<u8>)],
+        limit: usize,
+        ctx: &str,
+    ) -> Check {
+        for (k, v) in got {
+            if let Some(w) = self.undecided.get(k) {
+                if w != v {
+                    return Err(format!(
+                        "{ctx}: {} has {}, want {} or nothing (expiring)",
+                        show(k),
+                        show(v),
+                        show(w)
+                    ));
+                }
+            }
+        }
+        let decided: Vec<_> = got
+            .iter()
+            .filter(|(k, _)| !self.undecided.contains_key(k))
+            .cloned()
+            .collect();
+        let cut = if got.len() < limit {
+            want.len()
+        } else if self.undecided.is_empty() {
+            limit.min(want.len())
+        } else {
+            decided.len().min(want.len())
+        };
+        check_scan(&decided, &want[..cut], ctx)
+    }
+}
+
 fn check_scan(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)], ctx: &str) -> Check {
     match diff_scans(got, want) {
         None => Ok(()),
@@ -1274,6 +1424,10 @@ async fn run_model(default_seeds: &[u64], steps: usize, make: impl Fn(u64) -> Ru
         assert!(
             s.snapshot_reads >= need(20),
             "too few snapshot reads on {label} for seed {seed}: {s:?}"
+        );
+        assert!(
+            s.expiring_puts >= need(20) && s.expired_checked >= need(3),
+            "too few expiring puts or expired values checked on {label} for seed {seed}: {s:?}"
         );
         assert!(
             s.reverse_scans >= need(10) && s.seeks >= need(10),
