@@ -173,6 +173,42 @@ async fn the_old_writer_is_fenced_and_its_remote_writes_survive() {
     }
 }
 
+/// A writer on a fresh local directory (no WAL segment: its replayed
+/// memtable is number 0) flushes what it took over from the shipped WAL
+/// when asked: `flush` used to return at once, as if memtable 0 were
+/// flushed already, leaving it in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_directory_taking_over_flushes_what_it_replayed() {
+    for kind in stores() {
+        let env = TestDb::new(kind, "ship-fresh-flush");
+        let old = Db::open(shipping(env.options())).await.unwrap();
+        let mut last = 0;
+        for i in 0..20 {
+            last = put_with(&old, &format!("k{i:02}"), "shipped", REMOTE)
+                .await
+                .unwrap();
+        }
+        drop(old);
+        let new = Db::open(shipping(env.options_with_local("fresh")))
+            .await
+            .unwrap();
+        let m = new.metrics();
+        assert!(
+            m.frozen_memtables + u64::from(m.memtable_bytes > 0) > 0,
+            "{kind}: the shipped writes are in a memtable"
+        );
+        new.flush().await.unwrap();
+        let m = new.metrics();
+        assert_eq!(
+            (m.frozen_memtables, m.memtable_bytes),
+            (0, 0),
+            "{kind}: flush left memtables in memory"
+        );
+        assert!(new.manifest().wal_watermark >= last, "{kind}");
+        new.close().await.unwrap();
+    }
+}
+
 /// A shipped object that fails its checksum stops the open with an error
 /// naming it; it is never skipped.
 #[tokio::test]

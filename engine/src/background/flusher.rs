@@ -66,8 +66,11 @@ pub(crate) struct FlushDeps {
 /// Flushes frozen memtables, oldest first, and tells waiters how far it got.
 pub(crate) struct Flusher {
     wakeup: Wakeup,
-    /// Highest memtable id flushed so far.
-    flushed: watch::Sender<u64>,
+    /// Highest memtable id flushed so far (`None`: none yet). Not a
+    /// number starting at 0: a memtable replayed into a directory with no
+    /// WAL segment (a fresh machine taking over) has id 0, and must not
+    /// count as flushed before it is.
+    flushed: watch::Sender<Option<u64>>,
     /// Chunk produced for each flushed memtable id (recent ones).
     produced: Mutex<BTreeMap<u64, ChunkId>>,
     deps: FlushDeps,
@@ -78,7 +81,7 @@ impl Flusher {
     pub(crate) fn new(wakeup: Wakeup, deps: FlushDeps, listeners: FlushListeners) -> Flusher {
         Flusher {
             wakeup,
-            flushed: watch::channel(0).0,
+            flushed: watch::channel(None).0,
             produced: Mutex::new(BTreeMap::new()),
             deps,
             listeners,
@@ -110,7 +113,7 @@ impl Flusher {
         let mut rx = self.flushed.subscribe();
         let health = &self.deps.health;
         loop {
-            if *rx.borrow_and_update() >= target {
+            if rx.borrow_and_update().is_some_and(|done| done >= target) {
                 return Ok(());
             }
             if let Some(err) = health.stopped_error() {
@@ -268,7 +271,8 @@ impl Flusher {
                 produced.pop_first();
             }
         }
-        self.flushed.send_modify(|v| *v = (*v).max(mem.id));
+        self.flushed
+            .send_modify(|v| *v = Some(v.map_or(mem.id, |done| done.max(mem.id))));
         self.listeners.compactor.wake();
         if chunk.is_some() {
             self.listeners.collector.wake();
