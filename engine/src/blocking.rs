@@ -77,6 +77,14 @@ impl Db {
         self.rt.block_on(self.db.get_with_meta(key))
     }
 
+    /// See [`crate::Db::subscribe`]; [`Subscription::next`] blocks.
+    pub fn subscribe(&self, from_seq: u64) -> Subscription {
+        Subscription {
+            rt: self.rt.clone(),
+            sub: self.db.subscribe(from_seq),
+        }
+    }
+
     /// See [`crate::Db::delete`].
     pub fn delete(&self, key: impl Into<Bytes>) -> Result<()> {
         self.rt.block_on(self.db.delete(key))
@@ -142,6 +150,33 @@ impl Db {
     pub fn close(self) -> Result<()> {
         let Db { rt, db } = self;
         rt.block_on(db.close())
+    }
+}
+
+/// A blocking change-feed subscriber (see [`crate::Subscription`]).
+pub struct Subscription {
+    rt: Arc<tokio::runtime::Runtime>,
+    sub: crate::Subscription,
+}
+
+impl Subscription {
+    /// See [`crate::Subscription::position`].
+    pub fn position(&self) -> u64 {
+        self.sub.position()
+    }
+}
+
+/// Each committed batch in seq order, waiting for the next; the iteration
+/// ends when the database closes, and an error (such as
+/// [`Error::Lagged`]) is an item (see [`crate::Subscription::next`]).
+impl Iterator for Subscription {
+    type Item = Result<crate::Change>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.rt.block_on(self.sub.next()) {
+            Err(Error::Closed(None)) => None,
+            other => Some(other),
+        }
     }
 }
 

@@ -317,3 +317,21 @@ async fn a_followers_subscriber_sees_what_it_applies(kind: StoreKind) {
     follower.close().await.expect("close follower");
     writer.close().await.expect("close writer");
 }
+
+/// The blocking API's subscriber, on a thread with no runtime.
+#[test]
+fn the_blocking_api_subscribes_too() {
+    let env = TestDb::file();
+    let db = firn::blocking::Db::open(feed_options(env.options())).expect("open");
+    let mut sub = db.subscribe(1);
+    let mut batch = WriteBatch::new();
+    batch.put("a", "1").delete("b");
+    let last = db.write(batch.clone()).expect("write");
+    let change = sub.next().expect("a change").expect("no error");
+    assert_eq!(
+        (change.first_seq, change.last_seq, change.batch),
+        (last - 1, last, batch)
+    );
+    assert_eq!(sub.position(), last);
+    db.close().expect("close");
+}
