@@ -176,37 +176,42 @@ async fn the_old_writer_is_fenced_and_its_remote_writes_survive() {
 /// A writer on a fresh local directory (no WAL segment: its replayed
 /// memtable is number 0) flushes what it took over from the shipped WAL
 /// when asked: `flush` used to return at once, as if memtable 0 were
-/// flushed already, leaving it in memory.
+/// flushed already. Chunk uploads are blocked meanwhile, so the background
+/// flusher cannot get there first: `flush` must wait for the outage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_directory_taking_over_flushes_what_it_replayed() {
-    for kind in stores() {
-        let env = TestDb::new(kind, "ship-fresh-flush");
-        let old = Db::open(shipping(env.options())).await.unwrap();
-        let mut last = 0;
-        for i in 0..20 {
-            last = put_with(&old, &format!("k{i:02}"), "shipped", REMOTE)
-                .await
-                .unwrap();
-        }
-        drop(old);
-        let new = Db::open(shipping(env.options_with_local("fresh")))
+    let env = TestDb::file();
+    let old = Db::open(shipping(env.options())).await.unwrap();
+    let mut last = 0;
+    for i in 0..20 {
+        last = put_with(&old, &format!("k{i:02}"), "shipped", REMOTE)
             .await
             .unwrap();
-        let m = new.metrics();
-        assert!(
-            m.frozen_memtables + u64::from(m.memtable_bytes > 0) > 0,
-            "{kind}: the shipped writes are in a memtable"
-        );
-        new.flush().await.unwrap();
-        let m = new.metrics();
-        assert_eq!(
-            (m.frozen_memtables, m.memtable_bytes),
-            (0, 0),
-            "{kind}: flush left memtables in memory"
-        );
-        assert!(new.manifest().wal_watermark >= last, "{kind}");
-        new.close().await.unwrap();
     }
+    drop(old);
+    env.block_chunk_uploads();
+    let mut opts = shipping(env.options_with_local("fresh"));
+    opts.retry_delay = Duration::from_millis(20);
+    opts.max_retry_delay = Duration::from_millis(50);
+    let new = Db::open(opts).await.unwrap();
+    let waiting = tokio::time::timeout(Duration::from_millis(500), new.flush()).await;
+    assert!(
+        waiting.is_err(),
+        "flush returned while no chunk could be uploaded: {waiting:?}"
+    );
+    env.unblock_chunk_uploads();
+    new.flush().await.unwrap();
+    let m = new.metrics();
+    assert_eq!(
+        (m.frozen_memtables, m.memtable_bytes),
+        (0, 0),
+        "flush left memtables in memory"
+    );
+    assert!(new.manifest().wal_watermark >= last);
+    for i in 0..20 {
+        assert!(new.get(format!("k{i:02}")).await.unwrap().is_some());
+    }
+    new.close().await.unwrap();
 }
 
 /// A shipped object that fails its checksum stops the open with an error
