@@ -30,11 +30,7 @@ pub async fn get(session: &mut Session, keys: &[Vec<u8>]) -> CliResult {
                 None => missing.push(session.codec.show(key)),
             }
         }
-        match missing.as_slice() {
-            [] => Ok(()),
-            [_] if keys.len() == 1 => Err(not_found("not found".to_string())),
-            many => Err(not_found(format!("not found: {}", many.join(" ")))),
-        }
+        missing_keys(&missing, keys.len())
     }
     .await;
     finish(db, body).await
@@ -73,14 +69,20 @@ pub async fn get_json(session: &mut Session, keys: &[Vec<u8>]) -> CliResult {
                 None => missing.push(session.codec.show(key)),
             }
         }
-        match missing.as_slice() {
-            [] => Ok(()),
-            [_] if keys.len() == 1 => Err(not_found("not found".to_string())),
-            many => Err(not_found(format!("not found: {}", many.join(" ")))),
-        }
+        missing_keys(&missing, keys.len())
     }
     .await;
     finish(db, body).await
+}
+
+/// Exit 1 naming the keys not found (bare `not found` when the one key
+/// asked for is missing), after the others were printed.
+fn missing_keys(missing: &[String], asked: usize) -> CliResult {
+    match missing {
+        [] => Ok(()),
+        [_] if asked == 1 => Err(not_found("not found".to_string())),
+        many => Err(not_found(format!("not found: {}", many.join(" ")))),
+    }
 }
 
 fn not_found(message: String) -> CliError {
