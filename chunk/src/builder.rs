@@ -8,7 +8,7 @@ use crate::bloom::{build_filter, key_hash};
 use crate::index::{encode_handle, separator};
 use crate::{
     compare_internal, ChunkError, ChunkOptions, EntryMeta, Footer, Kind, Properties,
-    FORMAT_VERSION, MAX_SEQ,
+    RangeTombstones, FORMAT_VERSION, MAX_SEQ,
 };
 
 /// Largest `key.len() + value.len()` of one entry (1 GiB), where the value is
@@ -200,6 +200,19 @@ impl<W: Write> ChunkBuilder<W> {
         Ok(())
     }
 
+    /// Sets the chunk's range tombstones (format version 3): stored in the
+    /// properties block, they widen the chunk's key and seq ranges to cover
+    /// them. A chunk may hold range tombstones alone.
+    pub fn set_range_tombstones(&mut self, tombstones: RangeTombstones) -> Result<(), ChunkError> {
+        if tombstones.seq_range().is_some_and(|(_, max)| max > MAX_SEQ) {
+            return Err(ChunkError::InvalidInput {
+                detail: format!("range tombstone seq above the maximum {MAX_SEQ}"),
+            });
+        }
+        self.props.range_tombstones = tombstones;
+        Ok(())
+    }
+
     /// Number of entries added so far.
     pub fn entries(&self) -> u64 {
         self.props.entries
@@ -221,7 +234,8 @@ impl<W: Write> ChunkBuilder<W> {
     /// [`ChunkError::Empty`] if no entry was added.
     pub fn finish(mut self) -> Result<(W, ChunkSummary), ChunkError> {
         self.check_usable()?;
-        if self.props.entries == 0 {
+        let ranges = std::mem::take(&mut self.props.range_tombstones);
+        if self.props.entries == 0 && ranges.is_empty() {
             return Err(ChunkError::Empty);
         }
         if self.block.entries() > 0 {
@@ -241,6 +255,27 @@ impl<W: Write> ChunkBuilder<W> {
 
         let mut props = std::mem::take(&mut self.props);
         props.max_key = std::mem::take(&mut self.last_key);
+        // The key and seq ranges cover the range tombstones too.
+        if let (Some((lo, hi)), Some((min_seq, max_seq))) =
+            (ranges.key_bounds(), ranges.seq_range())
+        {
+            if props.entries == 0 {
+                props.min_key = lo.to_vec();
+                props.max_key = hi.to_vec();
+                props.min_seq = min_seq;
+                props.max_seq = max_seq;
+            } else {
+                if lo < props.min_key.as_slice() {
+                    props.min_key = lo.to_vec();
+                }
+                if hi > props.max_key.as_slice() {
+                    props.max_key = hi.to_vec();
+                }
+                props.min_seq = props.min_seq.min(min_seq);
+                props.max_seq = props.max_seq.max(max_seq);
+            }
+        }
+        props.range_tombstones = ranges;
         props.data_bytes = meta_offset;
         props.index_bytes = index.len;
         props.filter_bytes = filter.len;

@@ -66,6 +66,7 @@ mod key_cmp;
 mod local_index;
 mod meta;
 mod properties;
+mod range_del;
 mod reader;
 
 use std::cmp::Ordering;
@@ -79,6 +80,7 @@ pub use footer::{Footer, FOOTER_LEN, MAGIC};
 pub use index::ChunkIndex;
 pub use meta::EntryMeta;
 pub use properties::Properties;
+pub use range_del::{inclusive_bound, successor, Fragment, RangeTombstone, RangeTombstones};
 pub use reader::{ChunkReader, Entry, RangeRead};
 
 // Chunk file layout (all integers little-endian; see FORMAT.md for every byte):
@@ -110,7 +112,9 @@ pub use reader::{ChunkReader, Entry, RangeRead};
 ///   metadata"), and the properties block ends with `expiring` and
 ///   `min_expires_ms`. Everything else is unchanged, and readers still open
 ///   version 1 chunks.
-pub const FORMAT_VERSION: u32 = 2;
+/// * 3: range tombstones, fragmented, at the end of the properties block; a
+///   chunk may hold range tombstones alone (no entries, no data blocks).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The largest sequence number: sequence numbers have 56 bits, the low 8 bits
 /// of the stored 64-bit trailer hold the [`Kind`].

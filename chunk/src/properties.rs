@@ -8,6 +8,7 @@
 //!             raw_key_bytes raw_value_bytes data_bytes index_bytes filter_bytes
 //!             min_key max_key
 //! version 2:  (the version 1 fields) expiring min_expires_ms
+//! version 3:  (the version 2 fields) range_tombstones
 //! ```
 //!
 //! The layout is chosen by the block's own `format_version` (its first field),
@@ -23,11 +24,16 @@
 )]
 
 use crate::coding::{put_varint, Decoder};
+use crate::range_del::RangeTombstones;
 use crate::{ChunkError, FORMAT_VERSION};
 
 /// The first format version whose properties end with `expiring` and
 /// `min_expires_ms`.
 const EXPIRY_FIELDS_VERSION: u32 = 2;
+
+/// The first format version whose properties end with the range
+/// tombstones (and whose chunks may hold range tombstones only).
+pub(crate) const RANGE_TOMBSTONES_VERSION: u32 = 3;
 
 /// Summary statistics of one chunk, stored in its properties block.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -67,6 +73,10 @@ pub struct Properties {
     /// [`EntryMeta::expires_ms`](crate::EntryMeta::expires_ms), 0 when no entry
     /// expires (and in a version 1 chunk).
     pub min_expires_ms: u64,
+    /// The chunk's range tombstones, fragmented (empty before version 3).
+    /// The key range (`min_key`, `max_key`) and the seq range cover them
+    /// too; a chunk of range tombstones alone has no entries and no blocks.
+    pub range_tombstones: RangeTombstones,
 }
 
 impl Properties {
@@ -96,6 +106,9 @@ impl Properties {
         if self.format_version >= EXPIRY_FIELDS_VERSION {
             put_varint(&mut out, self.expiring);
             put_varint(&mut out, self.min_expires_ms);
+        }
+        if self.format_version >= RANGE_TOMBSTONES_VERSION {
+            self.range_tombstones.encode(&mut out);
         }
         out
     }
@@ -143,17 +156,36 @@ impl Properties {
             p.expiring = d.varint().ok_or_else(|| bad("truncated field"))?;
             p.min_expires_ms = d.varint().ok_or_else(|| bad("truncated field"))?;
         }
+        if format_version >= RANGE_TOMBSTONES_VERSION {
+            p.range_tombstones = RangeTombstones::decode(&mut d).map_err(|e| bad(&e))?;
+        }
         if !d.is_empty() {
             return Err(bad(&format!(
                 "{} trailing bytes",
                 payload.len().saturating_sub(d.position())
             )));
         }
-        if p.entries == 0 || p.tombstones > p.entries || p.blocks == 0 || p.blocks > p.entries {
+        // A chunk holds entries (in blocks), or range tombstones alone (no
+        // entries, no blocks).
+        let tombstones_only = p.entries == 0 && p.blocks == 0 && !p.range_tombstones.is_empty();
+        if p.tombstones > p.entries
+            || p.blocks > p.entries
+            || (!tombstones_only && (p.entries == 0 || p.blocks == 0))
+        {
             return Err(bad("inconsistent entry/tombstone/block counts"));
         }
         if p.min_seq > p.max_seq || p.min_key > p.max_key {
             return Err(bad("inverted key or sequence range"));
+        }
+        if let Some((lo, hi)) = p.range_tombstones.key_bounds() {
+            if lo < p.min_key.as_slice() || hi > p.max_key.as_slice() {
+                return Err(bad("range tombstones outside the key range"));
+            }
+        }
+        if let Some((lo, hi)) = p.range_tombstones.seq_range() {
+            if lo < p.min_seq || hi > p.max_seq {
+                return Err(bad("range tombstones outside the sequence range"));
+            }
         }
         // Only puts expire, and the earliest expiry is set exactly when some
         // entry expires.
@@ -192,6 +224,7 @@ mod tests {
             filter_bytes: 20,
             expiring: 0,
             min_expires_ms: 0,
+            range_tombstones: RangeTombstones::default(),
         }
     }
 
@@ -201,6 +234,67 @@ mod tests {
             expiring: 3,
             min_expires_ms: 1_764_547_200_000,
             ..sample_v1()
+        }
+    }
+
+    fn sample_v3() -> Properties {
+        Properties {
+            format_version: 3,
+            range_tombstones: RangeTombstones::fragment(&[crate::RangeTombstone {
+                start: b"b".to_vec(),
+                end: b"m".to_vec(),
+                seq: 9,
+            }]),
+            ..sample()
+        }
+    }
+
+    #[test]
+    fn version_3_adds_range_tombstones_and_allows_a_chunk_of_them_alone() {
+        let p = sample_v3();
+        let enc = p.encode();
+        assert_eq!(Properties::decode(&enc, 0).expect("decodes"), p);
+        for cut in 0..enc.len() {
+            assert!(Properties::decode(&enc[..cut], 0).is_err(), "cut {cut}");
+        }
+        // Version 3 appends the range tombstones to the version 2 layout.
+        let v2 = sample().encode();
+        assert_eq!(&enc[1..v2.len()], &v2[1..]);
+        let only = Properties {
+            entries: 0,
+            tombstones: 0,
+            blocks: 0,
+            expiring: 0,
+            min_expires_ms: 0,
+            ..sample_v3()
+        };
+        assert_eq!(
+            Properties::decode(&only.encode(), 0).expect("decodes"),
+            only
+        );
+        // Without range tombstones a chunk still needs entries.
+        let empty = Properties {
+            range_tombstones: RangeTombstones::default(),
+            ..only.clone()
+        };
+        assert!(Properties::decode(&empty.encode(), 0).is_err());
+        // The key and seq ranges must cover the tombstones.
+        for bad in [
+            Properties {
+                min_key: b"c".to_vec(),
+                ..sample_v3()
+            },
+            Properties {
+                max_key: b"l".to_vec(),
+                ..sample_v3()
+            },
+            Properties {
+                max_seq: 8,
+                min_seq: 1,
+                ..sample_v3()
+            },
+        ] {
+            assert!(Properties::decode(&bad.encode(), 0).is_err(), "{bad:?}");
         }
     }
 

@@ -354,15 +354,34 @@ impl Stats {
 
     fn check(&self, index: &ChunkIndex, max_key: Option<Vec<u8>>) -> Result<(), ChunkError> {
         let p = index.properties();
+        // The key and seq ranges cover the entries and the range tombstones.
+        let ranges = &p.range_tombstones;
+        let mut min_key = self.min_key.clone();
+        let mut max_key = max_key;
+        let (mut min_seq, mut max_seq) = (self.min_seq, self.max_seq);
+        if let (Some((lo, hi)), Some((lo_seq, hi_seq))) = (ranges.key_bounds(), ranges.seq_range())
+        {
+            if min_key.as_deref().is_none_or(|k| lo < k) {
+                min_key = Some(lo.to_vec());
+            }
+            if max_key.as_deref().is_none_or(|k| hi > k) {
+                max_key = Some(hi.to_vec());
+            }
+            if self.entries == 0 {
+                (min_seq, max_seq) = (lo_seq, hi_seq);
+            } else {
+                (min_seq, max_seq) = (min_seq.min(lo_seq), max_seq.max(hi_seq));
+            }
+        }
         let ok = p.entries == self.entries
             && p.tombstones == self.tombstones
             && p.raw_key_bytes == self.raw_key_bytes
             && p.raw_value_bytes == self.raw_value_bytes
-            && p.min_seq == self.min_seq
-            && p.max_seq == self.max_seq
+            && p.min_seq == min_seq
+            && p.max_seq == max_seq
             && p.expiring == self.expiring
             && p.min_expires_ms == self.min_expires_ms
-            && Some(&p.min_key) == self.min_key.as_ref()
+            && Some(&p.min_key) == min_key.as_ref()
             && Some(&p.max_key) == max_key.as_ref();
         if ok {
             Ok(())

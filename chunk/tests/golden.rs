@@ -10,13 +10,16 @@
 //! - `v1.chunk`: format version 1 (no entry metadata), never rewritten.
 //! - `v1.idx`: its local index file (local index format 1).
 //! - `v2.chunk`: format version 2: puts with and without metadata, with and
-//!   without an expiry, and tombstones.
+//!   without an expiry, and tombstones (never rewritten since version 3).
+//! - `v3.chunk`: format version 3: the version 2 contents plus overlapping
+//!   range tombstones (stored fragmented), one reaching past every entry.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
 use firn_chunk::{
-    ChunkBuilder, ChunkIndex, ChunkOptions, ChunkReader, EntryMeta, Kind, FORMAT_VERSION,
+    ChunkBuilder, ChunkIndex, ChunkOptions, ChunkReader, EntryMeta, Kind, RangeTombstone,
+    RangeTombstones, FORMAT_VERSION,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -144,10 +147,10 @@ fn local_index_v1_fixture_decodes_to_its_chunk_index() {
 }
 
 #[test]
-fn version_2_writes_puts_without_metadata_exactly_as_version_1() {
+fn newer_versions_write_puts_without_metadata_exactly_as_version_1() {
     // Entries without metadata are stored as in version 1: rebuilding the v1
     // contents gives the same data, index and filter blocks; only the
-    // properties (version and two appended fields) and the footer differ.
+    // properties (version and three appended fields) and the footer differ.
     let old = load_existing("v1.chunk");
     let fresh = build();
     let old_index = ChunkReader::open(old.as_slice()).unwrap().index().clone();
@@ -161,7 +164,11 @@ fn version_2_writes_puts_without_metadata_exactly_as_version_1() {
         &fresh[..before_props],
         "data, index or filter bytes of entries without metadata changed"
     );
-    assert_eq!(nf.properties.len, of.properties.len + 2, "two 1-byte zeros");
+    assert_eq!(
+        nf.properties.len,
+        of.properties.len + 3,
+        "three 1-byte zeros: expiring, min_expires_ms, no range tombstones"
+    );
     let (op, np) = (old_index.properties(), new_index.properties());
     assert_eq!(
         &firn_chunk::Properties {
@@ -268,13 +275,8 @@ fn build_v2() -> Vec<u8> {
 
 #[test]
 fn chunk_v2_fixture_decodes_to_its_known_contents() {
-    assert_eq!(
-        FORMAT_VERSION, 2,
-        "a new chunk format version needs its own fixture"
-    );
-    let fresh = build_v2();
-    let file = load("v2.chunk", &fresh);
-    assert!(file == fresh, "the chunk encoding changed");
+    // Written by a version 2 writer; this build must keep opening it.
+    let file = load_existing("v2.chunk");
     let reader = ChunkReader::open(Bytes::from(file.clone())).unwrap();
     reader.verify().unwrap();
     assert_eq!(reader.index().footer().format_version, 2);
@@ -332,6 +334,128 @@ fn chunk_v2_fixture_decodes_to_its_known_contents() {
     // The local index of a version 2 chunk keeps its properties.
     let index = ChunkIndex::decode_local(Bytes::from(reader.index().encode_local())).unwrap();
     assert_eq!(index.properties(), p);
+}
+
+/// The range tombstones of the version 3 fixture: overlapping ones, one
+/// covering no entry, one reaching past every entry.
+fn ranges_v3() -> Vec<RangeTombstone> {
+    let t = |a: &str, b: &str, seq| RangeTombstone {
+        start: a.into(),
+        end: b.into(),
+        seq,
+    };
+    vec![
+        t("apple", "banana", 20),
+        t("key010", "key020", 140),
+        t("key015", "key030", 141),
+        t("zzz", "zzzz", 5),
+    ]
+}
+
+fn build_v3() -> Vec<u8> {
+    let mut b = ChunkBuilder::new(options(), Vec::new());
+    for (k, s, kind, v, m) in contents_v2() {
+        b.add_with_meta(&k, s, kind, &v, m).unwrap();
+    }
+    b.set_range_tombstones(RangeTombstones::fragment(&ranges_v3()))
+        .unwrap();
+    b.finish().unwrap().0
+}
+
+#[test]
+fn chunk_v3_fixture_decodes_to_its_known_contents() {
+    assert_eq!(
+        FORMAT_VERSION, 3,
+        "a new chunk format version needs its own fixture"
+    );
+    let fresh = build_v3();
+    let file = load("v3.chunk", &fresh);
+    assert!(file == fresh, "the chunk encoding changed");
+    let reader = ChunkReader::open(Bytes::from(file.clone())).unwrap();
+    reader.verify().unwrap();
+    assert_eq!(reader.index().footer().format_version, 3);
+    let back: Vec<OwnedMeta> = reader
+        .entries()
+        .map(|e| e.map(|e| (e.key.to_vec(), e.seq, e.kind, e.value.to_vec(), e.meta)))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(back, contents_v2(), "range tombstones are not entries");
+
+    let p = reader.index().properties();
+    assert_eq!(p.format_version, 3);
+    assert_eq!(p.entries, 49);
+    // The seq range covers the range tombstones (141), the key range their
+    // ends ("zzzz", past the last key "zero").
+    assert_eq!((p.min_seq, p.max_seq), (1, 141));
+    assert_eq!(p.min_key, b"");
+    assert_eq!(p.max_key, b"zzzz");
+    let frags: Vec<(&[u8], &[u8], Vec<u64>)> = p
+        .range_tombstones
+        .fragments()
+        .iter()
+        .map(|f| (f.start.as_slice(), f.end.as_slice(), f.seqs.clone()))
+        .collect();
+    assert_eq!(
+        frags,
+        vec![
+            (&b"apple"[..], &b"banana"[..], vec![20]),
+            (b"key010", b"key015", vec![140]),
+            (b"key015", b"key020", vec![141, 140]),
+            (b"key020", b"key030", vec![141]),
+            (b"zzz", b"zzzz", vec![5]),
+        ]
+    );
+    assert_eq!(p.range_tombstones.cover(b"key017", 140), Some(140));
+    assert_eq!(p.range_tombstones.cover(b"key017", 139), None);
+    assert_eq!(p.range_tombstones, RangeTombstones::fragment(&ranges_v3()));
+
+    // The stored bytes: the properties end with the fragments as FORMAT.md
+    // gives them (count, then start, end, seq count and seqs of each).
+    let mut tail = Vec::new();
+    put_varint(&mut tail, 5);
+    for (a, b, seqs) in &frags {
+        for key in [a, b] {
+            put_varint(&mut tail, key.len() as u64);
+            tail.extend_from_slice(key);
+        }
+        put_varint(&mut tail, seqs.len() as u64);
+        for s in seqs {
+            put_varint(&mut tail, *s);
+        }
+    }
+    let props = reader.index().footer().properties;
+    let payload_end = (props.offset + props.len) as usize - 5;
+    assert_eq!(&file[payload_end - tail.len()..payload_end], &tail[..]);
+
+    // The local index keeps them (they are part of the properties).
+    let index = ChunkIndex::decode_local(Bytes::from(reader.index().encode_local())).unwrap();
+    assert_eq!(index.properties(), p);
+}
+
+#[test]
+fn a_chunk_of_range_tombstones_alone_has_no_blocks_and_opens() {
+    let mut b = ChunkBuilder::new(options(), Vec::new());
+    b.set_range_tombstones(RangeTombstones::fragment(&ranges_v3()))
+        .unwrap();
+    let (file, summary) = b.finish().unwrap();
+    let p = &summary.properties;
+    assert_eq!((p.entries, p.blocks, p.data_bytes), (0, 0, 0));
+    assert_eq!(
+        (p.min_key.as_slice(), p.max_key.as_slice()),
+        (&b"apple"[..], &b"zzzz"[..])
+    );
+    assert_eq!((p.min_seq, p.max_seq), (5, 141));
+    let reader = ChunkReader::open(Bytes::from(file)).unwrap();
+    reader.verify().unwrap();
+    assert_eq!(reader.index().block_count(), 0);
+    assert_eq!(reader.entries().count(), 0);
+    assert!(reader.get(b"key017", 200).unwrap().is_none());
+    assert!(reader.entries_from(b"a", 9).next().is_none());
+    let index = ChunkIndex::decode_local(Bytes::from(reader.index().encode_local())).unwrap();
+    assert_eq!(index.properties(), reader.index().properties());
+    // Without tombstones or entries there is no chunk.
+    let b = ChunkBuilder::new(options(), Vec::new());
+    assert!(b.finish().is_err());
 }
 
 /// Minimal LEB128, written from FORMAT.md rather than taken from the crate.

@@ -90,6 +90,11 @@ impl Db {
         self.rt.block_on(self.db.delete(key))
     }
 
+    /// See [`crate::Db::delete_range`].
+    pub fn delete_range(&self, start: impl Into<Bytes>, end: impl Into<Bytes>) -> Result<()> {
+        self.rt.block_on(self.db.delete_range(start, end))
+    }
+
     /// See [`crate::Db::write`].
     pub fn write(&self, batch: WriteBatch) -> Result<u64> {
         self.rt.block_on(self.db.write(batch))

@@ -158,6 +158,40 @@ fn golden_wal_segment_v2_with_an_expiring_put() {
     }
 }
 
+/// A version 2 segment whose record holds a range delete (op kind 3, an
+/// addition to version 2 batches: see `wal/FORMAT.md`).
+fn range_delete_segment() -> (Vec<u8>, WriteBatch) {
+    let mut batch = WriteBatch::new();
+    batch
+        .put("apple", "a")
+        .delete_range("b", "m")
+        .put("cherry", "c");
+    let mut out = segment_header(42).to_vec();
+    frame_record(&mut out, |buf| encode_timed(buf, WAL_TIMES[2], 30, &batch));
+    (out, batch)
+}
+
+#[test]
+fn golden_wal_segment_v2_with_a_range_delete() {
+    let (fresh, batch) = range_delete_segment();
+    let bytes = golden("v2-range-delete.wal", &fresh);
+    assert_eq!(bytes, fresh, "the encoding of range deletes changed");
+    let replay = replay_fixture(&bytes);
+    let r = decode_record(&replay.records[0], replay.layout).unwrap();
+    assert_eq!((r.first, r.last, r.time_ms), (30, 32, Some(WAL_TIMES[2])));
+    assert_eq!(r.batch.ops(), batch.ops());
+    // The op as FORMAT.md gives it: kind 3, start, end.
+    let op: &[u8] = &[3, 1, b'b', 1, b'm'];
+    assert!(bytes.windows(op.len()).any(|w| w == op), "kind 3 op bytes");
+    // Applied, it deletes with its own seq (31): the put after it stays.
+    let mem = crate::memtable::Memtable::new(1, 4096);
+    mem.apply(&r.batch, r.first, r.time_ms);
+    assert_eq!(mem.range_cover(b"cherry", u64::MAX), Some(31));
+    assert_eq!(mem.range_cover(b"cherry", 30), None);
+    assert_eq!(mem.range_cover(b"m", u64::MAX), None);
+    assert!(matches!(mem.get(b"cherry", u64::MAX), Some((32, _))));
+}
+
 /// A fixture of an older format version: never rewritten, only read.
 fn golden_existing(name: &str) -> Vec<u8> {
     let path = fixture(name);

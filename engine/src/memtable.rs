@@ -2,11 +2,12 @@
 
 use std::cmp::Ordering;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
-use firn_chunk::EntryMeta;
+use firn_chunk::{EntryMeta, RangeTombstone, RangeTombstones};
 
 use crate::write::batch::{ttl_ms, BatchOp, WriteBatch};
 
@@ -121,6 +122,18 @@ pub(crate) struct Memtable {
     bytes: AtomicUsize,
     min_seq: AtomicU64,
     max_seq: AtomicU64,
+    /// Set once the memtable holds a range delete (reads skip the lock
+    /// while it is not).
+    has_ranges: AtomicBool,
+    ranges: Mutex<MemRanges>,
+}
+
+/// The range deletes of a memtable: as written, and fragmented for reads
+/// (rebuilt on the first read after a new range delete).
+#[derive(Default)]
+struct MemRanges {
+    written: Vec<RangeTombstone>,
+    fragmented: Option<Arc<RangeTombstones>>,
 }
 
 /// An entry copied out of a memtable.
@@ -158,6 +171,7 @@ impl Memtable {
                     self.insert(key.clone(), seq, MemValue::Put(value.clone(), meta))
                 }
                 BatchOp::Delete { key } => self.insert(key.clone(), seq, MemValue::Delete),
+                BatchOp::DeleteRange { start, end } => self.insert_range(start, end, seq),
             }
             seq += 1;
         }
@@ -174,7 +188,49 @@ impl Memtable {
             bytes: AtomicUsize::new(0),
             min_seq: AtomicU64::new(u64::MAX),
             max_seq: AtomicU64::new(0),
+            has_ranges: AtomicBool::new(false),
+            ranges: Mutex::new(MemRanges::default()),
         }
+    }
+
+    /// Adds a range delete of `[start, end)` at `seq`.
+    pub(crate) fn insert_range(&self, start: &Bytes, end: &Bytes, seq: u64) {
+        {
+            let mut ranges = crate::lock(&self.ranges);
+            ranges.written.push(RangeTombstone {
+                start: start.to_vec(),
+                end: end.to_vec(),
+                seq,
+            });
+            ranges.fragmented = None;
+        }
+        self.has_ranges.store(true, AtomicOrdering::Release);
+        self.bytes.fetch_add(
+            start.len() + end.len() + ENTRY_OVERHEAD,
+            AtomicOrdering::Relaxed,
+        );
+        self.min_seq.fetch_min(seq, AtomicOrdering::Relaxed);
+        self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
+    }
+
+    /// The memtable's range deletes, fragmented (`None` when it has none).
+    pub(crate) fn range_tombstones(&self) -> Option<Arc<RangeTombstones>> {
+        if !self.has_ranges.load(AtomicOrdering::Acquire) {
+            return None;
+        }
+        let mut ranges = crate::lock(&self.ranges);
+        if let Some(f) = &ranges.fragmented {
+            return Some(f.clone());
+        }
+        let f = Arc::new(RangeTombstones::fragment(&ranges.written));
+        ranges.fragmented = Some(f.clone());
+        Some(f)
+    }
+
+    /// The newest seq at or below `max_seq` of a range delete covering
+    /// `key`.
+    pub(crate) fn range_cover(&self, key: &[u8], max_seq: u64) -> Option<u64> {
+        self.range_tombstones()?.cover(key, max_seq)
     }
 
     pub(crate) fn insert(&self, key: Bytes, seq: u64, value: MemValue) {
@@ -199,12 +255,12 @@ impl Memtable {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.is_empty() && !self.has_ranges.load(AtomicOrdering::Acquire)
     }
 
     /// Lowest and highest sequence number held (None when empty).
     pub(crate) fn seq_range(&self) -> Option<(u64, u64)> {
-        if self.map.is_empty() {
+        if self.is_empty() {
             return None;
         }
         Some((
@@ -286,6 +342,33 @@ impl Memtable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_deletes_cover_older_versions_at_their_seq() {
+        let m = Memtable::new(1, 4096);
+        assert!(m.is_empty());
+        let mut b = WriteBatch::new();
+        b.put("b", "1").delete_range("a", "c").put("b", "3");
+        assert_eq!(m.apply(&b, 10, Some(0)), 13);
+        assert!(!m.is_empty());
+        assert_eq!(m.seq_range(), Some((10, 12)));
+        assert_eq!(m.range_cover(b"b", 100), Some(11));
+        assert_eq!(m.range_cover(b"b", 10), None);
+        assert_eq!(m.range_cover(b"c", 100), None);
+        let mut b = WriteBatch::new();
+        b.delete_range("bb", "z");
+        m.apply(&b, 13, Some(0));
+        assert_eq!(
+            m.range_cover(b"bz", 100),
+            Some(13),
+            "a new range delete is seen"
+        );
+        assert_eq!(m.range_cover(b"b", 100), Some(11));
+        let only = Memtable::new(2, 4096);
+        only.insert_range(&Bytes::from("a"), &Bytes::from("b"), 5);
+        assert!(!only.is_empty(), "a range delete alone is data to flush");
+        assert_eq!(only.seq_range(), Some((5, 5)));
+    }
 
     #[test]
     fn newest_visible_version_wins() {

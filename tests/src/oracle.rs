@@ -56,6 +56,18 @@ impl Oracle {
         self.expiry.remove(key);
     }
 
+    /// Records a range delete of `start..end`.
+    pub fn delete_range(&mut self, start: &[u8], end: &[u8]) {
+        let doomed: Vec<Vec<u8>> = self
+            .map
+            .range(start.to_vec()..end.to_vec())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in doomed {
+            self.delete(&key);
+        }
+    }
+
     /// Records a whole batch, ops in order (it must hold no expiring put:
     /// those need [`Oracle::apply_at`]).
     pub fn apply(&mut self, batch: &WriteBatch) {
@@ -69,6 +81,7 @@ impl Oracle {
             match op {
                 BatchOp::Put { key, value } => self.put(key, value),
                 BatchOp::Delete { key } => self.delete(key),
+                BatchOp::DeleteRange { start, end } => self.delete_range(start, end),
                 BatchOp::PutExpiring { key, value, ttl } => {
                     let (from, to) = commit.expect("an expiring put needs its commit window");
                     let ttl = ttl.as_millis() as u64;

@@ -64,6 +64,13 @@ fn batch(writer: usize, n: usize) -> WriteBatch {
     if n.is_multiple_of(5) {
         b.put(format!("shared-{}", n % 17), format!("{writer}/{n}"));
     }
+    if n % 23 == 11 {
+        // A range delete travels as one op, like any other.
+        b.delete_range(
+            format!("w{writer}-{:04}", (n + 40) % 300),
+            format!("w{writer}-{:04}", (n + 40) % 300 + 9),
+        );
+    }
     b
 }
 
@@ -105,6 +112,9 @@ fn replay(changes: &[Change], into: &mut BTreeMap<Bytes, Bytes>) {
                 }
                 BatchOp::Delete { key } => {
                     into.remove(key);
+                }
+                BatchOp::DeleteRange { start, end } => {
+                    into.retain(|k, _| !(k >= start && k < end));
                 }
             }
         }

@@ -127,12 +127,22 @@ pub enum Command {
         durability: DurabilityArg,
     },
 
-    /// Delete KEY (deleting a missing key is not an error). Opens the
-    /// database as writer, which fences any other writer.
+    /// Delete KEY (deleting a missing key is not an error), or with
+    /// `--range START END` every key from START (included) to END
+    /// (excluded) in one write. Opens the database as writer, which fences
+    /// any other writer.
     Delete {
         /// The key (literal bytes, or hex with --hex).
-        #[arg(value_name = "KEY")]
-        key: OsString,
+        #[arg(
+            value_name = "KEY",
+            required_unless_present = "range",
+            conflicts_with = "range"
+        )]
+        key: Option<OsString>,
+        /// Delete every key in START..END (START included, END excluded):
+        /// one WAL record, however many keys the range holds.
+        #[arg(long, num_args = 2, value_names = ["START", "END"])]
+        range: Option<Vec<OsString>>,
         /// When the delete counts as done (see `load --durability`).
         #[arg(long, value_enum, default_value_t = DurabilityArg::Buffered)]
         durability: DurabilityArg,

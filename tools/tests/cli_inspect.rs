@@ -79,7 +79,8 @@ fn chunk_dump_json_describes_a_real_chunk() {
     let p = &d["properties"];
     assert_eq!(p["entries"], 3);
     assert_eq!(p["tombstones"], 1);
-    assert_eq!(p["format_version"], 2);
+    assert_eq!(p["format_version"], 3);
+    assert_eq!(p["range_tombstones"], serde_json::json!([]));
     assert!(p["blocks"].as_u64().expect("blocks") >= 1);
     assert_eq!(
         d["blocks"].as_array().map(Vec::len),
@@ -392,4 +393,83 @@ fn ttl_puts_and_get_json_show_seq_write_time_and_expiry() {
         "{line}"
     );
     assert!(text.contains("expiring: 1"), "{text}");
+}
+
+#[test]
+fn delete_range_removes_a_range_and_chunk_dump_shows_its_tombstone() {
+    let (_dir, db) = temp_db();
+    firn_in(
+        &db,
+        &["load"],
+        "put\ta\t1\nput\tb\t2\nput\tc\t3\nput\td\t4\nput\te\t5\n",
+    )
+    .ok();
+    // START included, END excluded.
+    firn(&db, &["delete", "--range", "b", "d"]).ok();
+    for (key, code) in [("a", 0), ("b", 1), ("c", 1), ("d", 0)] {
+        assert_eq!(firn(&db, &["get", key]).code, code, "get {key}");
+    }
+    let scan = firn(&db, &["scan"]).ok().stdout;
+    assert_eq!(scan, "a\t1\nd\t4\ne\t5\n");
+    // A load line deletes a range too.
+    firn_in(&db, &["load"], "delrange\td\te\nput\tc\tagain\n").ok();
+    let scan = firn(&db, &["scan", "--reverse"]).ok().stdout;
+    assert_eq!(scan, "e\t5\nc\tagain\na\t1\n");
+    // An inverted or empty range is refused and deletes nothing.
+    let bad = firn(&db, &["delete", "--range", "e", "a"]);
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    assert!(bad.stderr.contains("START < END"), "{}", bad.stderr);
+    let bad = firn_in(&db, &["load"], "delrange\tz\ta\n");
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    assert!(bad.stderr.contains("line 1"), "{}", bad.stderr);
+    assert_eq!(firn(&db, &["scan"]).ok().stdout, "a\t1\nc\tagain\ne\t5\n");
+
+    // The chunks hold the range deletes: chunk-dump lists them.
+    let mut listed = Vec::new();
+    for chunk in chunk_files(&db) {
+        let text = firn(
+            &db,
+            &[
+                OsStr::new("chunk-dump"),
+                chunk.as_os_str(),
+                OsStr::new("--entries"),
+            ],
+        )
+        .ok()
+        .stdout;
+        let mut lines = text.lines();
+        if lines.any(|l| l.starts_with("range tombstones:")) {
+            listed.extend(lines.take_while(|l| l.starts_with("  ")).map(str::to_owned));
+        }
+        let doc = json(
+            &firn(
+                &db,
+                &[
+                    OsStr::new("chunk-dump"),
+                    chunk.as_os_str(),
+                    OsStr::new("--json"),
+                ],
+            )
+            .ok()
+            .stdout,
+        );
+        let frags = doc["properties"]["range_tombstones"]
+            .as_array()
+            .expect("range_tombstones");
+        for f in frags {
+            assert!(f["start"].is_string() && f["end"].is_string(), "{f}");
+            assert!(f["seqs"].as_array().is_some_and(|s| !s.is_empty()), "{f}");
+        }
+    }
+    let ranges: Vec<(String, String)> = listed
+        .iter()
+        .map(|l| {
+            let mut f = l.trim_start().split('\t');
+            (f.next().unwrap().to_owned(), f.next().unwrap().to_owned())
+        })
+        .collect();
+    assert!(
+        ranges.contains(&("b".into(), "d".into())) && ranges.contains(&("d".into(), "e".into())),
+        "{listed:?}"
+    );
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use firn_chunk::{ChunkBuilder, ChunkOptions, Kind};
+use firn_chunk::{ChunkBuilder, ChunkOptions, Kind, RangeTombstones};
 use firn_compaction::{CompactionConfig, CompactionPlan};
 use firn_manifest::ChunkId;
 use tokio::sync::Notify;
@@ -40,13 +40,15 @@ const COMPACTION_READAHEAD: u64 = 2 << 20;
 /// Decides, entry by entry in internal order, which versions survive.
 ///
 /// A version is kept when some read can still see it: the current view, or
-/// a live snapshot `s` with `version.seq <= s < newer_version.seq`. A
+/// a live snapshot `s` with `version.seq <= s < newer_version.seq`. A range
+/// delete covering the key counts as a newer version at its seq. A
 /// tombstone is dropped (with every version it shadows) only when the output
 /// is the bottommost data for its keys and the tombstone is at or below the
 /// oldest live snapshot, so every reader already sees the key as deleted.
 pub(crate) struct VersionFilter {
     snapshots: Vec<u64>,
     bottommost: bool,
+    ranges: Option<Arc<RangeTombstones>>,
     key: Option<Bytes>,
     newer_seq: u64,
 }
@@ -59,9 +61,23 @@ impl VersionFilter {
         VersionFilter {
             snapshots,
             bottommost,
+            ranges: None,
             key: None,
             newer_seq: u64::MAX,
         }
+    }
+
+    /// This filter, also dropping versions that `ranges` delete for every
+    /// reader.
+    pub(crate) fn with_ranges(mut self, ranges: Option<Arc<RangeTombstones>>) -> VersionFilter {
+        self.ranges = ranges.filter(|r| !r.is_empty());
+        self
+    }
+
+    /// True when some live snapshot `s` has `from <= s < to`.
+    fn snapshot_between(&self, from: u64, to: u64) -> bool {
+        let i = self.snapshots.partition_point(|&s| s < from);
+        self.snapshots.get(i).is_some_and(|&s| s < to)
     }
 
     /// True when `(key, seq, kind)` goes into the output.
@@ -70,18 +86,40 @@ impl VersionFilter {
             self.key = Some(key.clone());
             self.newer_seq = u64::MAX;
         }
-        let visible = if self.newer_seq == u64::MAX {
-            true // the newest version: the current view sees it
-        } else {
-            let i = self.snapshots.partition_point(|&s| s < seq);
-            self.snapshots.get(i).is_some_and(|&s| s < self.newer_seq)
-        };
+        // The next newer version: the newer point version, or the oldest
+        // range delete above this one that covers the key.
+        let ranged = self
+            .ranges
+            .as_ref()
+            .and_then(|r| r.fragment_at(key))
+            .and_then(|f| f.oldest_above(seq));
+        let newer = ranged.map_or(self.newer_seq, |r| r.min(self.newer_seq));
+        // u64::MAX: the newest version, which the current view sees.
+        let visible = newer == u64::MAX || self.snapshot_between(seq, newer);
         self.newer_seq = seq;
         if !visible {
             return false;
         }
         let oldest = self.snapshots.first().copied().unwrap_or(u64::MAX);
         !(kind == Kind::Delete && self.bottommost && seq <= oldest)
+    }
+
+    /// Which range deletes the output keeps: of the deletes covering a
+    /// fragment, those some reader can tell apart (the newest, and each
+    /// one a snapshot sees before the next newer one). At the bottommost
+    /// level a delete every reader sees has nothing left to delete: the
+    /// versions it covered are dropped with it.
+    pub(crate) fn ranges_to_keep(&self, mut ranges: RangeTombstones) -> RangeTombstones {
+        let oldest = self.snapshots.first().copied().unwrap_or(u64::MAX);
+        ranges.retain_seqs(|seqs, i| {
+            let seq = seqs.get(i).copied().unwrap_or(0);
+            let visible = match i.checked_sub(1).and_then(|n| seqs.get(n)) {
+                None => true,
+                Some(&newer) => self.snapshot_between(seq, newer),
+            };
+            visible && !(self.bottommost && seq <= oldest)
+        });
+        ranges
     }
 }
 
@@ -282,10 +320,22 @@ impl Compactor {
     ) -> Result<CompactionOutcome> {
         let d = &self.deps;
         let state = d.view.current();
-        let sources = input_sources(&d.chunks, &state, plan)?;
+        let (sources, inputs) = input_sources(&d.chunks, &state, plan)?;
+        // The range deletes of every input, fragmented together: they drop
+        // the versions they cover, and those still needed go to the output.
+        let mut input_ranges = Vec::new();
+        for table in &inputs {
+            let ranges = &d.chunks.index(table).await?.properties().range_tombstones;
+            if !ranges.is_empty() {
+                input_ranges.push(ranges.clone());
+            }
+        }
+        let ranges = Arc::new(RangeTombstones::merge(&input_ranges));
+        let mut filter = VersionFilter::new(d.snapshots.live(), plan.bottommost)
+            .with_ranges(Some(ranges.clone()));
+        let kept_ranges = filter.ranges_to_keep(ranges.as_ref().clone());
         let mut merge = MergeIter::new(sources);
-        let mut filter = VersionFilter::new(d.snapshots.live(), plan.bottommost);
-        let mut out = OutputChunks::new(d, plan.target_chunk_size, allocated);
+        let mut out = OutputChunks::new(d, plan.target_chunk_size, allocated, kept_ranges);
         let mut outcome = CompactionOutcome::default();
         // Values expired by the time the compaction started read as
         // deleted: they become tombstones, which the filter treats as any
@@ -338,12 +388,13 @@ impl Compactor {
     }
 }
 
-/// One merge source per input L0 chunk and per input run, newest first.
+/// One merge source per input L0 chunk and per input run, newest first,
+/// and every input chunk.
 fn input_sources(
     chunks: &Arc<ChunkStore>,
     state: &ReadState,
     plan: &CompactionPlan,
-) -> Result<Vec<Source>> {
+) -> Result<(Vec<Source>, Vec<Arc<ChunkTable>>)> {
     let tables = &state.tables;
     let by_id: HashMap<ChunkId, &Arc<ChunkTable>> =
         tables.l0.iter().map(|t| (t.meta.id, t)).collect();
@@ -358,8 +409,10 @@ fn input_sources(
         )
     };
     let mut sources = Vec::new();
+    let mut inputs = Vec::new();
     for id in &plan.inputs_l0 {
         let t = by_id.get(id).ok_or_else(|| gone(format!("chunk {id}")))?;
+        inputs.push((*t).clone());
         sources.push(source(vec![(*t).clone()]));
     }
     for run_id in &plan.input_runs {
@@ -370,18 +423,28 @@ fn input_sources(
             .position(|r| r.id == *run_id)
             .ok_or_else(|| gone(format!("run {run_id}")))?;
         let run = tables.runs.get(i).cloned().unwrap_or_default();
+        inputs.extend(run.iter().cloned());
         sources.push(source(run));
     }
-    Ok(sources)
+    Ok((sources, inputs))
 }
 
 /// Output chunks being built, split at the target size on user-key
 /// boundaries (all versions of a key stay in one chunk, so a run's chunks
 /// never overlap), each uploaded as soon as it is complete.
+///
+/// The range deletes that survive are cut at the same boundaries: a chunk
+/// ending at key `k` takes the pieces below `k ++ [0]`, the next chunk the
+/// rest, so every chunk's key range still covers its range deletes and the
+/// run's chunks still do not overlap.
 struct OutputChunks<'a> {
     deps: &'a CompactorDeps,
     target: u64,
     builder: Option<ChunkBuilder<Vec<u8>>>,
+    /// Range deletes for the output.
+    ranges: RangeTombstones,
+    /// Where the current chunk's key range starts (`None`: the first).
+    lower: Option<Vec<u8>>,
     last_key: Bytes,
     done: Vec<Arc<ChunkTable>>,
     /// Ids allocated (in flight until the compaction publishes or fails).
@@ -393,11 +456,14 @@ impl<'a> OutputChunks<'a> {
         deps: &'a CompactorDeps,
         target: u64,
         allocated: &'a mut Vec<ChunkId>,
+        ranges: RangeTombstones,
     ) -> OutputChunks<'a> {
         OutputChunks {
             deps,
             target,
             builder: None,
+            ranges,
+            lower: None,
             last_key: Bytes::new(),
             done: Vec::new(),
             allocated,
@@ -410,13 +476,10 @@ impl<'a> OutputChunks<'a> {
             .as_ref()
             .is_some_and(|b| b.estimated_size() >= self.target && e.key != self.last_key);
         if full {
-            self.seal().await?;
+            let boundary = firn_chunk::successor(&self.last_key);
+            self.seal(Some(boundary)).await?;
         }
-        let opts = self.deps.chunk_options.clone();
-        let cap = (self.target as usize).min(256 << 20) + (1 << 20);
-        let builder = self
-            .builder
-            .get_or_insert_with(|| ChunkBuilder::new(opts, Vec::with_capacity(cap)));
+        let builder = self.builder();
         let meta =
             (e.kind == Kind::Put && e.meta != firn_chunk::EntryMeta::default()).then_some(e.meta);
         builder
@@ -428,7 +491,23 @@ impl<'a> OutputChunks<'a> {
         Ok(())
     }
 
-    async fn seal(&mut self) -> Result<()> {
+    fn builder(&mut self) -> &mut ChunkBuilder<Vec<u8>> {
+        let opts = self.deps.chunk_options.clone();
+        let cap = (self.target as usize).min(256 << 20) + (1 << 20);
+        self.builder
+            .get_or_insert_with(|| ChunkBuilder::new(opts, Vec::with_capacity(cap)))
+    }
+
+    /// Finishes the current chunk, which covers keys below `upper` (`None`:
+    /// the last chunk, up to the end).
+    async fn seal(&mut self, upper: Option<Vec<u8>>) -> Result<()> {
+        let ranges = self.ranges.clipped(self.lower.as_deref(), upper.as_deref());
+        self.lower = upper;
+        if !ranges.is_empty() {
+            self.builder()
+                .set_range_tombstones(ranges)
+                .map_err(|err| Error::Background(format!("compaction output: {err}")))?;
+        }
         let Some(builder) = self.builder.take() else {
             return Ok(());
         };
@@ -450,7 +529,7 @@ impl<'a> OutputChunks<'a> {
     }
 
     async fn finish(mut self) -> Result<Vec<Arc<ChunkTable>>> {
-        self.seal().await?;
+        self.seal(None).await?;
         Ok(self.done)
     }
 }

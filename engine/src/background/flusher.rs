@@ -310,7 +310,8 @@ pub(crate) fn build_chunk(
     readers: Vec<u64>,
 ) -> Result<(Bytes, ChunkSummary, u64)> {
     let mut builder = ChunkBuilder::new(opts, Vec::with_capacity(mem.size() / 2 + 4096));
-    let mut filter = VersionFilter::new(readers, false);
+    let ranges = mem.range_tombstones();
+    let mut filter = VersionFilter::new(readers, false).with_ranges(ranges.clone());
     let mut dropped = 0u64;
     let mut failed = None;
     mem.for_each(|k, v| {
@@ -339,6 +340,17 @@ pub(crate) fn build_chunk(
             "building a chunk from memtable {}: {e}",
             mem.id
         )));
+    }
+    if let Some(ranges) = ranges {
+        // Every range delete stays: older chunks may hold keys it covers.
+        builder
+            .set_range_tombstones(ranges.as_ref().clone())
+            .map_err(|e| {
+                Error::Background(format!(
+                    "adding the range deletes of memtable {}: {e}",
+                    mem.id
+                ))
+            })?;
     }
     let (bytes, summary) = builder.finish().map_err(|e| {
         Error::Background(format!("finishing a chunk from memtable {}: {e}", mem.id))

@@ -189,6 +189,16 @@ impl Db {
         self.write(batch).await.map(|_| ())
     }
 
+    /// Removes every key in `start..end` (start included, end excluded):
+    /// one WAL record and one seq, however many keys the range holds.
+    /// Reads at or after it find none of them; compaction drops them.
+    /// `start` must sort before `end`.
+    pub async fn delete_range(&self, start: impl Into<Bytes>, end: impl Into<Bytes>) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.delete_range(start, end);
+        self.write(batch).await.map(|_| ())
+    }
+
     /// Applies `batch` atomically with the default durability. Returns the
     /// sequence number of its last op.
     pub async fn write(&self, batch: WriteBatch) -> Result<u64> {

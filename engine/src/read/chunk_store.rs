@@ -575,6 +575,24 @@ impl ChunkStore {
         Ok(index.seek_block(key, object_seq))
     }
 
+    /// The newest seq at or below `max_seq` of a range delete in `table`
+    /// covering `key` (local: the range deletes are in the chunk's index).
+    pub(crate) async fn range_cover(
+        &self,
+        table: &ChunkTable,
+        key: &[u8],
+        max_seq: u64,
+    ) -> Result<Option<u64>> {
+        let Some(object_seq) = table.object_seq(max_seq) else {
+            return Ok(None);
+        };
+        if !table.covers(key) {
+            return Ok(None);
+        }
+        let ranges = &self.index(table).await?.properties().range_tombstones;
+        Ok(ranges.cover(key, object_seq).map(|s| table.entry_seq(s)))
+    }
+
     /// Newest version of `key` with seq <= `max_seq` in `table`: bloom, block
     /// index, then one block.
     pub(crate) async fn get(

@@ -6,7 +6,9 @@
 //! version at or below the snapshot. Backward, every layer yields the
 //! reverse (user key descending, oldest first); the filter keeps, per user
 //! key, the last version at or below the snapshot. Either way tombstones
-//! hide what is below them and are not returned.
+//! hide what is below them and are not returned, and so do range deletes:
+//! a version is returned only when no range delete at or below the
+//! snapshot, in any layer, covers it with a newer seq.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -44,6 +46,9 @@ pub struct DbIterator {
     done: bool,
     /// Expiry is judged against one time for the whole scan.
     clock: ReadClock,
+    /// True when no source of the scan has range deletes (known without a
+    /// request): a returned version then needs no range check.
+    no_ranges: bool,
     state: Arc<ReadState>,
     store: Arc<ChunkStore>,
     _snapshot: Option<crate::read::snapshot::SnapshotPin>,
@@ -69,6 +74,7 @@ impl DbIterator {
             candidate: None,
             done: false,
             clock: ReadClock::new(),
+            no_ranges: false,
             state,
             store,
             _snapshot: pin,
@@ -154,6 +160,17 @@ impl DbIterator {
                 }
             }
         }
+        // Range deletes are checked key by key unless every source is known
+        // to have none (memtables, and chunks whose index is loaded).
+        self.no_ranges = self
+            .state
+            .memtables()
+            .all(|m| m.range_tombstones().is_none())
+            && lists.iter().flatten().all(|t| {
+                t.index
+                    .get()
+                    .is_some_and(|i| i.properties().range_tombstones.is_empty())
+            });
         // The scan's read-ahead budget is shared by its chunk lists, so a
         // scan over many L0 chunks holds no more than one over a single run.
         let readahead = self.store.scan_readahead / lists.len().max(1) as u64;
@@ -209,11 +226,28 @@ impl DbIterator {
             if self.before_start(&e.key) {
                 continue;
             }
-            if e.kind == Kind::Put && !self.clock.expired(&e.meta) {
+            if e.kind == Kind::Put && !self.clock.expired(&e.meta) && !self.covered(&e).await? {
                 return Ok(Some(e));
             }
         }
         Ok(None)
+    }
+
+    /// True when a range delete at or below the snapshot, in any layer,
+    /// covers `e` (a newer delete of its key).
+    async fn covered(&self, e: &InternalEntry) -> Result<bool> {
+        if self.no_ranges {
+            return Ok(false);
+        }
+        let key = e.key.as_ref();
+        let mut cover = None;
+        for mem in self.state.memtables() {
+            cover = cover.max(mem.range_cover(key, self.snapshot));
+        }
+        for table in self.state.chunk_candidates(key) {
+            cover = cover.max(self.store.range_cover(table, key, self.snapshot).await?);
+        }
+        Ok(cover.is_some_and(|c| e.seq < c))
     }
 
     /// Backward: entries come key descending, each key's versions oldest
@@ -243,7 +277,7 @@ impl DbIterator {
                 None => self.done = true,
             }
             if let Some(e) = decided {
-                if e.kind == Kind::Put && !self.clock.expired(&e.meta) {
+                if e.kind == Kind::Put && !self.clock.expired(&e.meta) && !self.covered(&e).await? {
                     return Ok(Some(e));
                 }
             }

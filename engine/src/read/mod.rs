@@ -85,51 +85,68 @@ impl Reader {
 
     /// [`Reader::get_at`] with the version's seq, write time and expiry.
     /// An expired value reads as absent (and hides older versions, as a
-    /// tombstone does).
+    /// tombstone does), and so does a version older than a range delete
+    /// covering the key.
     pub(crate) async fn get_record_at(&self, key: &[u8], at: ReadPoint) -> Result<Option<Record>> {
         self.check_key(key)?;
         self.metrics.gets.fetch_add(1, Ordering::Relaxed);
         let (state, seq) = (at.state, at.seq);
         let mut clock = ReadClock::new();
+        // The newest range delete covering `key` in the layers walked so far.
+        let mut cover: Option<u64> = None;
         for layer in state.layers() {
-            let hit = match layer {
+            let (hit, layer_cover) = match layer {
                 Layer::Mem(mem) => {
                     if mem.is_empty() {
                         continue;
                     }
-                    mem.get(key, seq).map(|(seq, v)| match v {
+                    let hit = mem.get(key, seq).map(|(seq, v)| match v {
                         MemValue::Put(v, meta) if !clock.expired(&meta) => {
-                            Some(Record::new(v, seq, meta))
+                            (seq, Some(Record::new(v, seq, meta)))
                         }
-                        _ => None,
-                    })
+                        _ => (seq, None),
+                    });
+                    (hit, mem.range_cover(key, seq))
                 }
-                Layer::L0(table) => self.chunk_get(table, key, seq, &mut clock).await?,
+                Layer::L0(table) => self.chunk_lookup(table, key, seq, &mut clock).await?,
                 Layer::Run(run) => match table::run_table_for(run, key) {
-                    Some(table) => self.chunk_get(table, key, seq, &mut clock).await?,
-                    None => None,
+                    Some(table) => self.chunk_lookup(table, key, seq, &mut clock).await?,
+                    None => (None, None),
                 },
             };
-            if let Some(found) = hit {
-                return Ok(found);
+            cover = cover.max(layer_cover);
+            match hit {
+                Some((found, record)) => {
+                    return Ok(record.filter(|_| cover.is_none_or(|c| found > c)));
+                }
+                // Older layers hold only older versions: deleted.
+                None if cover.is_some() => return Ok(None),
+                None => {}
             }
         }
         Ok(None)
     }
 
-    /// `Some(record, or None for a tombstone or an expired value)` when
-    /// `table` has `key`.
-    async fn chunk_get(
+    /// The newest version of `key` in `table` (`Some((seq, record))`, the
+    /// record `None` for a tombstone or an expired value), and the newest
+    /// range delete there covering `key`.
+    async fn chunk_lookup(
         &self,
         table: &table::ChunkTable,
         key: &[u8],
         seq: u64,
         clock: &mut ReadClock,
-    ) -> Result<Option<Option<Record>>> {
+    ) -> Result<(Option<(u64, Option<Record>)>, Option<u64>)> {
+        let cover = self.chunks.range_cover(table, key, seq).await?;
         let hit = self.chunks.get(table, key, seq).await?;
-        Ok(hit.map(|(seq, kind, v, meta)| {
-            (kind == Kind::Put && !clock.expired(&meta)).then(|| Record::new(v, seq, meta))
-        }))
+        Ok((
+            hit.map(|(seq, kind, v, meta)| {
+                let record =
+                    (kind == Kind::Put && !clock.expired(&meta)).then(|| Record::new(v, seq, meta));
+                (seq, record)
+            }),
+            cover,
+        ))
     }
 
     /// Rejects empty and oversized keys with a clear message.

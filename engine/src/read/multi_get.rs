@@ -31,6 +31,8 @@ struct Lookup {
     slot: usize,
     candidates: Vec<Arc<ChunkTable>>,
     next: usize,
+    /// The newest range delete covering the key in the layers walked so far.
+    cover: Option<u64>,
 }
 
 impl Reader {
@@ -54,13 +56,19 @@ impl Reader {
         let mut pending = Vec::new();
         'keys: for (slot, key) in keys.iter().enumerate() {
             let key = key.as_ref();
+            let mut cover = None;
             for mem in state.memtables().filter(|m| !m.is_empty()) {
-                if let Some((_, v)) = mem.get(key, seq) {
+                cover = cover.max(mem.range_cover(key, seq));
+                if let Some((found, v)) = mem.get(key, seq) {
                     if let MemValue::Put(v, meta) = v {
-                        if !clock.expired(&meta) {
+                        if !clock.expired(&meta) && cover.is_none_or(|c| found > c) {
                             out[slot] = Some(v);
                         }
                     }
+                    continue 'keys;
+                }
+                if cover.is_some() {
+                    // Older layers hold only older versions: deleted.
                     continue 'keys;
                 }
             }
@@ -68,6 +76,7 @@ impl Reader {
                 slot,
                 candidates: state.chunk_candidates(key).cloned().collect(),
                 next: 0,
+                cover,
             });
         }
 
@@ -99,11 +108,15 @@ impl Reader {
                 let key = keys[l.slot].as_ref();
                 let mut target = None;
                 while let Some(t) = l.candidates.get(l.next) {
+                    l.cover = l.cover.max(chunks.range_cover(t, key, seq).await?);
                     if let Some(b) = chunks.candidate_block(t, key, seq).await? {
                         let bk = (t.meta.id, b as u32);
                         wanted.entry(bk).or_insert_with(|| (t.clone(), b));
                         target = Some(bk);
                         break;
+                    }
+                    if l.cover.is_some() {
+                        break; // deleted by a range delete: no older layer counts
                     }
                     l.next += 1;
                 }
@@ -130,11 +143,16 @@ impl Reader {
                     .get_with_meta(key, object_seq)
                     .map_err(|e| crate::error::Error::chunk(&table.object, e))?
                 {
-                    Some((_, kind, value, meta)) => {
-                        if kind == Kind::Put && !meta.is_some_and(|m| clock.expired(&m)) {
+                    Some((found, kind, value, meta)) => {
+                        let found = table.entry_seq(found);
+                        if kind == Kind::Put
+                            && !meta.is_some_and(|m| clock.expired(&m))
+                            && l.cover.is_none_or(|c| found > c)
+                        {
                             out[l.slot] = Some(value);
                         }
                     }
+                    None if l.cover.is_some() => {} // deleted by a range delete
                     None => {
                         l.next += 1;
                         still.push(l);

@@ -10,9 +10,11 @@
 //!   kind 0 delete:          rest = (nothing)
 //!   kind 1 put:             rest = value_len varint | value
 //!   kind 2 expiring put:    rest = value_len varint | value | ttl_ms varint
+//!   kind 3 range delete:    key = start, rest = end_len varint | end
 //! ```
 //! (op kinds are frozen: never renumber). An expiring put's value expires
-//! `ttl_ms` after its record's commit time.
+//! `ttl_ms` after its record's commit time. A range delete removes every
+//! key in `[start, end)` written before it, with one seq.
 //! Op `i` gets sequence number `first_seq + i`; all integers little-endian,
 //! varints are LEB128.
 
@@ -55,15 +57,24 @@ pub enum BatchOp {
         /// How long the value lives, from its commit (whole milliseconds).
         ttl: Duration,
     },
+    /// Remove every key in `start..end` (start included, end excluded)
+    /// written before this op: one op and one seq however many keys.
+    DeleteRange {
+        /// First key removed.
+        start: Bytes,
+        /// First key kept (after the range).
+        end: Bytes,
+    },
 }
 
 impl BatchOp {
-    /// The key this op changes.
+    /// The key this op changes (the first key of a range delete).
     pub fn key(&self) -> &Bytes {
         match self {
             BatchOp::Put { key, .. }
             | BatchOp::Delete { key }
             | BatchOp::PutExpiring { key, .. } => key,
+            BatchOp::DeleteRange { start, .. } => start,
         }
     }
 
@@ -71,7 +82,7 @@ impl BatchOp {
     pub fn value(&self) -> Option<&Bytes> {
         match self {
             BatchOp::Put { value, .. } | BatchOp::PutExpiring { value, .. } => Some(value),
-            BatchOp::Delete { .. } => None,
+            BatchOp::Delete { .. } | BatchOp::DeleteRange { .. } => None,
         }
     }
 }
@@ -80,6 +91,7 @@ impl BatchOp {
 const OP_DELETE: u8 = 0;
 const OP_PUT: u8 = 1;
 const OP_PUT_EXPIRING: u8 = 2;
+const OP_DELETE_RANGE: u8 = 3;
 
 /// The longest TTL a write may ask for (about 292 million years would fit
 /// a u64 of ms; this keeps expiry times far from overflow).
@@ -165,6 +177,19 @@ impl WriteBatch {
         self
     }
 
+    /// Adds a range delete: every key in `start..end` (start included, end
+    /// excluded) written before this batch reads as absent from then on.
+    /// One op and one seq, however many keys the range holds; compaction
+    /// drops the keys it covers. `start` must sort before `end`.
+    pub fn delete_range(&mut self, start: impl Into<Bytes>, end: impl Into<Bytes>) -> &mut Self {
+        let (start, end) = (start.into(), end.into());
+        self.bytes = self
+            .bytes
+            .saturating_add(start.len().saturating_add(end.len()).saturating_add(12));
+        self.ops.push(BatchOp::DeleteRange { start, end });
+        self
+    }
+
     /// Number of ops.
     pub fn len(&self) -> usize {
         self.ops.len()
@@ -209,6 +234,21 @@ impl WriteBatch {
                     "op {i}: key of {} bytes exceeds the key size limit of {max_key} bytes (Options::max_key_size)",
                     key.len()
                 )));
+            }
+            if let BatchOp::DeleteRange { start, end } = op {
+                if end.len() > max_key {
+                    return Err(Error::InvalidArgument(format!(
+                        "op {i}: range end of {} bytes exceeds the key size limit of {max_key} bytes (Options::max_key_size)",
+                        end.len()
+                    )));
+                }
+                if start >= end {
+                    return Err(Error::InvalidArgument(format!(
+                        "op {i}: a range delete needs start < end (start is included, end excluded); got start {:?} and end {:?}",
+                        start.escape_ascii().to_string(),
+                        end.escape_ascii().to_string()
+                    )));
+                }
             }
             if let BatchOp::PutExpiring { ttl, .. } = op {
                 if ttl.is_zero() || *ttl > MAX_TTL {
@@ -256,6 +296,13 @@ impl WriteBatch {
                     out.extend_from_slice(value);
                     put_varint(out, ttl_ms(*ttl));
                 }
+                BatchOp::DeleteRange { start, end } => {
+                    out.push(OP_DELETE_RANGE);
+                    put_varint(out, start.len() as u64);
+                    out.extend_from_slice(start);
+                    put_varint(out, end.len() as u64);
+                    out.extend_from_slice(end);
+                }
             }
         }
     }
@@ -293,6 +340,11 @@ impl WriteBatch {
                     let value = take_bytes(payload, &mut pos, vlen)?;
                     let ttl = get_varint(payload, &mut pos)?;
                     batch.put_with_ttl(key, value, Duration::from_millis(ttl));
+                }
+                OP_DELETE_RANGE => {
+                    let elen = get_varint(payload, &mut pos)?;
+                    let end = take_bytes(payload, &mut pos, elen)?;
+                    batch.delete_range(key, end);
                 }
                 other => return Err(format!("op {i}: unknown kind {other}")),
             }
@@ -377,6 +429,7 @@ mod tests {
         b.put(&b"k1"[..], &b"v1"[..])
             .delete(&b"k2"[..])
             .put_with_ttl(&b"k4"[..], &b"v4"[..], Duration::from_secs(90))
+            .delete_range(&b"a"[..], &b"c"[..])
             .put(&b"k3"[..], Bytes::new());
         let mut out = Vec::new();
         b.encode_into(42, &mut out);
@@ -409,6 +462,21 @@ mod tests {
         let mut b = WriteBatch::new();
         b.put_with_ttl(&b"k"[..], &b"v"[..], Duration::ZERO);
         assert!(b.validate(10, 100).unwrap_err().to_string().contains("TTL"));
+        for (start, end) in [("b", "a"), ("a", "a"), ("", "a")] {
+            let mut b = WriteBatch::new();
+            b.delete_range(start, end);
+            assert!(b.validate(10, 100).is_err(), "{start:?}..{end:?}");
+        }
+        let mut b = WriteBatch::new();
+        b.delete_range("a", vec![b'z'; 11]);
+        assert!(b
+            .validate(10, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("range end"));
+        let mut b = WriteBatch::new();
+        b.delete_range("a", "b");
+        assert!(b.validate(10, 100).is_ok());
         let mut b = WriteBatch::new();
         b.put_with_ttl(&b"k"[..], vec![0u8; 101], Duration::from_secs(1));
         assert!(

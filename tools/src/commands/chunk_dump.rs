@@ -110,6 +110,17 @@ struct PropertiesJson {
     filter_bytes: u64,
     expiring: u64,
     min_expires_ms: u64,
+    /// Range tombstones, fragmented: one object per fragment.
+    range_tombstones: Vec<RangeTombstoneJson>,
+}
+
+/// One range tombstone fragment in the JSON output: `[start, end)` deleted
+/// by the range deletes with these seqs (newest first).
+#[derive(Serialize)]
+struct RangeTombstoneJson {
+    start: String,
+    end: String,
+    seqs: Vec<u64>,
 }
 
 impl PropertiesJson {
@@ -130,6 +141,16 @@ impl PropertiesJson {
             filter_bytes: p.filter_bytes,
             expiring: p.expiring,
             min_expires_ms: p.min_expires_ms,
+            range_tombstones: p
+                .range_tombstones
+                .fragments()
+                .iter()
+                .map(|f| RangeTombstoneJson {
+                    start: codec.show(&f.start),
+                    end: codec.show(&f.end),
+                    seqs: f.seqs.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -301,8 +322,25 @@ fn dump<R: RangeRead>(
         ("filter_bytes", p.filter_bytes.to_string()),
         ("expiring", p.expiring.to_string()),
         ("min_expires_ms", p.min_expires_ms.to_string()),
+        (
+            "range_tombstones",
+            p.range_tombstones.fragments().len().to_string(),
+        ),
     ] {
         out.line(&format!("  {field}: {value}"))?;
+    }
+    let fragments = p.range_tombstones.fragments();
+    if args.entries && !fragments.is_empty() {
+        out.line("range tombstones: start<TAB>end<TAB>seqs (keys in [start, end) older than a seq are deleted)")?;
+        for f in fragments {
+            let seqs: Vec<String> = f.seqs.iter().map(u64::to_string).collect();
+            out.line(&format!(
+                "  {}\t{}\t{}",
+                codec.show(&f.start),
+                codec.show(&f.end),
+                seqs.join(",")
+            ))?;
+        }
     }
     if args.blocks {
         out.line(&format!("blocks: {}", index.block_count()))?;

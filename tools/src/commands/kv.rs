@@ -120,6 +120,26 @@ pub async fn delete(
     write_one(session, batch, durability).await
 }
 
+/// Deletes every key in `start..end` as the writer: one range delete.
+pub async fn delete_range(
+    session: &mut Session,
+    start: Vec<u8>,
+    end: Vec<u8>,
+    durability: firn::Durability,
+) -> CliResult {
+    if start >= end {
+        return Err(CliError::other(format!(
+            "delete --range needs START < END (START is included, END excluded), got {} and {}; \
+             nothing was deleted",
+            session.codec.show(&start),
+            session.codec.show(&end)
+        )));
+    }
+    let mut batch = firn::WriteBatch::new();
+    batch.delete_range(start, end);
+    write_one(session, batch, durability).await
+}
+
 async fn write_one(
     session: &mut Session,
     batch: firn::WriteBatch,

@@ -1,5 +1,5 @@
 //! `load`: apply `put<TAB>key<TAB>value[<TAB>ttl=DURATION]` / `del<TAB>key`
-//! lines in atomic batches.
+//! / `delrange<TAB>start<TAB>end` lines in atomic batches.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -52,6 +52,22 @@ pub fn parse_line(line: &[u8], codec: Codec) -> Result<Option<BatchOp>, String> 
         (b"del", 2) => BatchOp::Delete {
             key: field(1, "key")?,
         },
+        (b"delrange", 3) => {
+            let (start, end) = (field(1, "start")?, field(2, "end")?);
+            if start >= end {
+                return Err(format!(
+                    "delrange needs start < end (start included, end excluded), found {} and {}",
+                    quote(&start),
+                    quote(&end)
+                ));
+            }
+            BatchOp::DeleteRange { start, end }
+        }
+        (b"delrange", n) => {
+            return Err(format!(
+                "delrange needs 3 tab-separated fields (delrange<TAB>start<TAB>end), found {n}"
+            ))
+        }
         (b"put", n) => {
             return Err(format!(
                 "put needs 3 or 4 tab-separated fields (put<TAB>key<TAB>value[<TAB>ttl=DURATION]), \
@@ -65,7 +81,8 @@ pub fn parse_line(line: &[u8], codec: Codec) -> Result<Option<BatchOp>, String> 
         }
         (other, _) => {
             return Err(format!(
-                "unknown operation {} (expected put<TAB>key<TAB>value or del<TAB>key)",
+                "unknown operation {} (expected put<TAB>key<TAB>value, del<TAB>key or \
+                 delrange<TAB>start<TAB>end)",
                 quote(other)
             ))
         }
@@ -176,6 +193,12 @@ async fn ingest_lines(session: &mut Session, db: &Db, mut input: Box<dyn BufRead
                      ttl= without --sorted; {nothing}"
                 )))
             }
+            BatchOp::DeleteRange { .. } => {
+                return Err(CliError::other(format!(
+                    "line {line_no}: a bulk ingest (--sorted) takes no range delete: load \
+                     delrange lines without --sorted; {nothing}"
+                )))
+            }
         };
         added.map_err(|e| CliError::from(e).context(format!("line {line_no}; {nothing}")))?;
     }
@@ -239,6 +262,7 @@ async fn load_lines(
             BatchOp::Put { key, value } => p.batch.put(key, value),
             BatchOp::Delete { key } => p.batch.delete(key),
             BatchOp::PutExpiring { key, value, ttl } => p.batch.put_with_ttl(key, value, ttl),
+            BatchOp::DeleteRange { start, end } => p.batch.delete_range(start, end),
         };
         if p.batch.len() as u64 >= args.batch {
             if let Some(p) = pending.take() {

@@ -47,12 +47,27 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
                 .map_err(CliError::other)?;
             kv::put(session, key, value, ttl, durability.to_engine()).await
         }
-        Command::Delete { key, durability } => {
-            let key = session
-                .codec
-                .parse_arg(&key, "KEY")
-                .map_err(CliError::other)?;
-            kv::delete(session, key, durability.to_engine()).await
+        Command::Delete {
+            key,
+            range,
+            durability,
+        } => {
+            let parse = |raw: &std::ffi::OsStr, what: &str| {
+                session.codec.parse_arg(raw, what).map_err(CliError::other)
+            };
+            match (key, range.as_deref()) {
+                (_, Some([start, end])) => {
+                    let (start, end) = (parse(start, "START")?, parse(end, "END")?);
+                    kv::delete_range(session, start, end, durability.to_engine()).await
+                }
+                (Some(key), _) => {
+                    let key = parse(&key, "KEY")?;
+                    kv::delete(session, key, durability.to_engine()).await
+                }
+                _ => Err(CliError::other(
+                    "delete needs KEY, or --range START END".to_string(),
+                )),
+            }
         }
         Command::Scan(args) => {
             let range = kv::ScanRange::from_args(&args, session.codec)?;

@@ -37,6 +37,9 @@ pub async fn wal_export(session: &mut Session, local: Option<PathBuf>, from_seq:
                     format!("put\t{}\t{}", codec.show(key), codec.show(value))
                 }
                 BatchOp::Delete { key } => format!("del\t{}", codec.show(key)),
+                BatchOp::DeleteRange { start, end } => {
+                    format!("delrange\t{}\t{}", codec.show(start), codec.show(end))
+                }
                 BatchOp::PutExpiring { key, value, ttl } => format!(
                     "put\t{}\t{}\tttl={}",
                     codec.show(key),
@@ -87,6 +90,9 @@ struct OpJson {
     /// An expiring put's TTL.
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl_ms: Option<u64>,
+    /// A range delete's end (its start is `key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<String>,
 }
 
 /// One segment or object in `wal-dump --json`.
@@ -143,18 +149,28 @@ pub async fn wal_dump(session: &mut Session, shipped: bool, json: bool, verify: 
                             key: codec.show(key),
                             value: Some(codec.show(value)),
                             ttl_ms: None,
+                            end: None,
                         },
                         BatchOp::Delete { key } => OpJson {
                             op: "del",
                             key: codec.show(key),
                             value: None,
                             ttl_ms: None,
+                            end: None,
+                        },
+                        BatchOp::DeleteRange { start, end } => OpJson {
+                            op: "delrange",
+                            key: codec.show(start),
+                            value: None,
+                            ttl_ms: None,
+                            end: Some(codec.show(end)),
                         },
                         BatchOp::PutExpiring { key, value, ttl } => OpJson {
                             op: "put",
                             key: codec.show(key),
                             value: Some(codec.show(value)),
                             ttl_ms: Some(ttl.as_millis() as u64),
+                            end: None,
                         },
                     })
                     .collect(),

@@ -30,6 +30,9 @@ struct JsonChange<'a> {
     /// An expiring put's TTL.
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl_ms: Option<u64>,
+    /// A range delete's end (its start is `key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<&'a str>,
 }
 
 /// Runs `watch` until interrupted or past `--until-seq`.
@@ -49,18 +52,30 @@ pub async fn watch(session: &mut Session, args: &WatchArgs) -> CliResult {
                 if args.until_seq.is_some_and(|u| seq > u) {
                     break;
                 }
-                let (kind, key, value, ttl) = match op {
-                    BatchOp::Put { key, value } => ("put", key, Some(value), None),
-                    BatchOp::Delete { key } => ("del", key, None, None),
+                let (kind, key, value, ttl, end) = match op {
+                    BatchOp::Put { key, value } => ("put", key, Some(value), None, None),
+                    BatchOp::Delete { key } => ("del", key, None, None, None),
                     BatchOp::PutExpiring { key, value, ttl } => {
-                        ("put", key, Some(value), Some(*ttl))
+                        ("put", key, Some(value), Some(*ttl), None)
+                    }
+                    BatchOp::DeleteRange { start, end } => {
+                        ("delrange", start, None, None, Some(end))
                     }
                 };
-                if args.prefix.as_ref().is_some_and(|p| !key.starts_with(p)) {
+                // A range delete shows when it reaches keys with the prefix.
+                let shown = |p: &Vec<u8>| match end {
+                    None => key.starts_with(p),
+                    Some(end) => {
+                        key.starts_with(p)
+                            || (key.as_ref() < p.as_slice() && end.as_ref() > p.as_slice())
+                    }
+                };
+                if args.prefix.as_ref().is_some_and(|p| !shown(p)) {
                     continue;
                 }
                 let key = codec.show(key);
                 let value = value.map(|v| codec.show(v));
+                let end = end.map(|e| codec.show(e));
                 if args.json {
                     session.out.json_line(&JsonChange {
                         seq,
@@ -68,6 +83,7 @@ pub async fn watch(session: &mut Session, args: &WatchArgs) -> CliResult {
                         key: &key,
                         value: value.as_deref(),
                         ttl_ms: ttl.map(|t| t.as_millis() as u64),
+                        end: end.as_deref(),
                     })?;
                 } else {
                     match (&value, ttl) {
@@ -78,7 +94,12 @@ pub async fn watch(session: &mut Session, args: &WatchArgs) -> CliResult {
                         (Some(v), None) => {
                             session.out.line(&format!("{seq}\t{kind}\t{key}\t{v}"))?
                         }
-                        (None, _) => session.out.line(&format!("{seq}\t{kind}\t{key}"))?,
+                        (None, _) => match &end {
+                            Some(end) => {
+                                session.out.line(&format!("{seq}\t{kind}\t{key}\t{end}"))?
+                            }
+                            None => session.out.line(&format!("{seq}\t{kind}\t{key}"))?,
+                        },
                     }
                 }
             }
