@@ -90,6 +90,16 @@ impl Db {
         self.rt.block_on(self.db.delete(key))
     }
 
+    /// See [`crate::Db::get_at`].
+    pub fn get_at(&self, key: impl AsRef<[u8]>, seq: u64) -> Result<Option<Bytes>> {
+        self.rt.block_on(self.db.get_at(key, seq))
+    }
+
+    /// See [`crate::Db::oldest_readable_seq`].
+    pub fn oldest_readable_seq(&self) -> u64 {
+        self.db.oldest_readable_seq()
+    }
+
     /// See [`crate::Db::delete_range`].
     pub fn delete_range(&self, start: impl Into<Bytes>, end: impl Into<Bytes>) -> Result<()> {
         self.rt.block_on(self.db.delete_range(start, end))

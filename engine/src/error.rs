@@ -126,6 +126,24 @@ pub enum Error {
         detail: String,
     },
 
+    /// A read asked for a sequence number the database cannot read exactly:
+    /// older than the read history keeps (`Options::read_history`; versions
+    /// only older seqs could see may have been dropped by flush or
+    /// compaction), or newer than the last committed write.
+    #[error(
+        "cannot read at seq {seq}: reads are exact from seq {oldest} to seq {newest} (the last \
+         committed write); keep more history with Options::read_history, or pin a seq with \
+         Db::snapshot while it is current"
+    )]
+    SeqOutOfRange {
+        /// The seq asked for.
+        seq: u64,
+        /// The oldest seq still readable.
+        oldest: u64,
+        /// The newest committed seq.
+        newest: u64,
+    },
+
     /// A write was attempted on a read-only handle.
     #[error("the database is open read-only; open it as writer to change it")]
     ReadOnly,

@@ -143,6 +143,14 @@ pub struct Options {
     /// subscribe: one buffer shared by all. A subscriber further behind
     /// reads the shipped WAL instead. 16 MiB by default.
     pub change_buffer_bytes: usize,
+    /// How far back reads at an older seq ([`Db::get_at`](crate::Db::get_at),
+    /// [`Db::snapshot_at`](crate::Db::snapshot_at)) stay possible: flush and
+    /// compaction keep every version a read at a seq committed within this
+    /// window (and since the open) can see. 0 (the default) keeps only what
+    /// live snapshots and the newest state need; reads at a seq then work
+    /// from the last flush or compaction on. More history keeps more
+    /// overwritten and deleted versions in chunks.
+    pub read_history: Duration,
     /// Writers wait (backpressure) while this many frozen memtables await
     /// upload; memory is bounded by `memtable_size * (max_frozen_memtables + 1)`.
     pub max_frozen_memtables: usize,
@@ -240,6 +248,7 @@ impl Options {
             max_unflushed_wal_objects: 512,
             memtable_size: 64 << 20,
             change_buffer_bytes: 16 << 20,
+            read_history: Duration::ZERO,
             default_ttl: None,
             max_frozen_memtables: 4,
             block_size: chunk.block_size,

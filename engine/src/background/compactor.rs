@@ -26,7 +26,7 @@ use crate::health::Health;
 use crate::lock;
 use crate::metrics::EngineMetrics;
 use crate::read::merge::{InternalEntry, MergeIter, Source};
-use crate::read::snapshot::SnapshotRegistry;
+use crate::read::snapshot::{Readers, SnapshotRegistry};
 use crate::read::sources::ChunkSource;
 use crate::read::table::{ChunkStore, ChunkTable};
 use crate::read::view::{ReadState, ReadView};
@@ -39,14 +39,18 @@ const COMPACTION_READAHEAD: u64 = 2 << 20;
 
 /// Decides, entry by entry in internal order, which versions survive.
 ///
-/// A version is kept when some read can still see it: the current view, or
-/// a live snapshot `s` with `version.seq <= s < newer_version.seq`. A range
-/// delete covering the key counts as a newer version at its seq. A
-/// tombstone is dropped (with every version it shadows) only when the output
-/// is the bottommost data for its keys and the tombstone is at or below the
-/// oldest live snapshot, so every reader already sees the key as deleted.
+/// A version is kept when some read can still see it: the current view, a
+/// live snapshot `s` with `version.seq <= s < newer_version.seq`, or a read
+/// at any seq from the history floor on (`newer_version.seq > floor`). A
+/// range delete covering the key counts as a newer version at its seq. A
+/// tombstone is dropped (with every version it shadows) only when the
+/// output is the bottommost data for its keys and the tombstone is at or
+/// below the oldest seq any reader reads at, so every reader already sees
+/// the key as deleted.
 pub(crate) struct VersionFilter {
     snapshots: Vec<u64>,
+    /// Reads at every seq at or above it must stay exact.
+    floor: u64,
     bottommost: bool,
     ranges: Option<Arc<RangeTombstones>>,
     key: Option<Bytes>,
@@ -54,12 +58,17 @@ pub(crate) struct VersionFilter {
 }
 
 impl VersionFilter {
-    /// `snapshots`: live snapshot sequence numbers (any order).
-    pub(crate) fn new(mut snapshots: Vec<u64>, bottommost: bool) -> VersionFilter {
+    /// Keeps what `readers` can see.
+    pub(crate) fn new(readers: Readers, bottommost: bool) -> VersionFilter {
+        let Readers {
+            live: mut snapshots,
+            floor,
+        } = readers;
         snapshots.sort_unstable();
         snapshots.dedup();
         VersionFilter {
             snapshots,
+            floor,
             bottommost,
             ranges: None,
             key: None,
@@ -74,10 +83,23 @@ impl VersionFilter {
         self
     }
 
-    /// True when some live snapshot `s` has `from <= s < to`.
+    /// True when some reader reads at a seq `s` with `from <= s < to`: a
+    /// live snapshot, or any seq from the history floor on.
     fn snapshot_between(&self, from: u64, to: u64) -> bool {
+        if to > self.floor {
+            return true;
+        }
         let i = self.snapshots.partition_point(|&s| s < from);
         self.snapshots.get(i).is_some_and(|&s| s < to)
+    }
+
+    /// The oldest seq any reader reads at.
+    fn oldest_reader(&self) -> u64 {
+        self.snapshots
+            .first()
+            .copied()
+            .unwrap_or(u64::MAX)
+            .min(self.floor)
     }
 
     /// True when `(key, seq, kind)` goes into the output.
@@ -100,8 +122,7 @@ impl VersionFilter {
         if !visible {
             return false;
         }
-        let oldest = self.snapshots.first().copied().unwrap_or(u64::MAX);
-        !(kind == Kind::Delete && self.bottommost && seq <= oldest)
+        !(kind == Kind::Delete && self.bottommost && seq <= self.oldest_reader())
     }
 
     /// Which range deletes the output keeps: of the deletes covering a
@@ -110,7 +131,7 @@ impl VersionFilter {
     /// level a delete every reader sees has nothing left to delete: the
     /// versions it covered are dropped with it.
     pub(crate) fn ranges_to_keep(&self, mut ranges: RangeTombstones) -> RangeTombstones {
-        let oldest = self.snapshots.first().copied().unwrap_or(u64::MAX);
+        let oldest = self.oldest_reader();
         ranges.retain_seqs(|seqs, i| {
             let seq = seqs.get(i).copied().unwrap_or(0);
             let visible = match i.checked_sub(1).and_then(|n| seqs.get(n)) {
@@ -331,8 +352,11 @@ impl Compactor {
             }
         }
         let ranges = Arc::new(RangeTombstones::merge(&input_ranges));
-        let mut filter = VersionFilter::new(d.snapshots.live(), plan.bottommost)
-            .with_ranges(Some(ranges.clone()));
+        let readers = d
+            .snapshots
+            .readers(firn_store::clock::now_ms(), d.view.visible_seq());
+        let mut filter =
+            VersionFilter::new(readers, plan.bottommost).with_ranges(Some(ranges.clone()));
         let kept_ranges = filter.ranges_to_keep(ranges.as_ref().clone());
         let mut merge = MergeIter::new(sources);
         let mut out = OutputChunks::new(d, plan.target_chunk_size, allocated, kept_ranges);
@@ -562,6 +586,100 @@ fn rewrite_only_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use firn_chunk::RangeTombstone;
+
+    /// Live snapshots only, no read history.
+    fn live(seqs: &[u64]) -> Readers {
+        Readers {
+            live: seqs.to_vec(),
+            floor: u64::MAX,
+        }
+    }
+
+    fn ranges(list: &[(&str, &str, u64)]) -> Option<Arc<RangeTombstones>> {
+        let raw: Vec<RangeTombstone> = list
+            .iter()
+            .map(|&(a, b, seq)| RangeTombstone {
+                start: a.into(),
+                end: b.into(),
+                seq,
+            })
+            .collect();
+        Some(Arc::new(RangeTombstones::fragment(&raw)))
+    }
+
+    #[test]
+    fn a_range_delete_hides_older_versions_from_readers_after_it() {
+        use Kind::*;
+        // Range delete of [a, c) at 10; snapshot at 6.
+        let mut f = VersionFilter::new(live(&[6]), false).with_ranges(ranges(&[("a", "c", 10)]));
+        let kept = run(
+            &mut f,
+            &[
+                ("a", 12, Put), // newer than the delete: current
+                ("a", 8, Put),  // hidden by 10, no snapshot in [8, 10)
+                ("a", 5, Put),  // snapshot 6 sees it
+                ("b", 9, Put),  // hidden, no snapshot in [9, 10)
+                ("c", 3, Put),  // outside the range: current
+            ],
+        );
+        assert_eq!(kept, vec![12, 5, 3]);
+        // Which range deletes stay: at the bottommost level one every
+        // reader sees goes; one a snapshot predates stays.
+        let bottom = VersionFilter::new(live(&[6]), true);
+        let kept = bottom.ranges_to_keep(RangeTombstones::fragment(&[
+            RangeTombstone {
+                start: b"a".to_vec(),
+                end: b"c".to_vec(),
+                seq: 10,
+            },
+            RangeTombstone {
+                start: b"x".to_vec(),
+                end: b"z".to_vec(),
+                seq: 4,
+            },
+        ]));
+        assert_eq!(kept.count(), 1);
+        assert_eq!(kept.cover(b"b", 99), Some(10));
+        // Of two deletes over one fragment with no snapshot between, only
+        // the newer stays.
+        let upper = VersionFilter::new(live(&[]), false);
+        let kept = upper.ranges_to_keep(RangeTombstones::fragment(&[
+            RangeTombstone {
+                start: b"a".to_vec(),
+                end: b"c".to_vec(),
+                seq: 10,
+            },
+            RangeTombstone {
+                start: b"a".to_vec(),
+                end: b"c".to_vec(),
+                seq: 7,
+            },
+        ]));
+        assert_eq!(kept.count(), 1);
+    }
+
+    #[test]
+    fn read_history_keeps_every_version_a_seq_from_the_floor_on_sees() {
+        use Kind::*;
+        let history = Readers {
+            live: Vec::new(),
+            floor: 20,
+        };
+        let mut f = VersionFilter::new(history.clone(), true);
+        // 25 is seen from 25 on; 18 by seqs 20..25; 12 only by seqs below 20.
+        assert_eq!(
+            run(&mut f, &[("a", 25, Put), ("a", 18, Put), ("a", 12, Put)]),
+            vec![25, 18]
+        );
+        // A bottommost tombstone above the floor must stay (seqs 20..30
+        // still see the value under it).
+        let mut f = VersionFilter::new(history, true);
+        assert_eq!(
+            run(&mut f, &[("k", 30, Delete), ("k", 10, Put)]),
+            vec![30, 10]
+        );
+    }
 
     fn run(filter: &mut VersionFilter, versions: &[(&str, u64, Kind)]) -> Vec<u64> {
         versions
@@ -574,7 +692,7 @@ mod tests {
     #[test]
     fn keeps_newest_and_snapshot_visible_versions() {
         use Kind::*;
-        let mut f = VersionFilter::new(vec![5, 20], false);
+        let mut f = VersionFilter::new(live(&[5, 20]), false);
         let kept = run(
             &mut f,
             &[
@@ -595,19 +713,19 @@ mod tests {
         use Kind::*;
         // value at 3, snapshot at 5, delete at 7: the snapshot still needs 3,
         // and so the tombstone must stay for current readers.
-        let mut f = VersionFilter::new(vec![5], true);
+        let mut f = VersionFilter::new(live(&[5]), true);
         assert_eq!(run(&mut f, &[("k", 7, Delete), ("k", 3, Put)]), vec![7, 3]);
         // Without snapshots, a bottommost tombstone and all it shadows go.
-        let mut f = VersionFilter::new(vec![], true);
+        let mut f = VersionFilter::new(live(&[]), true);
         assert_eq!(
             run(&mut f, &[("k", 7, Delete), ("k", 3, Put), ("m", 1, Put)]),
             vec![1]
         );
         // Not bottommost: the tombstone must keep shadowing older data elsewhere.
-        let mut f = VersionFilter::new(vec![], false);
+        let mut f = VersionFilter::new(live(&[]), false);
         assert_eq!(run(&mut f, &[("k", 7, Delete), ("k", 3, Put)]), vec![7]);
         // A snapshot at or above the tombstone sees the deletion too.
-        let mut f = VersionFilter::new(vec![9], true);
+        let mut f = VersionFilter::new(live(&[9]), true);
         assert_eq!(
             run(&mut f, &[("k", 7, Delete), ("k", 3, Put)]),
             Vec::<u64>::new()

@@ -21,7 +21,7 @@ use crate::health::Health;
 use crate::lock;
 use crate::memtable::{MemValue, Memtable};
 use crate::metrics::EngineMetrics;
-use crate::read::snapshot::SnapshotRegistry;
+use crate::read::snapshot::{Readers, SnapshotRegistry};
 use crate::read::table::ChunkStore;
 use crate::read::view::ReadView;
 use crate::signal::{DurableSeq, Wakeup};
@@ -148,8 +148,10 @@ impl Flusher {
         let source = mem.clone();
         // Every read from now on is at or above the visible seq: it counts
         // as a snapshot, next to the live ones.
-        let mut readers = self.deps.snapshots.live();
-        readers.push(self.deps.view.visible_seq());
+        let readers = self
+            .deps
+            .snapshots
+            .readers(firn_store::clock::now_ms(), self.deps.view.visible_seq());
         let (bytes, summary, dropped) =
             firn_store::clock::run_blocking(move || build_chunk(&source, opts, readers))
                 .await
@@ -300,14 +302,14 @@ fn delete_segments_upto(dir: &std::path::Path, upto: u64) -> Result<()> {
 /// Encodes a memtable as one chunk.
 /// Builds the chunk of memtable `mem`, coalescing writes: of each key's
 /// versions only those a read can still see go in — the newest, and for
-/// each sequence number in `readers` (live snapshots and iterators, and the
-/// visible seq every later read is at or above) the newest at or below it.
+/// each sequence number in `readers` (live snapshots and iterators, and
+/// every seq from the read history's floor on) the newest at or below it.
 /// Tombstones that survive stay (they shadow older chunks). Returns the
 /// chunk and how many versions were left out.
 pub(crate) fn build_chunk(
     mem: &Memtable,
     opts: ChunkOptions,
-    readers: Vec<u64>,
+    readers: Readers,
 ) -> Result<(Bytes, ChunkSummary, u64)> {
     let mut builder = ChunkBuilder::new(opts, Vec::with_capacity(mem.size() / 2 + 4096));
     let ranges = mem.range_tombstones();

@@ -245,7 +245,7 @@ impl Db {
     /// A snapshot as `opts` asks: with `bucket_durable_only`, at the last
     /// write in the bucket.
     pub fn snapshot_with(&self, opts: ReadOptions) -> Snapshot {
-        self.snapshot_at(self.read_point(opts))
+        self.snapshot_of(self.read_point(opts))
     }
 
     /// Where a read with `opts` reads.
@@ -261,7 +261,7 @@ impl Db {
     /// follower swaps in newer manifests, whose chunks may lack versions
     /// older than their watermark. A writer's compaction keeps the versions
     /// its snapshots need, so its snapshots read the current state.
-    fn snapshot_at(&self, at: ReadPoint) -> Snapshot {
+    fn snapshot_of(&self, at: ReadPoint) -> Snapshot {
         let pin = self.core.reader.snapshots.pin(at.seq);
         let state = self.core.writer.is_none().then_some(at.state);
         Snapshot::new(self.clone(), pin, state)
@@ -277,7 +277,7 @@ impl Db {
         }
     }
 
-    pub(crate) async fn get_at(&self, key: &[u8], at: ReadPoint) -> Result<Option<Bytes>> {
+    pub(crate) async fn get_point(&self, key: &[u8], at: ReadPoint) -> Result<Option<Bytes>> {
         self.core.reader.get_at(key, at).await
     }
 
@@ -298,9 +298,56 @@ impl Db {
         self.core.reader.multi_get_at(keys, at).await
     }
 
+    /// The value of `key` as of sequence number `seq`: what a read at the
+    /// moment `seq` was the last committed write returned. `seq` may be
+    /// anything from [`Db::oldest_readable_seq`] to the last committed
+    /// write, or the seq of a live snapshot, else [`Error::SeqOutOfRange`](crate::Error::SeqOutOfRange);
+    /// [`Options::read_history`](crate::Options::read_history) keeps older
+    /// seqs readable.
+    pub async fn get_at(&self, key: impl AsRef<[u8]>, seq: u64) -> Result<Option<Bytes>> {
+        self.snapshot_at(seq)?.get(key).await
+    }
+
+    /// A snapshot at an older sequence number (see [`Db::get_at`] for
+    /// which): every read through it sees exactly the writes up to `seq`,
+    /// and it keeps what it reads until it is dropped, like
+    /// [`Db::snapshot`].
+    pub fn snapshot_at(&self, seq: u64) -> Result<Snapshot> {
+        let at = self.core.reader.point();
+        let registry = &self.core.reader.snapshots;
+        // A read-only handle reads chunks the writer compacted with its own
+        // readers: exact from the manifest's watermark on.
+        let watermark = match self.core.writer {
+            Some(_) => 0,
+            None => at.state.tables.manifest.wal_watermark,
+        };
+        if seq < watermark {
+            return Err(crate::Error::SeqOutOfRange {
+                seq,
+                oldest: watermark.max(registry.floor()),
+                newest: at.seq,
+            });
+        }
+        let pin = registry.pin_readable(seq, at.seq)?;
+        let state = self.core.writer.is_none().then_some(at.state);
+        Ok(Snapshot::new(self.clone(), pin, state))
+    }
+
+    /// The oldest sequence number [`Db::get_at`] and [`Db::snapshot_at`]
+    /// accept now (it only rises: with
+    /// [`Options::read_history`](crate::Options::read_history), it trails
+    /// the writes by that window).
+    pub fn oldest_readable_seq(&self) -> u64 {
+        let floor = self.core.reader.snapshots.floor();
+        match self.core.writer {
+            Some(_) => floor,
+            None => floor.max(self.core.reader.view.manifest().wal_watermark),
+        }
+    }
+
     /// A consistent view at the current sequence number.
     pub fn snapshot(&self) -> Snapshot {
-        self.snapshot_at(self.core.reader.point())
+        self.snapshot_of(self.core.reader.point())
     }
 
     /// Scans `range` (e.g. `b"a".to_vec()..b"m".to_vec()` or `..`) in key order.

@@ -313,7 +313,7 @@ async fn assemble(
     );
     let durable = Arc::new(DurableSeq::new(bucket.durable));
     let health = Arc::new(Health::default());
-    let snapshots = Arc::new(SnapshotRegistry::default());
+    let snapshots = Arc::new(SnapshotRegistry::new(last_seq, opts.read_history));
     let changes = Arc::new(ChangeBuffer::new(opts.change_buffer_bytes));
     let reader = Reader {
         view: view.clone(),

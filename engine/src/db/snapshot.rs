@@ -39,7 +39,7 @@ impl Snapshot {
 
     /// The value of `key` as of this snapshot.
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
-        self.db.get_at(key.as_ref(), self.point()).await
+        self.db.get_point(key.as_ref(), self.point()).await
     }
 
     /// The values of `keys` as of this snapshot (see [`Db::multi_get`]).
