@@ -84,6 +84,21 @@ impl Fragment {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RangeTombstones {
     fragments: Vec<Fragment>,
+    /// The first 16 bytes of each fragment's end, big-endian and
+    /// zero-padded: a lookup binary-searches this contiguous array and
+    /// compares whole keys only where prefixes tie (derived from
+    /// `fragments`).
+    end_prefixes: Vec<u128>,
+}
+
+/// The first 16 bytes of `key`, big-endian, zero-padded: prefixes order as
+/// the keys do, except that equal prefixes need the whole keys.
+fn key_prefix(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    for (slot, b) in bytes.iter_mut().zip(key) {
+        *slot = *b;
+    }
+    u128::from_be_bytes(bytes)
 }
 
 impl RangeTombstones {
@@ -130,13 +145,22 @@ impl RangeTombstones {
             }
             prev = Some(key);
         }
-        RangeTombstones { fragments }
+        RangeTombstones::indexed(fragments)
+    }
+
+    /// `fragments` with their lookup prefixes.
+    fn indexed(fragments: Vec<Fragment>) -> RangeTombstones {
+        let end_prefixes = fragments.iter().map(|f| key_prefix(&f.end)).collect();
+        RangeTombstones {
+            fragments,
+            end_prefixes,
+        }
     }
 
     /// Fragments already in form (sorted, non-overlapping, seqs strictly
     /// decreasing); `None` when they are not.
     pub fn from_fragments(fragments: Vec<Fragment>) -> Option<Self> {
-        let t = RangeTombstones { fragments };
+        let t = RangeTombstones::indexed(fragments);
         t.check().is_ok().then_some(t)
     }
 
@@ -169,8 +193,20 @@ impl RangeTombstones {
 
     /// The fragment containing `key`, if any.
     pub fn fragment_at(&self, key: &[u8]) -> Option<&Fragment> {
-        let i = self.fragments.partition_point(|f| f.end.as_slice() <= key);
+        let i = self.first_ending_after(key);
         self.fragments.get(i).filter(|f| f.contains(key))
+    }
+
+    /// The index of the first fragment whose end is above `key`.
+    fn first_ending_after(&self, key: &[u8]) -> usize {
+        let p = key_prefix(key);
+        // A fragment whose end prefix is below the key's ends at or below
+        // the key, one whose prefix is above ends above it; equal prefixes
+        // are decided by the whole keys.
+        let lo = self.end_prefixes.partition_point(|&e| e < p);
+        let hi = self.end_prefixes.partition_point(|&e| e <= p);
+        let tied = self.fragments.get(lo..hi).unwrap_or_default();
+        lo.saturating_add(tied.partition_point(|f| f.end.as_slice() <= key))
     }
 
     /// The newest seq at or below `max_seq` of a tombstone covering `key`:
@@ -186,9 +222,7 @@ impl RangeTombstones {
         from: Option<&'a [u8]>,
         to: Option<&'a [u8]>,
     ) -> impl Iterator<Item = &'a Fragment> + 'a {
-        let i = from.map_or(0, |k| {
-            self.fragments.partition_point(|f| f.end.as_slice() <= k)
-        });
+        let i = from.map_or(0, |k| self.first_ending_after(k));
         self.fragments
             .get(i..)
             .unwrap_or_default()
@@ -216,7 +250,7 @@ impl RangeTombstones {
                 })
             })
             .collect();
-        RangeTombstones { fragments }
+        RangeTombstones::indexed(fragments)
     }
 
     /// Keeps, of each fragment, the seqs `keep(seqs, i)` accepts (index `i`
@@ -232,6 +266,7 @@ impl RangeTombstones {
                 .collect();
         }
         self.fragments.retain(|f| !f.seqs.is_empty());
+        self.end_prefixes = self.fragments.iter().map(|f| key_prefix(&f.end)).collect();
     }
 
     /// Smallest and largest seq of any tombstone.
@@ -310,7 +345,7 @@ impl RangeTombstones {
                 seqs,
             });
         }
-        let t = RangeTombstones { fragments };
+        let t = RangeTombstones::indexed(fragments);
         t.check()?;
         Ok(t)
     }
@@ -469,10 +504,7 @@ mod tests {
             ],
         ] {
             let mut buf = Vec::new();
-            RangeTombstones {
-                fragments: bad.clone(),
-            }
-            .encode(&mut buf);
+            RangeTombstones::indexed(bad.clone()).encode(&mut buf);
             assert!(RangeTombstones::decode(&mut Decoder::new(&buf)).is_err());
             assert!(RangeTombstones::from_fragments(bad).is_none());
         }
@@ -482,17 +514,24 @@ mod tests {
         /// Fragmenting answers exactly what checking every tombstone does.
         #[test]
         fn cover_equals_a_linear_search(
-            raw in proptest::collection::vec((0u8..12, 0u8..12, 1u64..20), 0..12),
-            probes in proptest::collection::vec((0u8..13, 0u64..22), 1..30),
+            raw in proptest::collection::vec((0u8..12, 0u8..12, 1u64..20, 0usize..3), 0..12),
+            probes in proptest::collection::vec((0u8..13, 0u64..22, 0usize..3), 1..30),
         ) {
+            // Keys of 1, 16 and 17 bytes sharing a 15-byte prefix: the
+            // lookup's 16-byte prefixes tie, and whole keys must decide.
+            let long = |b: u8, n: usize| -> Vec<u8> {
+                let mut k = vec![7u8; [0, 15, 16][n]];
+                k.push(b);
+                k
+            };
             let ts: Vec<RangeTombstone> = raw
                 .iter()
-                .map(|&(a, b, s)| RangeTombstone { start: vec![a], end: vec![b], seq: s })
+                .map(|&(a, b, s, n)| RangeTombstone { start: long(a, n), end: long(b, n), seq: s })
                 .collect();
             let r = RangeTombstones::fragment(&ts);
             proptest::prop_assert!(r.check().is_ok());
-            for (k, max) in probes {
-                let key = [k];
+            for (k, max, n) in probes {
+                let key = long(k, n);
                 let want = ts
                     .iter()
                     .filter(|t| t.start.as_slice() <= &key[..] && &key[..] < t.end.as_slice() && t.seq <= max)

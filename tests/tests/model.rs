@@ -1,8 +1,11 @@
 //! Model-based test: the database behaves exactly like a `BTreeMap`.
 //!
 //! Thousands of seeded random operations — puts, deletes, mixed batches,
-//! point reads and `multi_get`s, range scans and prefix scans, snapshots read
-//! long after they were taken, flushes, GC passes with no grace period, clean
+//! range deletes, point reads and `multi_get`s, range scans and prefix
+//! scans, snapshots read long after they were taken, reads at the seq of an
+//! older write (`snapshot_at`, `get_at`: exactly the logged writes through
+//! it, or a clear refusal below the oldest readable seq, with and without
+//! read history), flushes, GC passes with no grace period, clean
 //! close + reopen, crash (drop without close) + reopen, takeover by a writer
 //! on another local directory (after a crash or a clean close) and reopening
 //! a fenced directory — run against the
@@ -115,6 +118,12 @@ struct Stats {
     ingests: usize,
     /// Puts with a TTL (alone or in batches).
     expiring_puts: usize,
+    /// Range deletes (alone or in batches).
+    range_deletes: usize,
+    /// Reads at an older seq compared with the log replayed to it.
+    seq_reads: usize,
+    /// Reads at a seq older than the read history, refused as they must be.
+    seq_refusals: usize,
     /// Values full checks found certainly expired (and so checked absent).
     expired_checked: usize,
     /// Writes acknowledged with `Durability::Remote` (in the bucket).
@@ -246,6 +255,11 @@ impl Run {
         opts.disk_cache_bytes = 64 << 10;
         opts.scan_readahead = 4 << 10;
         opts.cache_flushed_blocks = true;
+        // Half the seeds keep an hour of read history (every seq since the
+        // open readable), half none (seqs from the last flush on).
+        if self.seed.is_multiple_of(2) {
+            opts.read_history = Duration::from_secs(3600);
+        }
         if let Some((store, _)) = &self.faulty {
             opts.object_store = Some(store.clone());
             opts.retry_delay = Duration::from_millis(2);
@@ -320,6 +334,24 @@ impl Run {
         let m = self.db().metrics();
         self.stats.background_flushes += m.flushes;
         self.stats.upload_retries += m.upload_retries;
+    }
+
+    /// A range to delete: from a picked key to a random key above it
+    /// (mostly a few keys wide, sometimes a whole prefix or more).
+    fn pick_range(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let start = self.pick_key();
+        let end = if self.rng.random_bool(0.8) {
+            let mut end = start.clone();
+            let last = end.len().saturating_sub(self.rng.random_range(1..4));
+            end.truncate(last.max(1));
+            if let Some(b) = end.last_mut() {
+                *b = b.saturating_add(1);
+            }
+            end
+        } else {
+            self.random_id_key()
+        };
+        (start < end).then_some((start, end))
     }
 
     fn random_id_key(&mut self) -> Vec<u8> {
@@ -454,12 +486,119 @@ impl Run {
         Ok(())
     }
 
+    async fn delete_range(&mut self) -> Check {
+        let Some((start, end)) = self.pick_range() else {
+            return Ok(());
+        };
+        self.note(format!("delete_range {} .. {}", show(&start), show(&end)));
+        let started = now_ms();
+        self.db()
+            .delete_range(start.clone(), end.clone())
+            .await
+            .map_err(|e| format!("delete_range {} .. {}: {e}", show(&start), show(&end)))?;
+        let seq = self.db().metrics().visible_seq;
+        let mut batch = WriteBatch::new();
+        batch.delete_range(start, end);
+        self.log_write(batch, seq, started);
+        self.stats.writes += 1;
+        self.stats.range_deletes += 1;
+        Ok(())
+    }
+
+    /// Reads at the seq of a logged write: exactly the log replayed through
+    /// it, when the seq is still readable; a clear refusal when not.
+    async fn read_at_seq(&mut self) -> Check {
+        if self.log.is_empty() {
+            return Ok(());
+        }
+        let oldest = self.db().oldest_readable_seq();
+        let readable: Vec<u64> = self
+            .log
+            .iter()
+            .map(|w| w.last)
+            .filter(|&s| s >= oldest)
+            .collect();
+        let refused = self
+            .log
+            .iter()
+            .rev()
+            .map(|w| w.last)
+            .find(|&s| s < oldest && !self.snapshots.iter().any(|(snap, _)| snap.seq() == s));
+        if let Some(seq) = refused.filter(|_| self.rng.random_bool(0.2)) {
+            self.note(format!("read at seq {seq}, older than {oldest}: refused"));
+            let key = self.pick_key();
+            return match self.db().get_at(key, seq).await {
+                Err(Error::SeqOutOfRange {
+                    seq: s, oldest: o, ..
+                }) if s == seq && o >= oldest => {
+                    self.stats.seq_refusals += 1;
+                    Ok(())
+                }
+                other => Err(format!(
+                    "read at seq {seq} below the oldest readable {oldest}: {:?}",
+                    other.map(|v| v.map(|v| show(&v)))
+                )),
+            };
+        }
+        let Some(&seq) = readable.get(self.rng.random_range(0..readable.len().max(1))) else {
+            return Ok(());
+        };
+        let mut then = Oracle::new();
+        for w in self.log.iter().filter(|w| w.last <= seq) {
+            then.apply_at(&w.batch, Some(w.commit));
+        }
+        let keys: Vec<Vec<u8>> = (0..4).map(|_| self.pick_key()).collect();
+        let shape = self.scan_shape();
+        let (lo, hi) = (self.bound(), self.bound());
+        self.note(format!(
+            "read at seq {seq} (oldest readable {oldest}): scan {} .. {}{}",
+            show_bound(&lo),
+            show_bound(&hi),
+            shape.show()
+        ));
+        let started = now_ms();
+        let snap = self
+            .db()
+            .snapshot_at(seq)
+            .map_err(|e| format!("snapshot_at({seq}), oldest readable {oldest}: {e}"))?;
+        let it = snap
+            .scan::<Vec<u8>, _>((lo.clone(), hi.clone()))
+            .map_err(|e| format!("scan at seq {seq}: {e}"))?;
+        let got = collect(shape.apply(it))
+            .await
+            .map_err(|e| format!("scan at seq {seq}: {e}"))?;
+        let seen = Seen::new(&then, started);
+        let want = shape.expect(seen.view.range(&lo, &hi), usize::MAX);
+        let ctx = format!(
+            "scan {} .. {}{} at seq {seq}",
+            show_bound(&lo),
+            show_bound(&hi),
+            shape.show()
+        );
+        seen.scan(&got, &want, usize::MAX, &ctx)?;
+        for key in keys {
+            let got = self
+                .db()
+                .get_at(&key, seq)
+                .await
+                .map_err(|e| format!("get_at({}, {seq}): {e}", show(&key)))?;
+            seen.get(&key, got.as_deref(), &format!(" at seq {seq}"))?;
+        }
+        self.stats.seq_reads += 1;
+        Ok(())
+    }
+
     async fn batch(&mut self) -> Check {
         let mut batch = WriteBatch::new();
         let n = self.rng.random_range(1..=12);
         for _ in 0..n {
             let key = self.pick_key();
-            if self.rng.random_bool(0.25) {
+            if self.rng.random_bool(0.04) {
+                if let Some((start, end)) = self.pick_range() {
+                    batch.delete_range(start, end);
+                    self.stats.range_deletes += 1;
+                }
+            } else if self.rng.random_bool(0.25) {
                 batch.delete(key);
             } else if self.rng.random_bool(0.15) {
                 let (value, ttl) = (self.value(), self.ttl());
@@ -1121,7 +1260,7 @@ impl Run {
     }
 
     async fn step_once(&mut self) -> Check {
-        match self.rng.random_range(0..1021) {
+        match self.rng.random_range(0..1041) {
             0..300 => self.put().await,
             300..400 => self.delete().await,
             400..520 => self.batch().await,
@@ -1154,6 +1293,8 @@ impl Run {
             1001..1009 => self.follow_check().await,
             1009..1012 => self.restore_check().await,
             1012..1020 => self.ingest().await,
+            1020..1030 => self.delete_range().await,
+            1030..1040 => self.read_at_seq().await,
             _ => self.full_check("at a random step").await,
         }
     }
@@ -1432,6 +1573,10 @@ async fn run_model(default_seeds: &[u64], steps: usize, make: impl Fn(u64) -> Ru
         assert!(
             s.reverse_scans >= need(10) && s.seeks >= need(10),
             "too few reverse scans or seeks on {label} for seed {seed}: {s:?}"
+        );
+        assert!(
+            s.range_deletes >= need(10) && s.seq_reads >= need(5),
+            "too few range deletes or reads at an older seq on {label} for seed {seed}: {s:?}"
         );
         assert!(
             s.follower_checks >= need(3),

@@ -152,8 +152,8 @@ pub enum Command {
     /// or hex with --hex). Opens read-only.
     Scan(ScanArgs),
 
-    /// Apply `put<TAB>key<TAB>value` and `del<TAB>key` lines in atomic
-    /// batches. Opens the database as writer, which fences any other writer.
+    /// Apply `put<TAB>key<TAB>value`, `del<TAB>key` and
+    /// `delrange<TAB>start<TAB>end` lines in atomic batches. Opens the database as writer, which fences any other writer.
     #[command(long_about = LOAD_ABOUT)]
     Load(LoadArgs),
 
@@ -391,8 +391,9 @@ const LOAD_ABOUT: &str = "\
 Apply puts and deletes from FILE (or standard input for '-' or no FILE).
 
 Each line is `put<TAB>key<TAB>value`, `put<TAB>key<TAB>value<TAB>ttl=DURATION`
-(the value expires DURATION after the write: 30s, 10m, 2h, 7d) or
-`del<TAB>key`, with keys and values in
+(the value expires DURATION after the write: 30s, 10m, 2h, 7d),
+`del<TAB>key` or `delrange<TAB>start<TAB>end` (every key from start,
+included, to end, excluded, in one op), with keys and values in
 the escaped form scan prints (\\t \\n \\r \\\\ \\xNN; other bytes stand for
 themselves), or hex with --hex. Lines end with LF; a raw carriage return at
 the end of a line is an error (write \\r; convert CRLF files). Empty lines are
@@ -636,9 +637,11 @@ window's worth of rewritten chunks and WAL besides the live data.";
 
 const WATCH_ABOUT: &str = "\
 Follow the database and print every change as its writer ships it, in
-sequence order, one line per op: seq<TAB>put<TAB>key<TAB>value or
-seq<TAB>del<TAB>key (escaped as `scan` escapes; --hex for hex), or with
---json one object per line with seq, op (put or del), key and value. Standard
+sequence order, one line per op: seq<TAB>put<TAB>key<TAB>value,
+seq<TAB>del<TAB>key or seq<TAB>delrange<TAB>start<TAB>end (escaped as `scan`
+escapes; --hex for hex), or with --json one object per line with seq, op
+(put, del or delrange), key and value (end for a delrange). A delrange shows
+under --prefix when its range reaches keys with the prefix. Standard
 output is flushed after each batch. Opens read-only and reads the shipped WAL
 in the bucket (one GET per --poll-interval when nothing is new).
 
