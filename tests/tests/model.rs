@@ -22,9 +22,11 @@
 //! bound on how many takeovers happen;
 //! tiny memory and disk caches and read-ahead windows keep both cache tiers
 //! evicting. Scans go backwards and seek at random; some puts expire (TTLs
-//! from 40 ms to an hour, on the real clock): the oracle knows each
-//! deadline to within the write call's duration, and a read whose time
-//! window contains a deadline may see that value or not, never another.
+//! from 40 ms to an hour) on a controlled clock — the real one plus a skew
+//! that time-jump steps move forward by 40 ms to 5 s, expiring values in
+//! bulk: the oracle knows each deadline to within the write call's
+//! duration, and a read whose time window contains a deadline may see that
+//! value or not, never another.
 //!
 //! It runs on `memory://` (a uniquely named in-process store, which survives
 //! close and reopen), on `file://` (a temporary folder) and on the S3 server
@@ -49,6 +51,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use std::time::Duration;
 
@@ -120,6 +124,8 @@ struct Stats {
     expiring_puts: usize,
     /// Range deletes (alone or in batches).
     range_deletes: usize,
+    /// Times the clock jumped forward.
+    time_jumps: usize,
     /// Reads at an older seq compared with the log replayed to it.
     seq_reads: usize,
     /// Reads at a seq older than the read history, refused as they must be.
@@ -181,6 +187,7 @@ struct Logged {
 
 impl Run {
     fn new(kind: StoreKind, seed: u64) -> Run {
+        clock();
         Run {
             label: kind.to_string(),
             seed,
@@ -486,6 +493,15 @@ impl Run {
         Ok(())
     }
 
+    /// Moves the clock forward by about a TTL's length: the values whose
+    /// deadline it passes expire at once.
+    fn time_jump(&mut self) {
+        let ms = [40, 200, 1_000, 5_000][self.rng.random_range(0..4)];
+        clock().skew_ms.fetch_add(ms, Ordering::SeqCst);
+        self.note(format!("the clock jumps {ms} ms forward"));
+        self.stats.time_jumps += 1;
+    }
+
     async fn delete_range(&mut self) -> Check {
         let Some((start, end)) = self.pick_range() else {
             return Ok(());
@@ -593,11 +609,14 @@ impl Run {
         let n = self.rng.random_range(1..=12);
         for _ in 0..n {
             let key = self.pick_key();
-            if self.rng.random_bool(0.04) {
-                if let Some((start, end)) = self.pick_range() {
-                    batch.delete_range(start, end);
-                    self.stats.range_deletes += 1;
-                }
+            let range = if self.rng.random_bool(0.04) {
+                self.pick_range()
+            } else {
+                None
+            };
+            if let Some((start, end)) = range {
+                batch.delete_range(start, end);
+                self.stats.range_deletes += 1;
             } else if self.rng.random_bool(0.25) {
                 batch.delete(key);
             } else if self.rng.random_bool(0.15) {
@@ -1260,7 +1279,7 @@ impl Run {
     }
 
     async fn step_once(&mut self) -> Check {
-        match self.rng.random_range(0..1041) {
+        match self.rng.random_range(0..1047) {
             0..300 => self.put().await,
             300..400 => self.delete().await,
             400..520 => self.batch().await,
@@ -1295,6 +1314,10 @@ impl Run {
             1012..1020 => self.ingest().await,
             1020..1030 => self.delete_range().await,
             1030..1040 => self.read_at_seq().await,
+            1040..1046 => {
+                self.time_jump();
+                Ok(())
+            }
             _ => self.full_check("at a random step").await,
         }
     }
@@ -1410,7 +1433,48 @@ impl ScanShape {
 
 /// Wall-clock milliseconds (the clock expiry is judged by).
 fn now_ms() -> u64 {
+    clock();
     firn_store::clock::now_ms()
+}
+
+/// The model's clock: the real clock plus a skew that time-jump steps move
+/// forward, so values expire in bulk at moments the run chooses. Installed
+/// once for the whole binary (the model variants running at once all see
+/// every jump, which only moves time forward: the deadline windows hold).
+struct SkewedClock {
+    skew_ms: AtomicU64,
+}
+
+impl firn_store::clock::Source for SkewedClock {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the model's clock is the real one plus a skew"
+    )]
+    fn now_ms(&self) -> u64 {
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        real + self.skew_ms.load(Ordering::SeqCst)
+    }
+
+    fn random_u64(&self) -> u64 {
+        // Not a simulation: real randomness (ids must stay unique).
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0);
+        h.finish()
+    }
+}
+
+fn clock() -> &'static SkewedClock {
+    static CLOCK: OnceLock<Arc<SkewedClock>> = OnceLock::new();
+    CLOCK.get_or_init(|| {
+        let clock = Arc::new(SkewedClock {
+            skew_ms: AtomicU64::new(0),
+        });
+        std::mem::forget(firn_store::clock::install(clock.clone()));
+        clock
+    })
 }
 
 /// What a read made from `started` until now must have seen of an oracle:
@@ -1573,6 +1637,10 @@ async fn run_model(default_seeds: &[u64], steps: usize, make: impl Fn(u64) -> Ru
         assert!(
             s.reverse_scans >= need(10) && s.seeks >= need(10),
             "too few reverse scans or seeks on {label} for seed {seed}: {s:?}"
+        );
+        assert!(
+            s.time_jumps >= need(4),
+            "too few clock jumps on {label} for seed {seed}: {s:?}"
         );
         assert!(
             s.range_deletes >= need(10) && s.seq_reads >= need(5),
