@@ -573,10 +573,18 @@ impl Run {
             shape.show()
         ));
         let started = now_ms();
-        let snap = self
-            .db()
-            .snapshot_at(seq)
-            .map_err(|e| format!("snapshot_at({seq}), oldest readable {oldest}: {e}"))?;
+        let snap = match self.db().snapshot_at(seq) {
+            Ok(snap) => snap,
+            // A background flush or compaction may raise the floor past
+            // `seq` at any moment (at once without read history): refused,
+            // naming the new floor, is right then.
+            Err(Error::SeqOutOfRange { oldest: now, .. }) if now > seq => {
+                self.note(format!("the floor rose to {now} meanwhile: refused"));
+                self.stats.seq_refusals += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(format!("snapshot_at({seq}), oldest readable {oldest}: {e}")),
+        };
         let it = snap
             .scan::<Vec<u8>, _>((lo.clone(), hi.clone()))
             .map_err(|e| format!("scan at seq {seq}: {e}"))?;

@@ -424,6 +424,8 @@ fn delete_range_removes_a_range_and_chunk_dump_shows_its_tombstone() {
     assert!(bad.stderr.contains("line 1"), "{}", bad.stderr);
     assert_eq!(firn(&db, &["scan"]).ok().stdout, "a\t1\nc\tagain\ne\t5\n");
 
+    // Every chunk checks out, the one of the range delete alone included.
+    firn(&db, &["verify"]).ok();
     // The chunks hold the range deletes: chunk-dump lists them.
     let mut listed = Vec::new();
     for chunk in chunk_files(&db) {
@@ -448,6 +450,7 @@ fn delete_range_removes_a_range_and_chunk_dump_shows_its_tombstone() {
                     OsStr::new("chunk-dump"),
                     chunk.as_os_str(),
                     OsStr::new("--json"),
+                    OsStr::new("--verify"),
                 ],
             )
             .ok()
