@@ -46,6 +46,11 @@ impl Health {
             if fatal.is_some() {
                 return;
             }
+            if err.is_fenced() {
+                tracing::warn!("this writer was fenced and stops: {err}");
+            } else {
+                tracing::error!("the database stopped: {err}");
+            }
             *fatal = Some(Arc::new(err));
         }
         self.stopped.send_replace(true);

@@ -85,6 +85,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub wal_ship_bytes: Option<u64>,
 
+    /// Log what the engine does to stderr: -v flushes, compactions, GC
+    /// passes, opens and fencing; -vv also each WAL shipment and manifest
+    /// detail; -vvv everything. `RUST_LOG` (e.g. `RUST_LOG=firn=debug`)
+    /// overrides it. Without either only warnings and errors are logged;
+    /// nothing is ever logged per read or write, and credentials never.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

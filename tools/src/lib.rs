@@ -39,6 +39,35 @@ where
     }
 }
 
+/// Sends the engine's `tracing` events to stderr: `RUST_LOG` when set,
+/// else warnings and errors, and with `-v`/`-vv`/`-vvv` Firn's own events
+/// at info/debug/trace (never the HTTP and signing layers underneath, whose
+/// debug output could show request headers).
+fn install_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let firn = match verbose {
+        0 => None,
+        1 => Some("info"),
+        2 => Some("debug"),
+        _ => Some("trace"),
+    };
+    let filter = match (std::env::var("RUST_LOG"), firn) {
+        (Ok(spec), _) if !spec.trim().is_empty() => EnvFilter::new(spec),
+        (_, Some(level)) => EnvFilter::new(format!(
+            "warn,firn={level},firn_store={level},firn_manifest={level},firn_tools={level}"
+        )),
+        _ => EnvFilter::new("warn"),
+    };
+    // A second install (the tests run many commands in one process) keeps
+    // the first.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+}
+
 /// Reports a command-line error (or prints help/version). Usage errors
 /// exit 3, like every error that is not "not found" or corruption.
 fn usage_error(e: &clap::Error) -> u8 {
@@ -75,6 +104,7 @@ fn usage_error(e: &clap::Error) -> u8 {
 
 /// Runs a parsed command line with output to `out`. Returns the exit code.
 pub fn run(cli: Cli, out: Out) -> u8 {
+    install_logging(cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("firn-cli")
@@ -95,6 +125,7 @@ pub fn run(cli: Cli, out: Out) -> u8 {
         hex,
         wal_ship_interval,
         wal_ship_bytes,
+        verbose: _,
         command,
     } = cli;
     let mut session = Session::new(db, local, Codec::from_hex_flag(hex), out)

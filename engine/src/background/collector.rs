@@ -147,11 +147,12 @@ impl Collector {
                 return;
             }
             match self.collect(self.deps.grace).await {
-                Ok(r) if r.chunks_deleted + r.manifests_deleted > 0 => tracing::debug!(
-                    "gc: deleted {} chunks ({} bytes) and {} manifest versions",
-                    r.chunks_deleted,
-                    r.bytes_reclaimed,
-                    r.manifests_deleted
+                Ok(r) if r.chunks_deleted + r.manifests_deleted > 0 => tracing::info!(
+                    chunks_deleted = r.chunks_deleted,
+                    orphans_deleted = r.orphans_deleted,
+                    bytes_reclaimed = r.bytes_reclaimed,
+                    manifests_deleted = r.manifests_deleted,
+                    "gc pass deleted what left the database"
                 ),
                 Ok(_) => {}
                 Err(e) if e.is_fenced() => {

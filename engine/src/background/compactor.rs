@@ -394,6 +394,7 @@ impl Compactor {
             compaction_bytes_written: outcome.bytes_written,
             ..Default::default()
         };
+        let outputs: Vec<String> = tables.iter().map(|t| t.object.clone()).collect();
         d.publisher.publish(edit, tables, None).await?;
         let m = &d.metrics;
         m.compactions.fetch_add(1, Ordering::Relaxed);
@@ -401,12 +402,15 @@ impl Compactor {
             .fetch_add(plan.input_bytes, Ordering::Relaxed);
         m.compaction_bytes_written
             .fetch_add(outcome.bytes_written, Ordering::Relaxed);
-        tracing::debug!(
-            "compaction done ({}): {} entries in, {} out, {} chunks",
-            plan.reason,
-            outcome.entries_in,
-            outcome.entries_out,
-            outcome.outputs.len()
+        tracing::info!(
+            reason = %plan.reason,
+            inputs = plan.inputs_l0.len() + plan.input_run_chunks.len(),
+            entries_in = outcome.entries_in,
+            entries_out = outcome.entries_out,
+            expired,
+            bytes_written = outcome.bytes_written,
+            outputs = ?outputs,
+            "compaction done"
         );
         Ok(outcome)
     }

@@ -217,6 +217,14 @@ impl Flusher {
             .publish(edit, vec![table.clone()], Some(mem.id))
             .await?;
         d.durable.advance(max_seq);
+        tracing::info!(
+            memtable = mem.id,
+            object = %table.object,
+            entries = summary.properties.entries,
+            bytes = summary.size,
+            through_seq = max_seq,
+            "flushed a memtable into a chunk"
+        );
         // The WAL goes only if the bucket we published into still is the
         // database's: a wiped or replaced bucket takes the version with it.
         d.retry

@@ -291,6 +291,13 @@ impl WalShipper {
             }
         }
         pos.next_id = id + 1;
+        tracing::debug!(
+            object = %ObjectName::ShippedWal(id).path(),
+            first_seq = run.first_seq,
+            last_seq = run.last_seq,
+            bytes = bytes.len(),
+            "shipped WAL"
+        );
         self.index.insert(id, d.epoch, run.last_seq);
         d.tail.shipped_object(pos.segment);
         d.metrics

@@ -265,6 +265,21 @@ async fn assemble(
 ) -> Result<Db> {
     let epoch = if writer { manifest.epoch } else { 0 };
     let db_id = format_db_id(&manifest.db_id);
+    if writer {
+        tracing::info!(
+            store = %opts.url,
+            epoch,
+            manifest_version = manifest.version,
+            wal_watermark = manifest.wal_watermark,
+            "opened as writer: every earlier writer is fenced"
+        );
+    } else {
+        tracing::info!(
+            store = %opts.url,
+            manifest_version = manifest.version,
+            "opened read-only"
+        );
+    }
     let wal_dir = local.wal_dir();
     let last_seq = recovered.last_seq.max(manifest.wal_watermark);
     let next_segment = recovered.last_segment + 1;

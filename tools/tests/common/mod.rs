@@ -26,7 +26,10 @@ impl Run {
 
 pub fn firn_cmd(db: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_firn"));
-    cmd.env_remove("FIRN_DB").arg("--db").arg(db);
+    cmd.env_remove("FIRN_DB")
+        .env_remove("RUST_LOG")
+        .arg("--db")
+        .arg(db);
     cmd
 }
 
