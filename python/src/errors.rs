@@ -23,7 +23,8 @@ create_exception!(
     InvalidArgumentError,
     FirnError,
     "The caller asked for something invalid: an oversized or empty key, a malformed URL, an \
-     unknown or bad option, a local directory of another database. Nothing was written."
+     unknown or bad option, a local directory of another database, a sequence number the \
+     database cannot read. Nothing was written."
 );
 create_exception!(
     firn,
@@ -69,6 +70,7 @@ pub(crate) fn to_py(py: Python<'_>, err: &firn::Error) -> PyErr {
     let (exc, kind) = match err {
         E::InvalidArgument(_) => (InvalidArgumentError::new_err(msg), "invalid_argument"),
         E::DatabaseMismatch { .. } => (InvalidArgumentError::new_err(msg), "database_mismatch"),
+        E::SeqOutOfRange { .. } => (InvalidArgumentError::new_err(msg), "seq_out_of_range"),
         E::Corruption { .. } => (CorruptionError::new_err(msg), "corruption"),
         E::Fenced { .. } => (FencedError::new_err(msg), "fenced"),
         E::FencedWrites { .. } => (FencedError::new_err(msg), "fenced_writes"),

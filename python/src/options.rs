@@ -50,6 +50,7 @@ pub(crate) const NAMES: &[&str] = &[
     "multipart_part_size",
     "multipart_threshold",
     "preload_indexes",
+    "read_history",
     "read_only",
     "refresh_interval",
     "request_timeout",
@@ -109,6 +110,7 @@ fn apply_one(o: &mut firn::Options, name: &str, v: &Bound<'_, PyAny>) -> PyResul
             }
         }
         "change_buffer_bytes" => o.change_buffer_bytes = int(name, v)?,
+        "read_history" => o.read_history = seconds(name, v)?,
         "max_frozen_memtables" => o.max_frozen_memtables = int(name, v)?,
         "block_size" => o.block_size = int(name, v)?,
         "compression_level" => o.compression_level = int(name, v)?,
