@@ -11,20 +11,44 @@
 #
 # Either way FIRN_REQUIRE_S3=1 is exported, so S3 tests fail instead of skipping when the
 # server is not configured. Without -p/--package/--workspace arguments the whole workspace is
-# tested. The exit code is cargo's.
+# tested.
+#
+# After `cargo test`, when the Python package is in scope (the whole workspace, or
+# -p firn-python; `--exclude firn-python` leaves it out), scripts/python-test.sh builds it
+# into .venv/ and runs its pytest suite against the embedded default and the same S3 server.
+# The exit code is non-zero when cargo's or pytest's is.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-# Add --workspace unless the caller already chose packages.
+# Add --workspace unless the caller already chose packages. The Python package is tested
+# with the whole workspace, or when it is one of the packages chosen, unless excluded.
 scope=(--workspace)
-for arg in "$@"; do
+packages=()
+excluded=()
+whole=0
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    arg="${args[i]}"
+    next="${args[i + 1]:-}"
     case "$arg" in
         --) break ;;
-        -p | -p* | --package | --package=* | --workspace | --all) scope=() ;;
+        -p | --package) scope=(); packages+=("$next") ;;
+        --package=*) scope=(); packages+=("${arg#--package=}") ;;
+        -p*) scope=(); packages+=("${arg#-p}") ;;
+        --workspace | --all) scope=(); whole=1 ;;
+        --exclude) excluded+=("$next") ;;
+        --exclude=*) excluded+=("${arg#--exclude=}") ;;
     esac
 done
+python=0
+if [[ ${#scope[@]} -gt 0 || $whole == 1 ]] || [[ " ${packages[*]} " == *" firn-python "* ]]; then
+    python=1
+fi
+if [[ " ${excluded[*]} " == *" firn-python "* ]]; then
+    python=0
+fi
 
 export FIRN_REQUIRE_S3="${FIRN_REQUIRE_S3:-1}"
 
@@ -42,5 +66,12 @@ fi
 set +e
 cargo test "${scope[@]}" "$@"
 status=$?
+if [[ $python == 1 ]]; then
+    "$ROOT/scripts/python-test.sh"
+    python_status=$?
+    if [[ $status == 0 ]]; then
+        status=$python_status
+    fi
+fi
 set -e
 exit "$status"

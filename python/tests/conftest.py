@@ -1,0 +1,75 @@
+"""Shared fixtures of the Python suite.
+
+`store` runs a test once per kind of object store: `file` (the embedded
+default: a temporary folder acting as the bucket) and `s3` (a fresh prefix in
+the bucket of the S3 server named by FIRN_TEST_S3_ENDPOINT and
+FIRN_TEST_S3_BUCKET, with credentials and region from the usual AWS_*
+variables; scripts/test.sh starts a local server and sets them all). Without
+a server the S3 variants skip, unless FIRN_REQUIRE_S3=1: then they fail.
+"""
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+import firn
+
+
+def s3_settings():
+    """(endpoint, bucket) of the test run's S3 server, or None."""
+    endpoint = os.environ.get("FIRN_TEST_S3_ENDPOINT", "").strip()
+    bucket = os.environ.get("FIRN_TEST_S3_BUCKET", "").strip()
+    if endpoint and bucket:
+        return endpoint, bucket
+    return None
+
+
+class Location:
+    """A database location for one test: an object-store URL, options that
+    reach it, and local directories under a temporary folder."""
+
+    def __init__(self, kind, root: Path):
+        self.kind = kind
+        self.root = root
+        self.options = {}
+        if kind == "file":
+            self.objects = root / "objects"
+            self.url = f"file://{self.objects}"
+        else:
+            endpoint, bucket = s3_settings()
+            self.objects = None
+            self.url = f"s3://{bucket}/firn-python-tests/{uuid.uuid4().hex}"
+            # The test run's server wins over a stray AWS_ENDPOINT_URL.
+            self.options["s3_endpoint"] = endpoint
+
+    def local(self, name="local") -> Path:
+        return self.root / name
+
+    def open(self, local="local", **options) -> firn.Db:
+        """Opens the database with local directory `local` (a name under the
+        test's temporary folder) and `options` on top of the location's."""
+        return firn.open(self.url, self.local(local), **{**self.options, **options})
+
+    def __repr__(self):
+        return f"<{self.kind} {self.url}>"
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request, tmp_path):
+    if request.param == "s3" and s3_settings() is None:
+        why = (
+            "FIRN_TEST_S3_ENDPOINT and FIRN_TEST_S3_BUCKET are not set; run scripts/test.sh, "
+            "or point them and AWS_* at an S3 server"
+        )
+        if os.environ.get("FIRN_REQUIRE_S3") == "1":
+            pytest.fail(f"FIRN_REQUIRE_S3=1 but {why}", pytrace=False)
+        pytest.skip(why)
+    return Location(request.param, tmp_path)
+
+
+@pytest.fixture
+def file_store(tmp_path):
+    """The embedded default only (tests that damage objects on disk)."""
+    return Location("file", tmp_path)
