@@ -216,6 +216,22 @@ impl Db {
             .map(|_| ())
     }
 
+    /// Removes every key from `start` (included) to `end` (excluded) in one
+    /// write, however many keys the range holds.
+    #[pyo3(signature = (start, end, *, durability = None))]
+    fn delete_range(
+        &self,
+        py: Python<'_>,
+        start: &Bound<'_, PyAny>,
+        end: &Bound<'_, PyAny>,
+        durability: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let mut batch = firn::WriteBatch::new();
+        batch.delete_range(to_bytes("start", start)?, to_bytes("end", end)?);
+        self.write_inner(py, batch, write_options(durability)?)
+            .map(|_| ())
+    }
+
     /// Applies a `WriteBatch` atomically: readers see all of it or none of
     /// it. Returns the sequence number of its last operation. The batch is
     /// left as it was (`clear()` empties it).
@@ -275,6 +291,24 @@ impl Db {
             shared: self.shared.clone(),
             snap: RwLock::new(Some(Arc::new(db.snapshot()))),
         })
+    }
+
+    /// A snapshot at an older sequence number `seq`, from
+    /// `oldest_readable_seq()` to the last write (see `read_history`);
+    /// an older one raises `InvalidArgumentError` (kind `seq_out_of_range`).
+    fn snapshot_at(&self, py: Python<'_>, seq: u64) -> PyResult<Snapshot> {
+        let db = check(py, self.shared.db())?;
+        let snap = check(py, db.snapshot_at(seq))?;
+        Ok(Snapshot {
+            shared: self.shared.clone(),
+            snap: RwLock::new(Some(Arc::new(snap))),
+        })
+    }
+
+    /// The oldest sequence number `snapshot_at` accepts now.
+    fn oldest_readable_seq(&self, py: Python<'_>) -> PyResult<u64> {
+        let db = check(py, self.shared.db())?;
+        Ok(db.oldest_readable_seq())
     }
 
     /// Freezes the memtable and waits until every write so far is in chunks
@@ -482,6 +516,18 @@ impl WriteBatch {
     fn delete<'py>(slf: &Bound<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
         let key = to_bytes("key", key)?;
         lock(&slf.get().ops).delete(key);
+        Ok(slf.clone())
+    }
+
+    /// Adds a delete of every key from `start` (included) to `end`
+    /// (excluded).
+    fn delete_range<'py>(
+        slf: &Bound<'py, Self>,
+        start: &Bound<'py, PyAny>,
+        end: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let (start, end) = (to_bytes("start", start)?, to_bytes("end", end)?);
+        lock(&slf.get().ops).delete_range(start, end);
         Ok(slf.clone())
     }
 

@@ -311,3 +311,28 @@ def test_writes_from_many_threads(store):
         assert errors == []
         assert len(list(db.scan())) == 800
         assert db.metrics()["batches"] == 800
+
+
+def test_range_deletes_and_reads_at_an_older_seq(store):
+    with store.open(read_history=3600) as db:
+        for i in range(100):
+            db.put(key(i), value(i))
+        before = db.write(firn.WriteBatch().put(b"marker", b"1"))
+        db.delete_range(key(10), key(90))
+        assert db.get(key(10)) is None and db.get(key(89)) is None
+        assert db.get(key(9)) == value(9) and db.get(key(90)) == value(90)
+        assert len(list(db.scan(prefix=b"key"))) == 20
+        db.write(firn.WriteBatch().delete_range(key(0), key(5)))
+        assert [k for k, _ in db.scan(end=key(10))] == [key(i) for i in range(5, 10)]
+        db.flush()
+        db.compact()
+        # The state before the range deletes is still readable at its seq.
+        assert db.oldest_readable_seq() <= before
+        with db.snapshot_at(before) as snap:
+            assert snap.get(key(50)) == value(50)
+            assert len(list(snap.scan(prefix=b"key"))) == 100
+        with pytest.raises(firn.InvalidArgumentError) as refused:
+            db.snapshot_at(before + 1000)
+        assert refused.value.kind == "seq_out_of_range"
+        with pytest.raises(firn.InvalidArgumentError):
+            db.delete_range(key(5), key(1))

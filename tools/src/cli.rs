@@ -12,9 +12,12 @@ const LONG_ABOUT: &str = "\
 Inspect and change a Firn database.
 
 A database is named by --db (or FIRN_DB): a plain path P is the embedded
-default (objects in file://P/objects, local state in P/local); a URL
-(file:///abs/path, memory://NAME) names the object store, with --local DIR
-for the local state (WAL).
+default (objects in file://P/objects, local state in P/local); a URL names
+the object store, with --local DIR for the local state (WAL). Accepted URLs:
+file:///abs/path (a folder), s3://bucket/prefix (S3, MinIO or any
+S3-compatible store; endpoint, region and credentials from AWS_ENDPOINT_URL,
+AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and memory://NAME
+(in this process only).
 
 Read commands (get, scan, manifest, chunk-dump, verify, stats) open the
 database read-only and never change it. Write commands (put, delete, load,
@@ -52,7 +55,9 @@ tiers (memory, local disk, object store):
 )]
 pub struct Cli {
     /// The database: a folder path P (objects in P/objects, local state in
-    /// P/local) or an object-store URL (file:///abs/path, memory://NAME).
+    /// P/local) or an object-store URL: file:///abs/path,
+    /// s3://bucket/prefix (endpoint and credentials from AWS_*),
+    /// memory://NAME.
     #[arg(long, global = true, env = "FIRN_DB", value_name = "PATH|URL")]
     pub db: Option<String>,
 
