@@ -368,7 +368,7 @@ impl Compactor {
         let mut expired = 0u64;
         while let Some(mut e) = merge.next().await? {
             outcome.entries_in += 1;
-            if e.kind == Kind::Put && e.meta.is_expired_at(now_ms) && e.meta.expires_ms != 0 {
+            if e.kind == Kind::Put && e.meta.is_expired_at(now_ms) {
                 expired += 1;
                 e.kind = Kind::Delete;
                 e.value = bytes::Bytes::new();
