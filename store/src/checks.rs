@@ -28,6 +28,10 @@ impl ObjectStore {
                 .list_one()
                 .await
                 .map_err(|e| target.access_error(&self.inner.url, e)),
+            Backend::Azblob(target) => self
+                .list_one()
+                .await
+                .map_err(|e| target.access_error(&self.inner.url, e)),
             Backend::Custom => self.list_one().await.map_err(|e| StoreError::Access {
                 url: self.inner.url.clone(),
                 detail: format!("listing the store's root failed: {e}"),
@@ -64,7 +68,9 @@ impl ObjectStore {
         }
         match self.inner.backend {
             Backend::Local(_) | Backend::Memory => return Ok(()),
-            Backend::S3(_) => {}
+            // Both claim conditional creates (If-None-Match: *); the probe below finds out
+            // whether the server honours them.
+            Backend::S3(_) | Backend::Azblob(_) => {}
             Backend::Custom => {
                 if !self.inner.op.info().capability().write_with_if_not_exists {
                     return Err(StoreError::UnsafeConditionalWrites {

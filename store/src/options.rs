@@ -12,7 +12,8 @@ pub(crate) const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 const MAX_PART_SIZE: usize = 5 * 1024 * 1024 * 1024;
 
 /// Settings for opening an object store. Every field has a sensible default
-/// ([`StoreOptions::default`]); the `s3_*` fields matter only for `s3://` URLs.
+/// ([`StoreOptions::default`]); the `s3_*` fields matter only for `s3://` URLs, the
+/// `azblob_*` fields only for `azblob://` URLs.
 ///
 /// Unset S3 settings fall back to the usual AWS environment variables:
 ///
@@ -30,6 +31,24 @@ const MAX_PART_SIZE: usize = 5 * 1024 * 1024 * 1024;
 ///
 /// Opening a store never makes a request and never reads `~/.aws` files or the EC2 instance
 /// metadata service unless `s3_default_credential_chain` is set.
+///
+/// Azure Blob settings (`azblob://container/prefix`) come from a [connection string] — the
+/// `azblob_connection_string` option, else `AZURE_STORAGE_CONNECTION_STRING` — and the
+/// `azblob_*` options override its parts:
+///
+/// | setting | option | from the connection string | default |
+/// |---|---|---|---|
+/// | account | `azblob_account_name` | `AccountName` | from the endpoint (`https://ACCOUNT.blob.core.windows.net`, or Azurite's `http://host:port/ACCOUNT`) |
+/// | endpoint | `azblob_endpoint` | `BlobEndpoint`, else `DefaultEndpointsProtocol` + `AccountName` + `EndpointSuffix` | `https://<account>.blob.core.windows.net` |
+/// | shared key | `azblob_account_key` | `AccountKey` | none |
+/// | SAS token | `azblob_sas_token` | `SharedAccessSignature` | none |
+///
+/// A shared key or SAS token given as an option replaces the connection string's credentials.
+/// `UseDevelopmentStorage=true` means Azurite on its default port with its well-known
+/// development account `devstoreaccount1`. Without a key or token opening fails with a clear
+/// error, unless `azblob_default_credential_chain` is set.
+///
+/// [connection string]: https://learn.microsoft.com/azure/storage/common/storage-configure-connection-string
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// The S3 endpoint URL, e.g. `http://127.0.0.1:9000` for a local MinIO. Must start with
@@ -51,6 +70,27 @@ pub struct StoreOptions {
     /// and the EC2 instance metadata service. Off by default: those sources can be slow or
     /// hang outside AWS, and a missing key is reported as an error instead.
     pub s3_default_credential_chain: bool,
+    /// An Azure Storage connection string (`AccountName=…;AccountKey=…;BlobEndpoint=…`); when
+    /// unset, `AZURE_STORAGE_CONNECTION_STRING` is used. Never printed (`Debug` shows it
+    /// redacted).
+    pub azblob_connection_string: Option<String>,
+    /// The Blob service endpoint URL, e.g. `https://myaccount.blob.core.windows.net` or
+    /// Azurite's `http://127.0.0.1:10000/devstoreaccount1`. Must start with `http://` or
+    /// `https://`.
+    pub azblob_endpoint: Option<String>,
+    /// The storage account name.
+    pub azblob_account_name: Option<String>,
+    /// The storage account's shared key (base64). Never printed (`Debug` shows it redacted).
+    pub azblob_account_key: Option<String>,
+    /// A shared access signature token (`sv=…&sig=…`). Never printed (`Debug` shows it
+    /// redacted).
+    pub azblob_sas_token: Option<String>,
+    /// When no shared key or SAS token is given (neither here nor in the connection string),
+    /// let OpenDAL find credentials itself (the `AZURE_*` variables of a client secret,
+    /// workload identity or Azure CLI, and the instance metadata service). Off by default:
+    /// those sources can be slow or hang outside Azure, and missing credentials are reported
+    /// as an error instead.
+    pub azblob_default_credential_chain: bool,
     /// Accept a store that ignores conditional creates (`If-None-Match: *`): the unfenced
     /// single-writer mode. [`super::ObjectStore::verify_conditional_writes`] then succeeds
     /// without checking. Only safe if no two writers ever open the same database at once:
@@ -90,6 +130,12 @@ impl Default for StoreOptions {
             s3_session_token: None,
             s3_virtual_host_style: None,
             s3_default_credential_chain: false,
+            azblob_connection_string: None,
+            azblob_endpoint: None,
+            azblob_account_name: None,
+            azblob_account_key: None,
+            azblob_sas_token: None,
+            azblob_default_credential_chain: false,
             allow_unconditional_writes: false,
             request_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(60),
@@ -119,6 +165,18 @@ impl fmt::Debug for StoreOptions {
             .field(
                 "s3_default_credential_chain",
                 &self.s3_default_credential_chain,
+            )
+            .field(
+                "azblob_connection_string",
+                &redacted(&self.azblob_connection_string),
+            )
+            .field("azblob_endpoint", &self.azblob_endpoint)
+            .field("azblob_account_name", &self.azblob_account_name)
+            .field("azblob_account_key", &redacted(&self.azblob_account_key))
+            .field("azblob_sas_token", &redacted(&self.azblob_sas_token))
+            .field(
+                "azblob_default_credential_chain",
+                &self.azblob_default_credential_chain,
             )
             .field(
                 "allow_unconditional_writes",
@@ -178,9 +236,17 @@ mod tests {
             s3_access_key_id: Some("AKIDEXAMPLE".into()),
             s3_secret_access_key: Some("wJalrXUtnFEMI".into()),
             s3_session_token: Some("FwoGZXIvYXdzE".into()),
+            azblob_connection_string: Some("AccountName=acct;AccountKey=Q09OTlNUUktFWQ==".into()),
+            azblob_account_name: Some("myaccount".into()),
+            azblob_account_key: Some("QVpCTE9CS0VZ".into()),
+            azblob_sas_token: Some("sv=2024&sig=SASSIGNATURE".into()),
             ..StoreOptions::default()
         };
         let shown = format!("{o:?}");
+        assert!(shown.contains("myaccount"), "{shown}");
+        for secret in ["Q09OTlNUUktFWQ", "QVpCTE9CS0VZ", "SASSIGNATURE", "acct"] {
+            assert!(!shown.contains(secret), "{secret}: {shown}");
+        }
         assert!(shown.contains("AKIDEXAMPLE"), "{shown}");
         assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
         assert!(!shown.contains("FwoGZXIvYXdzE"), "{shown}");

@@ -165,7 +165,7 @@ fn resolve_credentials(
 }
 
 /// Checks an endpoint URL and returns it without trailing `/`.
-fn check_endpoint(e: &str) -> Result<String, &'static str> {
+pub(crate) fn check_endpoint(e: &str) -> Result<String, &'static str> {
     let rest = e
         .strip_prefix("http://")
         .or_else(|| e.strip_prefix("https://"))

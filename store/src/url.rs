@@ -7,7 +7,8 @@ use crate::error::StoreError;
 /// The URL forms this build accepts, for error messages.
 pub(crate) const ACCEPTED_FORMS: &str =
     "accepted forms are file:///absolute/path (a local folder), \
-     s3://bucket/prefix (S3, MinIO or another S3-compatible server) and memory://NAME (in-process)";
+     s3://bucket/prefix (S3, MinIO or another S3-compatible server), \
+     azblob://container/prefix (Azure Blob Storage or Azurite) and memory://NAME (in-process)";
 
 /// Where a store URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,14 @@ pub(crate) enum Location {
         /// The bucket name.
         bucket: String,
         /// The root inside the bucket: `/`-separated segments, no empty, `.` or `..` ones.
+        prefix: String,
+    },
+    /// An Azure Blob Storage container and the prefix (as for [`Location::S3`]) under which
+    /// the database's objects live.
+    Azblob {
+        /// The container name.
+        container: String,
+        /// The root inside the container: `/`-separated segments, no empty, `.` or `..` ones.
         prefix: String,
     },
 }
@@ -48,6 +57,7 @@ pub(crate) fn parse(url: &str) -> Result<Location, StoreError> {
         "file" => parse_file(url, rest),
         "memory" => parse_memory(url, rest),
         "s3" => parse_s3(url, rest),
+        "azblob" => parse_azblob(url, rest),
         "" => Err(invalid(url, format!("empty scheme; {ACCEPTED_FORMS}"))),
         other => Err(invalid(
             url,
@@ -124,7 +134,62 @@ fn parse_s3(url: &str, rest: &str) -> Result<Location, StoreError> {
             ),
         ));
     }
-    // One trailing '/' is allowed ("s3://bucket/db/" is "s3://bucket/db").
+    Ok(Location::S3 {
+        bucket: bucket.to_string(),
+        prefix: parse_prefix(url, prefix, FORM)?,
+    })
+}
+
+/// `azblob://container/prefix`: the container is required, the prefix (the database's root
+/// inside the container) is optional. Both are taken literally, without percent-decoding.
+/// The storage account, its endpoint and credentials are not part of the URL: they come from
+/// `AZURE_STORAGE_CONNECTION_STRING` or the store options.
+fn parse_azblob(url: &str, rest: &str) -> Result<Location, StoreError> {
+    const FORM: &str =
+        "use azblob://container/prefix, as in azblob://my-container/databases/orders";
+    if rest.contains(['?', '#']) {
+        return Err(invalid(
+            url,
+            format!(
+                "query strings and fragments are not accepted; the account, endpoint and \
+                 credentials come from AZURE_STORAGE_CONNECTION_STRING or from the store \
+                 options; {FORM}"
+            ),
+        ));
+    }
+    let (container, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if container.is_empty() {
+        return Err(invalid(url, format!("missing container name; {FORM}")));
+    }
+    if container.contains(['@', ':', '.']) {
+        return Err(invalid(
+            url,
+            format!(
+                "the container name {container:?} looks like a host, port, account or \
+                 credentials; the URL names only the container: set the account, endpoint and \
+                 key with AZURE_STORAGE_CONNECTION_STRING (or the store options); {FORM}"
+            ),
+        ));
+    }
+    if !valid_container_name(container) {
+        return Err(invalid(
+            url,
+            format!(
+                "invalid container name {container:?}: container names are 3 to 63 \
+                 characters of lowercase letters, digits and '-', starting and ending with a \
+                 letter or digit, without two '-' in a row; {FORM}"
+            ),
+        ));
+    }
+    Ok(Location::Azblob {
+        container: container.to_string(),
+        prefix: parse_prefix(url, prefix, FORM)?,
+    })
+}
+
+/// The prefix part of `s3://` and `azblob://` URLs, checked: one trailing `/` is allowed
+/// (`s3://bucket/db/` is `s3://bucket/db`); empty, `.` and `..` segments and whitespace are not.
+fn parse_prefix(url: &str, prefix: &str, form: &str) -> Result<String, StoreError> {
     let prefix = if prefix.starts_with('/') {
         prefix
     } else {
@@ -140,14 +205,24 @@ fn parse_s3(url: &str, rest: &str) -> Result<Location, StoreError> {
             url,
             format!(
                 "invalid prefix {prefix:?}: it must not contain empty ('//'), '.' or '..' \
-                 segments or whitespace; {FORM}"
+                 segments or whitespace; {form}"
             ),
         ));
     }
-    Ok(Location::S3 {
-        bucket: bucket.to_string(),
-        prefix: prefix.to_string(),
-    })
+    Ok(prefix.to_string())
+}
+
+/// Azure's container naming rules: 3 to 63 characters of lowercase letters, digits and `-`,
+/// starting and ending with a letter or digit, no `--`.
+fn valid_container_name(c: &str) -> bool {
+    let edge_ok =
+        |ch: Option<char>| ch.is_some_and(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit());
+    (3..=63).contains(&c.len())
+        && c.chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        && edge_ok(c.chars().next())
+        && edge_ok(c.chars().last())
+        && !c.contains("--")
 }
 
 /// S3 bucket naming rules (lowercase, 3 to 63 characters), relaxed to also accept `_` and
@@ -201,6 +276,30 @@ mod tests {
                 "{url}"
             );
         }
+        for (url, container, prefix) in [
+            ("azblob://firn-test", "firn-test", ""),
+            ("azblob://abc/", "abc", ""),
+            ("AZBLOB://c0ntainer-1/db", "c0ntainer-1", "db"),
+            (
+                "azblob://firn-test/firn-tests/x-1/",
+                "firn-test",
+                "firn-tests/x-1",
+            ),
+            (
+                "azblob://a23456789012345678901234567890123456789012345678901234567890123/p",
+                "a23456789012345678901234567890123456789012345678901234567890123",
+                "p",
+            ),
+        ] {
+            assert_eq!(
+                parse(url).ok(),
+                Some(Location::Azblob {
+                    container: container.into(),
+                    prefix: prefix.into()
+                }),
+                "{url}"
+            );
+        }
     }
 
     #[test]
@@ -230,6 +329,30 @@ mod tests {
             ("s3://bucket/a b", "invalid prefix"),
             ("s3://bucket/x?region=eu-west-1", "query strings"),
             ("s3://bucket#frag", "query strings"),
+            ("azblob://", "missing container"),
+            ("azblob:///db", "missing container"),
+            ("azblob://ab/db", "invalid container name \"ab\""),
+            ("azblob://My-Container/db", "invalid container name"),
+            ("azblob://my_container/db", "invalid container name"),
+            ("azblob://-abc/db", "invalid container name"),
+            ("azblob://abc-/db", "invalid container name"),
+            ("azblob://a--b/db", "invalid container name"),
+            (
+                "azblob://a234567890123456789012345678901234567890123456789012345678901234",
+                "invalid container name",
+            ),
+            (
+                "azblob://account.blob.core.windows.net/c",
+                "looks like a host",
+            ),
+            (
+                "azblob://127.0.0.1:10000/devstoreaccount1/c",
+                "AZURE_STORAGE_CONNECTION_STRING",
+            ),
+            ("azblob://key@container/db", "looks like a host"),
+            ("azblob://container/a//b", "invalid prefix"),
+            ("azblob://container/../b", "invalid prefix"),
+            ("azblob://container/db?sv=2024", "query strings"),
         ] {
             match parse(url) {
                 Err(StoreError::InvalidUrl { url: u, reason }) => {

@@ -1,4 +1,4 @@
-//! Request counting on the wire for HTTP stores (`s3://`).
+//! Request counting on the wire for HTTP stores (`s3://`, `azblob://`).
 //!
 //! [`WireCountLayer`] wraps the operator's HTTP transport, so every request actually sent to
 //! the endpoint is counted — including retries, each part of a multipart upload, every page
@@ -63,22 +63,27 @@ impl HttpTransport for CountingTransport {
     }
 }
 
-/// The kind of an S3 request, from its method and query string.
+/// The kind of an S3 or Azure Blob request, from its method and query string.
 fn classify(method: &Method, query: &str) -> Option<RequestKind> {
     let has = |key: &str| {
         query
             .split('&')
             .any(|p| p == key || p.split_once('=').is_some_and(|(k, _)| k == key))
     };
+    let comp = |value: &str| query.split('&').any(|p| p == format!("comp={value}"));
     Some(match *method {
         Method::HEAD => RequestKind::Head,
         Method::DELETE => RequestKind::Delete,
-        // DeleteObjects (a batch delete) is a POST.
-        Method::POST if has("delete") => RequestKind::Delete,
-        Method::GET if has("list-type") || has("uploads") || has("versions") => RequestKind::List,
+        // DeleteObjects (S3) and Blob Batch (Azure) delete many objects with one POST.
+        Method::POST if has("delete") || comp("batch") => RequestKind::Delete,
+        // Azure's List Blobs is `?restype=container&comp=list`.
+        Method::GET if has("list-type") || has("uploads") || has("versions") || comp("list") => {
+            RequestKind::List
+        }
         Method::GET if has("prefix") || has("delimiter") || has("max-keys") => RequestKind::List,
         Method::GET => RequestKind::Get,
-        // PutObject, UploadPart, Create/CompleteMultipartUpload.
+        // PutObject, UploadPart, Create/CompleteMultipartUpload; Azure's Put Blob, Put Block
+        // and Put Block List.
         Method::PUT | Method::POST => RequestKind::Put,
         _ => return None,
     })
@@ -108,6 +113,17 @@ mod tests {
             (Method::POST, "delete", Some(Delete)),
             (Method::DELETE, "uploadId=u", Some(Delete)),
             (Method::OPTIONS, "", None),
+            // Azure Blob.
+            (Method::GET, "restype=container&comp=list", Some(List)),
+            (
+                Method::GET,
+                "restype=container&comp=list&prefix=db%2F&maxresults=1",
+                Some(List),
+            ),
+            (Method::GET, "sv=2024&sp=racwdl&sig=x", Some(Get)),
+            (Method::PUT, "comp=block&blockid=AAAA", Some(Put)),
+            (Method::PUT, "comp=blocklist", Some(Put)),
+            (Method::POST, "comp=batch", Some(Delete)),
         ] {
             assert_eq!(classify(&method, query), kind, "{method} ?{query}");
         }

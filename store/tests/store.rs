@@ -507,3 +507,320 @@ async fn quiesce_waits_for_writes_whose_task_was_aborted() {
     // task was gone, which is the case quiesce exists for.
     eprintln!("{landed_late} of 20 aborted writes landed after their task ended");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Azure Blob (`azblob://`), against the Azurite (or Azure) container of the test run.
+// ---------------------------------------------------------------------------------------------
+
+/// `azblob://<container>/store-tests/<tag>-<random>` on the container of the test run
+/// (`FIRN_TEST_AZBLOB_CONTAINER`, with the account, endpoint and key from
+/// `AZURE_STORAGE_CONNECTION_STRING`; `scripts/test.sh` starts Azurite and sets both). Without
+/// them the test prints why it is skipped and passes, unless `FIRN_REQUIRE_AZBLOB=1`.
+fn azblob_url(test: &str, tag: &str) -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    match (
+        var("FIRN_TEST_AZBLOB_CONTAINER"),
+        var("AZURE_STORAGE_CONNECTION_STRING"),
+    ) {
+        (Some(container), Some(_)) => Some(format!(
+            "azblob://{container}/store-tests/{tag}-{}",
+            firn_store::clock::uuid().simple()
+        )),
+        _ => {
+            let why = "FIRN_TEST_AZBLOB_CONTAINER and AZURE_STORAGE_CONNECTION_STRING are not \
+                       set; run scripts/test.sh, or eval \"$(scripts/azurite.sh start)\"";
+            assert!(
+                var("FIRN_REQUIRE_AZBLOB").as_deref() != Some("1"),
+                "{test}: FIRN_REQUIRE_AZBLOB=1 but {why}"
+            );
+            eprintln!("skipped {test}: {why}");
+            None
+        }
+    }
+}
+
+/// Deletes every object of a test prefix (best effort).
+async fn empty(store: &ObjectStore) {
+    if let Ok(objects) = store.list("").await {
+        for o in objects {
+            let _ = store.delete(&o.path).await;
+        }
+    }
+}
+
+#[test]
+fn malformed_azblob_urls_are_refused_before_any_request() {
+    for (url, needle) in [
+        ("azblob://", "missing container"),
+        ("azblob://ab/db", "invalid container name"),
+        ("azblob://Upper/db", "invalid container name"),
+        ("azblob://a--b/db", "invalid container name"),
+        (
+            "azblob://127.0.0.1:10000/devstoreaccount1/c",
+            "AZURE_STORAGE_CONNECTION_STRING",
+        ),
+        ("azblob://container/a//b", "invalid prefix"),
+        ("azblob://container/db?sv=x", "query strings"),
+    ] {
+        match ObjectStore::from_url(url) {
+            Err(e @ StoreError::InvalidUrl { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(url), "{msg}");
+                assert!(msg.contains(needle), "{url}: {msg}");
+                assert!(msg.contains("azblob://container/prefix"), "{url}: {msg}");
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+    // The list of accepted forms names azblob:// too.
+    match ObjectStore::from_url("gs://bucket/db") {
+        Err(StoreError::InvalidUrl { reason, .. }) => {
+            assert!(reason.contains("azblob://container/prefix"), "{reason}")
+        }
+        other => panic!("expected InvalidUrl, got {other:?}"),
+    }
+}
+
+/// Options naming an account and key explicitly (the option's connection string wins over
+/// the environment's), so the test does not depend on the environment.
+fn azblob_options(endpoint: &str) -> StoreOptions {
+    StoreOptions {
+        azblob_connection_string: Some(format!(
+            "DefaultEndpointsProtocol=http;AccountName=firntest;\
+             AccountKey=c2VjcmV0LWF6dXJlLWtleQ==;BlobEndpoint={endpoint}"
+        )),
+        max_retries: 1,
+        retry_min_delay: std::time::Duration::from_millis(10),
+        retry_max_delay: std::time::Duration::from_millis(20),
+        ..StoreOptions::default()
+    }
+}
+
+#[test]
+fn bad_azblob_settings_are_clear_errors() {
+    let with_conn = |conn: &str| StoreOptions {
+        azblob_connection_string: Some(conn.to_string()),
+        ..StoreOptions::default()
+    };
+    let cases = [
+        (with_conn("AccountName=acct"), "no Azure credentials"),
+        (
+            with_conn("AccountName=acct;AccountKey=c2VjcmV0LWF6dXJlLWtleQ==;BlobEndpoint=x"),
+            "http:// or https://",
+        ),
+        (
+            with_conn("AccountKey=c2VjcmV0LWF6dXJlLWtleQ=="),
+            "no Azure storage account",
+        ),
+        (
+            with_conn("AccountName=acct;AccountKey=not base64!"),
+            "not valid base64",
+        ),
+        (
+            StoreOptions {
+                multipart_part_size: 1024 * 1024,
+                ..azblob_options("http://127.0.0.1:9/firntest")
+            },
+            "5 MiB",
+        ),
+    ];
+    for (opts, needle) in cases {
+        match ObjectStore::from_url_with("azblob://container/db", &opts) {
+            Err(e @ StoreError::InvalidConfig { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("azblob://container/db") && msg.contains(needle),
+                    "{msg}"
+                );
+                assert!(!msg.contains("c2VjcmV0"), "{msg}");
+            }
+            other => panic!("{needle}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+}
+
+/// Opening makes no request; the first one (`check_access`) names the container and endpoint,
+/// never the key.
+#[tokio::test]
+async fn an_unreachable_azblob_endpoint_is_one_clear_error() -> TestResult {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/firntest");
+    let store =
+        ObjectStore::from_url_with("azblob://some-container/db", &azblob_options(&endpoint))?;
+    assert_eq!(store.requests(), RequestCounts::default());
+    match store.check_access().await {
+        Err(e @ StoreError::Access { .. }) => {
+            let msg = e.to_string();
+            for needle in [
+                "azblob://some-container/db",
+                "\"some-container\"",
+                "\"firntest\"",
+                &endpoint,
+                "running",
+            ] {
+                assert!(msg.contains(needle), "{needle:?} missing in: {msg}");
+            }
+            assert!(!msg.contains("c2VjcmV0"), "{msg}");
+        }
+        other => panic!("expected Access, got {other:?}"),
+    }
+    // The attempt and its one retry, counted on the wire.
+    assert_eq!(store.requests().list, 2, "{}", store.requests());
+    Ok(())
+}
+
+#[tokio::test]
+async fn basic_operations_and_counts_on_azblob() -> TestResult {
+    let Some(url) = azblob_url("basic_operations_and_counts_on_azblob", "basic") else {
+        return Ok(());
+    };
+    let store = ObjectStore::from_url(&url)?;
+    let result = basic_operations(&store).await;
+    empty(&store).await;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_put_if_absent_on_azblob_has_one_winner() -> TestResult {
+    let Some(url) = azblob_url("concurrent_put_if_absent_on_azblob_has_one_winner", "race") else {
+        return Ok(());
+    };
+    let store = ObjectStore::from_url(&url)?;
+    let result = racing_creates(store.clone()).await;
+    empty(&store).await;
+    result
+}
+
+/// OpenDAL's Azure Blob service sends `If-None-Match: *` for `if_not_exists`, and the service
+/// refuses the second create with the conditional error (`ConditionNotMatch`), so the engine's
+/// conditional-write self-check passes (three requests) and leaves no probe behind.
+#[tokio::test]
+async fn azblob_honours_conditional_creates_and_passes_the_check() -> TestResult {
+    let Some(url) = azblob_url(
+        "azblob_honours_conditional_creates_and_passes_the_check",
+        "verify",
+    ) else {
+        return Ok(());
+    };
+    let store = ObjectStore::from_url(&url)?;
+    store.check_access().await?;
+    assert_eq!(store.requests().list, 1, "{}", store.requests());
+
+    let before = store.requests();
+    store.verify_conditional_writes().await?;
+    let spent = store.requests().since(&before);
+    assert_eq!(
+        (spent.put, spent.delete, spent.total_requests()),
+        (2, 1, 3),
+        "{spent}"
+    );
+    assert_eq!(store.list("").await?, vec![], "the probe is gone");
+
+    // The same at OpenDAL's level, without Firn's wrapper: the second create is refused with
+    // the conditional error and the first object's bytes stay.
+    let a = store
+        .put_if_absent("manifest/1", Bytes::from_static(b"first"))
+        .await?;
+    let b = store
+        .put_if_absent("manifest/1", Bytes::from_static(b"second"))
+        .await?;
+    assert_eq!((a, b), (PutOutcome::Created, PutOutcome::AlreadyExists));
+    assert_eq!(store.get("manifest/1").await?, Bytes::from_static(b"first"));
+    // Unconditional puts still replace (tests and tools rely on that).
+    store
+        .put("manifest/1", Bytes::from_static(b"third"))
+        .await?;
+    assert_eq!(store.get("manifest/1").await?, Bytes::from_static(b"third"));
+    empty(&store).await;
+    Ok(())
+}
+
+/// Above the multipart threshold an object is a block blob uploaded block by block; the
+/// condition goes with the final Put Block List, so a second large create is refused and the
+/// first object's bytes stay.
+#[tokio::test]
+async fn large_objects_are_created_conditionally_block_by_block_on_azblob() -> TestResult {
+    let Some(url) = azblob_url(
+        "large_objects_are_created_conditionally_block_by_block_on_azblob",
+        "blocks",
+    ) else {
+        return Ok(());
+    };
+    let opts = StoreOptions {
+        multipart_threshold: 1024 * 1024,
+        multipart_part_size: 5 * 1024 * 1024,
+        multipart_concurrency: 2,
+        ..StoreOptions::default()
+    };
+    let store = ObjectStore::from_url_with(&url, &opts)?;
+    let size = 11 * 1024 * 1024;
+    let first = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let second = Bytes::from(vec![0xEEu8; size]);
+    let result = async {
+        assert_eq!(
+            store.put_if_absent("chunks/big", first.clone()).await?,
+            PutOutcome::Created
+        );
+        // Three Put Block requests (5 + 5 + 1 MiB) and one Put Block List.
+        assert_eq!(store.requests().put, 4, "{}", store.requests());
+        assert_eq!(
+            store.put_if_absent("chunks/big", second).await?,
+            PutOutcome::AlreadyExists
+        );
+        assert_eq!(store.stat("chunks/big").await?, Some(size as u64));
+        assert!(
+            store.get("chunks/big").await? == first,
+            "the first object's bytes stay"
+        );
+        assert_eq!(
+            store.get_range("chunks/big", 6 * 1024 * 1024, 3).await?,
+            first.slice(6 * 1024 * 1024..6 * 1024 * 1024 + 3)
+        );
+        Ok::<(), Box<dyn std::error::Error>>(())
+    }
+    .await;
+    empty(&store).await;
+    result
+}
+
+/// A container that does not exist and a key the service refuses are each one clear error
+/// from `check_access`, naming the container and what to check, never the key.
+#[tokio::test]
+async fn a_missing_container_and_a_wrong_key_are_clear_errors_on_azblob() -> TestResult {
+    let Some(url) = azblob_url(
+        "a_missing_container_and_a_wrong_key_are_clear_errors_on_azblob",
+        "access",
+    ) else {
+        return Ok(());
+    };
+    let store = ObjectStore::from_url("azblob://no-such-container-firn/db")?;
+    match store.check_access().await {
+        Err(e @ StoreError::Access { .. }) => {
+            let msg = e.to_string();
+            for needle in ["does not exist", "\"no-such-container-firn\"", "az storage"] {
+                assert!(msg.contains(needle), "{needle:?} missing in: {msg}");
+            }
+        }
+        other => panic!("expected Access, got {other:?}"),
+    }
+
+    // The right account and endpoint with another key.
+    let wrong_key = StoreOptions {
+        azblob_account_key: Some("d3Jvbmcta2V5LWZvci1maXJuLXRlc3Rz".into()),
+        max_retries: 0,
+        ..StoreOptions::default()
+    };
+    let store = ObjectStore::from_url_with(&url, &wrong_key)?;
+    match store.check_access().await {
+        Err(e @ StoreError::Access { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("access denied"), "{msg}");
+            assert!(msg.contains("StoreOptions::azblob_account_key"), "{msg}");
+            assert!(!msg.contains("d3Jvbmct"), "{msg}");
+        }
+        other => panic!("expected Access, got {other:?}"),
+    }
+    Ok(())
+}
