@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs Firn's tests, including the S3 suites, against a real S3-compatible server.
+# Runs Firn's tests, including the S3 suites against a real S3-compatible server and the Azure
+# Blob suites against Azurite.
 #
 #   scripts/test.sh [cargo test arguments...]
 #
@@ -9,8 +10,14 @@
 #   on first use, see scripts/s3-server.sh), the bucket is created, and the server is stopped
 #   when the tests end.
 #
-# Either way FIRN_REQUIRE_S3=1 is exported, so S3 tests fail instead of skipping when the
-# server is not configured. Without -p/--package/--workspace arguments the whole workspace is
+# - If FIRN_TEST_AZBLOB_CONTAINER and AZURE_STORAGE_CONNECTION_STRING are set (an Azure
+#   container, or an Azurite of your own), the Azure tests use them as they are.
+# - Otherwise Azurite's blob service is started on a free loopback port (installed into
+#   .azurite/ with npm on first use, see scripts/azurite.sh), the container is created, and the
+#   service is stopped when the tests end.
+#
+# Either way FIRN_REQUIRE_S3=1 and FIRN_REQUIRE_AZBLOB=1 are exported, so S3 and Azure tests
+# fail instead of skipping when their server is not configured. Without -p/--package/--workspace arguments the whole workspace is
 # tested.
 #
 # After `cargo test`, when the Python package is in scope (the whole workspace, or
@@ -51,16 +58,37 @@ if [[ " ${excluded[*]} " == *" firn-python "* ]]; then
 fi
 
 export FIRN_REQUIRE_S3="${FIRN_REQUIRE_S3:-1}"
+export FIRN_REQUIRE_AZBLOB="${FIRN_REQUIRE_AZBLOB:-1}"
+
+# Stops what this script started, whatever happens next.
+started_s3=""
+started_azurite=""
+cleanup() {
+    if [[ -n "$started_s3" ]]; then
+        "$ROOT/scripts/s3-server.sh" stop "$started_s3" || true
+    fi
+    if [[ -n "$started_azurite" ]]; then
+        "$ROOT/scripts/azurite.sh" stop "$started_azurite" || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if [[ -n "${FIRN_TEST_S3_ENDPOINT:-}" ]]; then
     echo "test.sh: using the S3 server at $FIRN_TEST_S3_ENDPOINT (bucket ${FIRN_TEST_S3_BUCKET:-<unset>})" >&2
 else
     server_env="$("$ROOT/scripts/s3-server.sh" start)"
     eval "$server_env"
-    cleanup() { "$ROOT/scripts/s3-server.sh" stop "$FIRN_S3_SERVER_PID" || true; }
-    trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    started_s3="$FIRN_S3_SERVER_PID"
+fi
+
+if [[ -n "${FIRN_TEST_AZBLOB_CONTAINER:-}" && -n "${AZURE_STORAGE_CONNECTION_STRING:-}" ]]; then
+    echo "test.sh: using the Azure container $FIRN_TEST_AZBLOB_CONTAINER of AZURE_STORAGE_CONNECTION_STRING" >&2
+else
+    azurite_env="$("$ROOT/scripts/azurite.sh" start)"
+    eval "$azurite_env"
+    started_azurite="$FIRN_AZURITE_PID"
 fi
 
 set +e

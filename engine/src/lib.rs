@@ -3,7 +3,7 @@
 //! Writes go to a local write-ahead log and an in-memory skiplist
 //! (memtable) at disk speed; full memtables are frozen and flushed in the
 //! background as immutable sorted chunk files to the object store
-//! (`file://` folder, `memory://`, `s3://`), and a versioned manifest there
+//! (`file://` folder, `memory://`, `s3://`, `azblob://`), and a versioned manifest there
 //! says which chunks make up the database. Reads consult the memtables, then
 //! the chunks newest first: each chunk's bloom filter and block index come
 //! from a memory-mapped file in the local directory (fetched once with one

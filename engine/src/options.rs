@@ -75,7 +75,9 @@ pub struct ReadOptions {
 ///
 /// A database is named by an object-store URL plus a local directory:
 /// `file:///path` (the embedded default: an ordinary folder acting as the
-/// bucket) or `memory://NAME` (tests; shared within the process). The local
+/// bucket), `s3://bucket/prefix`, `azblob://container/prefix` (Azure Blob
+/// Storage; see `firn_store::StoreOptions` for where their settings come
+/// from) or `memory://NAME` (tests; shared within the process). The local
 /// directory holds the WAL and is disposable except for the unflushed WAL tail.
 #[derive(Clone, Debug)]
 pub struct Options {

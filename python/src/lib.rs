@@ -17,7 +17,8 @@ use pyo3::types::PyDict;
 use crate::errors::check;
 
 /// Opens (or creates) the database at the object-store URL `url`
-/// (`file:///path`, `s3://bucket/prefix`, `memory://name`) with its local
+/// (`file:///path`, `s3://bucket/prefix`, `azblob://container/prefix`,
+/// `memory://name`) with its local
 /// state (WAL, indexes, cache) in `local_dir`. Keyword options are the
 /// fields of the engine's `Options` (see `python/README.md`): for example
 /// `memtable_size=8 << 20`, `durability="sync"`, `read_only=True`,

@@ -145,7 +145,7 @@ fn valid_account_name(a: &str) -> bool {
 fn looks_like_base64(k: &str) -> bool {
     let body = k.trim_end_matches('=');
     !k.is_empty()
-        && k.len() % 4 == 0
+        && k.len().is_multiple_of(4)
         && k.len() - body.len() <= 2
         && body
             .chars()
@@ -581,7 +581,12 @@ mod tests {
 
     #[test]
     fn bad_settings_are_clear_errors_without_secrets() {
-        let cases: Vec<(StoreOptions, Vec<(&str, &str)>, &str)> = vec![
+        type Case = (
+            StoreOptions,
+            Vec<(&'static str, &'static str)>,
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
             (StoreOptions::default(), vec![], "no Azure storage account"),
             (
                 StoreOptions::default(),

@@ -2,12 +2,15 @@
 //!
 //! * [`StoreKind`] and [`TestDb`]: a database location for one test — a
 //!   `file://` folder, a uniquely named `memory://` store or a unique prefix
-//!   `s3://{bucket}/firn-tests/...` on the S3 server of the test run — plus a
+//!   `s3://{bucket}/firn-tests/...` on the S3 server of the test run (or
+//!   `azblob://{container}/firn-tests/...` on its Azurite) — plus a
 //!   local directory, with [`Options`] for it and object-level access to the
 //!   bucket (list, read, overwrite, flip a byte) that works on every store.
 //! * [`on_every_store!`]: turns one `async fn case(kind: StoreKind)` into a
-//!   test per store (`case::memory`, `case::file`, `case::s3`); the S3 variant
-//!   follows the suite's convention (see [`s3_enabled`]).
+//!   test per store (`case::memory`, `case::file`, `case::s3`,
+//!   `case::azblob`); the S3 and Azure variants follow the suite's convention
+//!   (see [`s3_enabled`] and [`azblob_enabled`]). Together these cases are
+//!   the conformance suite every store passes.
 //! * [`Oracle`]: the reference model (a `BTreeMap`) the engine is compared to.
 //! * [`crash_writers`]: the writer workload of the crash suite, shared by the
 //!   `crash_writer` child process and the in-process variant.
@@ -27,6 +30,14 @@
 //! variables); `scripts/test.sh` starts a local server and sets them. Without
 //! them S3 tests print a skip message and pass, unless `FIRN_REQUIRE_S3` is
 //! set, which turns the skip into a failure.
+//!
+//! # Azure Blob
+//!
+//! Azure variants run when `FIRN_TEST_AZBLOB_CONTAINER` names a container
+//! and `AZURE_STORAGE_CONNECTION_STRING` its account, endpoint and key;
+//! `scripts/test.sh` starts Azurite (`scripts/azurite.sh`) and sets them.
+//! Without them Azure tests print a skip message and pass, unless
+//! `FIRN_REQUIRE_AZBLOB` is set.
 
 pub mod child_test;
 pub mod faults;
@@ -54,16 +65,36 @@ pub enum StoreKind {
     Memory,
     /// `s3://<bucket>/firn-tests/<unique prefix>` on the test run's S3 server.
     S3,
+    /// `azblob://<container>/firn-tests/<unique prefix>` on the test run's
+    /// Azure Blob service (Azurite).
+    Azblob,
 }
 
 /// Every store kind, in the order the suites run them.
-pub const ALL_STORES: [StoreKind; 3] = [StoreKind::Memory, StoreKind::File, StoreKind::S3];
+pub const ALL_STORES: [StoreKind; 4] = [
+    StoreKind::Memory,
+    StoreKind::File,
+    StoreKind::S3,
+    StoreKind::Azblob,
+];
 
 impl StoreKind {
     /// True for stores reached over the network (slower: tests keep their
     /// sizes modest there).
     pub fn is_remote(self) -> bool {
-        self == StoreKind::S3
+        matches!(self, StoreKind::S3 | StoreKind::Azblob)
+    }
+
+    /// Whether tests of this kind can run: always for local stores; for
+    /// remote ones by [`s3_enabled`]'s or [`azblob_enabled`]'s convention
+    /// (printing why a test is skipped, failing it when the server is
+    /// required but not configured).
+    pub fn enabled(self, test: &str) -> bool {
+        match self {
+            StoreKind::File | StoreKind::Memory => true,
+            StoreKind::S3 => s3_enabled(test),
+            StoreKind::Azblob => azblob_enabled(test),
+        }
     }
 }
 
@@ -73,6 +104,7 @@ impl std::fmt::Display for StoreKind {
             StoreKind::File => "file",
             StoreKind::Memory => "memory",
             StoreKind::S3 => "s3",
+            StoreKind::Azblob => "azblob",
         })
     }
 }
@@ -114,6 +146,36 @@ pub fn s3_enabled(test: &str) -> bool {
     false
 }
 
+/// The Azure Blob container of the test run, if `FIRN_TEST_AZBLOB_CONTAINER`
+/// and `AZURE_STORAGE_CONNECTION_STRING` (its account, endpoint and key) are
+/// set.
+pub fn azblob_container() -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    var("AZURE_STORAGE_CONNECTION_STRING")?;
+    var("FIRN_TEST_AZBLOB_CONTAINER")
+}
+
+/// The skip/require convention of the Azure tests, as [`s3_enabled`]'s:
+/// true when the container is configured; otherwise prints that `test` is
+/// skipped and returns false — or fails the test if `FIRN_REQUIRE_AZBLOB`
+/// is set (as `scripts/test.sh` does).
+pub fn azblob_enabled(test: &str) -> bool {
+    if azblob_container().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("FIRN_REQUIRE_AZBLOB").is_none(),
+        "{test}: FIRN_REQUIRE_AZBLOB is set but FIRN_TEST_AZBLOB_CONTAINER/\
+         AZURE_STORAGE_CONNECTION_STRING are not"
+    );
+    eprintln!(
+        "skipped {test}: FIRN_TEST_AZBLOB_CONTAINER is not set (run scripts/test.sh, or \
+         eval \"$(scripts/azurite.sh start)\", or point FIRN_TEST_AZBLOB_CONTAINER and \
+         AZURE_STORAGE_CONNECTION_STRING at an Azure container)"
+    );
+    false
+}
+
 /// Options for the database at `url` with local state in `local_dir`, with
 /// the test run's S3 endpoint filled in for `s3://` URLs (so a developer's
 /// `FIRN_TEST_S3_ENDPOINT` wins over a stray `AWS_ENDPOINT_URL`). The child
@@ -137,7 +199,8 @@ pub fn store_options(url: &str) -> StoreOptions {
 
 /// Declares, for each `async fn name(kind: StoreKind)` given, a module
 /// `name` with one test per store: `name::memory`, `name::file` and
-/// `name::s3` (which skips or fails by [`s3_enabled`]'s convention).
+/// `name::s3` and `name::azblob` (which skip or fail by [`s3_enabled`]'s
+/// and [`azblob_enabled`]'s conventions).
 #[macro_export]
 macro_rules! on_every_store {
     ($($name:ident),+ $(,)?) => {$(
@@ -158,13 +221,20 @@ macro_rules! on_every_store {
                     super::$name($crate::StoreKind::S3).await
                 }
             }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn azblob() {
+                if $crate::azblob_enabled(concat!(module_path!(), "::azblob")) {
+                    super::$name($crate::StoreKind::Azblob).await
+                }
+            }
         }
     )+};
 }
 
 /// A database location for one test: the object-store URL and a local
 /// directory inside a temporary folder removed when this is dropped. An S3
-/// prefix is emptied on drop too (unless the test failed, so its objects can
+/// or Azure prefix is emptied on drop too (unless the test failed, so its objects can
 /// be inspected, or `FIRN_TEST_KEEP_OBJECTS` is set).
 pub struct TestDb {
     /// The kind of store.
@@ -183,7 +253,8 @@ pub struct TestDb {
 impl TestDb {
     /// A fresh, empty location of the given kind; `tag` names memory stores
     /// and S3 prefixes. Panics for [`StoreKind::S3`] if no S3 server is
-    /// configured: check [`s3_enabled`] first.
+    /// configured (check [`s3_enabled`] first), and for [`StoreKind::Azblob`]
+    /// if no container is (check [`azblob_enabled`] first).
     pub fn new(kind: StoreKind, tag: &str) -> TestDb {
         let root = tempfile::Builder::new()
             .prefix("firn-test-")
@@ -196,6 +267,13 @@ impl TestDb {
                 let s3 = s3_settings()
                     .expect("an S3 test needs FIRN_TEST_S3_ENDPOINT and FIRN_TEST_S3_BUCKET");
                 format!("s3://{}/{}", s3.bucket, unique_prefix(tag))
+            }
+            StoreKind::Azblob => {
+                let container = azblob_container().expect(
+                    "an Azure test needs FIRN_TEST_AZBLOB_CONTAINER and \
+                     AZURE_STORAGE_CONNECTION_STRING",
+                );
+                format!("azblob://{container}/{}", unique_prefix(tag))
             }
         };
         let local_dir = root.path().join("local");
@@ -236,7 +314,7 @@ impl TestDb {
     pub fn objects_dir(&self) -> Option<PathBuf> {
         match self.kind {
             StoreKind::File => Some(self.root.path().join("objects")),
-            StoreKind::Memory | StoreKind::S3 => None,
+            StoreKind::Memory | StoreKind::S3 | StoreKind::Azblob => None,
         }
     }
 
@@ -320,8 +398,8 @@ impl TestDb {
     }
 
     /// An object store for this location whose OpenDAL operator is `wrap`ped
-    /// (e.g. `|op| op.layer(fault_layer)`), for [`Options::object_store`]. S3: the test server's
-    /// operator under this prefix. Memory: a private in-memory operator of
+    /// (e.g. `|op| op.layer(fault_layer)`), for [`Options::object_store`]. S3 and Azure: the
+    /// test server's operator under this prefix. Memory: a private in-memory operator of
     /// this `TestDb` (not the `memory://` URL's objects, so a test must open
     /// every handle through layered stores). File: an OpenDAL fs operator on
     /// the objects folder (without the `file://` store's crash-safe writes).
@@ -331,6 +409,7 @@ impl TestDb {
     ) -> ObjectStore {
         let op = match self.kind {
             StoreKind::S3 => s3_operator(&self.url),
+            StoreKind::Azblob => azblob_operator(&self.url),
             StoreKind::Memory => self
                 .memory_op
                 .get_or_insert_with(|| {
@@ -380,7 +459,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if self.kind != StoreKind::S3 {
+        if !self.kind.is_remote() {
             return;
         }
         if std::thread::panicking() || std::env::var_os("FIRN_TEST_KEEP_OBJECTS").is_some() {
@@ -434,12 +513,29 @@ pub fn s3_operator(url: &str) -> opendal::Operator {
     opendal::Operator::new(builder).expect("S3 operator")
 }
 
+/// An OpenDAL Azure Blob operator rooted at the prefix of the
+/// `azblob://container/prefix` URL, with account, endpoint and key from
+/// `AZURE_STORAGE_CONNECTION_STRING`. No retry or timeout layers: add what the
+/// test needs.
+pub fn azblob_operator(url: &str) -> opendal::Operator {
+    let conn = std::env::var("AZURE_STORAGE_CONNECTION_STRING")
+        .expect("AZURE_STORAGE_CONNECTION_STRING for an azblob:// test");
+    let rest = url.strip_prefix("azblob://").expect("an azblob:// URL");
+    let (container, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    opendal::install_default();
+    let builder = opendal::services::Azblob::from_connection_string(&conn)
+        .expect("a valid AZURE_STORAGE_CONNECTION_STRING")
+        .container(container)
+        .root(&format!("/{}/", prefix.trim_matches('/')));
+    opendal::Operator::new(builder).expect("Azure Blob operator")
+}
+
 /// A `memory://` URL no other test in this process uses.
 pub fn unique_memory_url(tag: &str) -> String {
     format!("memory://firn-{}", unique_name(tag))
 }
 
-/// An S3 prefix no other test (in this or another run) uses.
+/// An S3 or Azure prefix no other test (in this or another run) uses.
 fn unique_prefix(tag: &str) -> String {
     let nanos = firn_store::clock::now()
         .duration_since(std::time::UNIX_EPOCH)

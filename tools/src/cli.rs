@@ -16,8 +16,10 @@ default (objects in file://P/objects, local state in P/local); a URL names
 the object store, with --local DIR for the local state (WAL). Accepted URLs:
 file:///abs/path (a folder), s3://bucket/prefix (S3, MinIO or any
 S3-compatible store; endpoint, region and credentials from AWS_ENDPOINT_URL,
-AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and memory://NAME
-(in this process only).
+AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY),
+azblob://container/prefix (Azure Blob Storage or Azurite; account, endpoint
+and key from AZURE_STORAGE_CONNECTION_STRING) and memory://NAME (in this
+process only).
 
 Read commands (get, scan, manifest, chunk-dump, verify, stats) open the
 database read-only and never change it. Write commands (put, delete, load,
@@ -57,7 +59,8 @@ pub struct Cli {
     /// The database: a folder path P (objects in P/objects, local state in
     /// P/local) or an object-store URL: file:///abs/path,
     /// s3://bucket/prefix (endpoint and credentials from AWS_*),
-    /// memory://NAME.
+    /// azblob://container/prefix (account, endpoint and key from
+    /// AZURE_STORAGE_CONNECTION_STRING), memory://NAME.
     #[arg(long, global = true, env = "FIRN_DB", value_name = "PATH|URL")]
     pub db: Option<String>,
 
@@ -258,7 +261,8 @@ pub enum Command {
 
     /// Copy a database's current state (or, with --checkpoint NAME, a
     /// checkpoint) from SRC to DEST, checking every checksum: the backup
-    /// command. SRC and DEST are folder paths or URLs (file://, s3://);
+    /// command. SRC and DEST are folder paths or URLs (file://, s3://,
+    /// azblob://);
     /// DEST must hold no database. The copy opens as an ordinary database.
     #[command(long_about = COPY_ABOUT)]
     Copy {
@@ -584,7 +588,8 @@ whole and every checksum checked (as `verify` does) before it is written;
 damage stops the copy with exit 2, naming the object and offset.
 
 SRC and DEST are folder paths (the embedded default) or URLs (file://,
-s3:// with the AWS_* variables); DEST must hold no database. A copy that
+s3:// with the AWS_* variables, azblob:// with
+AZURE_STORAGE_CONNECTION_STRING); DEST must hold no database. A copy that
 stopped half-way can be run again: objects already in DEST with the same
 bytes are kept. The copy keeps the database id and opens as an ordinary
 database: its first writer claims the next epoch. A progress bar shows on a
