@@ -217,6 +217,10 @@ pub struct Options {
     /// and `allow_unconditional_writes` — the unfenced single-writer mode for
     /// servers that ignore `If-None-Match` (see the README before using it).
     pub store: firn_store::StoreOptions,
+    /// The price table behind [`Metrics::request_cost_usd`](crate::Metrics::request_cost_usd)
+    /// and `firn_object_store_request_cost_usd_total` (S3 Standard's list
+    /// prices by default).
+    pub request_prices: crate::metrics::RequestPrices,
     /// Use this object store instead of building one from `url` (custom
     /// OpenDAL layers: fault injection, tracing, throttling). `url` still
     /// names the database in messages.
@@ -272,6 +276,7 @@ impl Options {
             gc_interval: Duration::from_secs(30),
             checkpoint: None,
             store: firn_store::StoreOptions::default(),
+            request_prices: crate::metrics::RequestPrices::default(),
             object_store: None,
         }
     }
@@ -341,6 +346,9 @@ impl Options {
         }
         if let Err(e) = self.compaction.validate() {
             return Err(Error::InvalidArgument(e.to_string()));
+        }
+        if let Err(e) = self.request_prices.validate() {
+            return Err(Error::InvalidArgument(e));
         }
         if let Some(ttl) = self.default_ttl {
             if ttl.as_millis() == 0 || ttl > crate::write::batch::MAX_TTL {
