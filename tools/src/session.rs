@@ -17,8 +17,20 @@ use crate::output::Out;
 pub enum Access {
     /// Read-only: no writer lock, no epoch bump, nothing written.
     Read,
+    /// Read-only, keeping the local index, disk cache and manifest copy in
+    /// the local directory when it is free (`Options::reader_local_state`),
+    /// for short reads (`get`, `scan`) that a user repeats. Long-running
+    /// readers (`watch`) use `Read`, so they never keep a writer waiting.
+    ReadKeepingLocal,
     /// As the writer: claims a new epoch, which fences any other writer.
     Write,
+}
+
+impl Access {
+    /// Whether this access opens read-only.
+    pub fn reads(self) -> bool {
+        matches!(self, Access::Read | Access::ReadKeepingLocal)
+    }
 }
 
 /// The state of one command invocation.
@@ -79,7 +91,9 @@ impl Session {
     /// except `memory://`, which gets a temporary local directory. Readers
     /// without `--local` get a local directory that does not exist (a reader
     /// creates nothing there), so they see exactly what the object store
-    /// holds. Read access to a database that does not exist fails without
+    /// holds; readers with one (or with a folder path) keep their local
+    /// index, disk cache and manifest copy there
+    /// ([`Options::reader_local_state`]). Read access to a database that does not exist fails without
     /// creating anything.
     pub fn options(&mut self, access: Access) -> CliResult<Options> {
         let Some(db) = self.db.clone() else {
@@ -100,7 +114,7 @@ impl Session {
                 .to_ascii_lowercase();
             let local = match (&self.local, access) {
                 (Some(dir), _) => dir.clone(),
-                (None, Access::Read) => unused_local_dir(),
+                (None, Access::Read | Access::ReadKeepingLocal) => unused_local_dir(),
                 (None, Access::Write) if scheme == "memory" => {
                     let dir = unused_local_dir();
                     self.temp_local = Some(dir.clone());
@@ -116,13 +130,13 @@ impl Session {
                     )));
                 }
             };
-            if access == Access::Read && scheme == "file" {
+            if access.reads() && scheme == "file" {
                 check_exists(&db, file_url_path(&db).as_deref())?;
             }
             Options::new(db.clone(), local)
         } else {
             let path = Path::new(&db);
-            if access == Access::Read {
+            if access.reads() {
                 check_exists(&db, Some(&path.join("objects")))?;
             }
             let mut opts = Options::embedded(path)?;
@@ -131,7 +145,12 @@ impl Session {
             }
             opts
         };
-        let mut opts = opts.read_only(access == Access::Read);
+        let mut opts = opts.read_only(access.reads());
+        // A read command keeps its local state (index, disk cache, manifest copy) in the
+        // local directory it was given, so repeating it reads from local disk. Without
+        // --local a URL's reader gets a directory nothing creates.
+        opts.reader_local_state =
+            access == Access::ReadKeepingLocal && (self.local.is_some() || !db.contains("://"));
         if let Some(interval) = self.ship_interval {
             opts.wal_ship_interval = interval;
         }

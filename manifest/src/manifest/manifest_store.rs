@@ -115,6 +115,36 @@ impl ManifestStore {
         }
     }
 
+    /// [`ManifestStore::load_latest`], reusing `copy` (the bytes of a version kept locally)
+    /// when it is the newest version: then one LIST and no GET. A copy that does not decode
+    /// (damaged, cut short) or holds another version is ignored. Returns the manifest and,
+    /// when it was fetched, the object's bytes, to keep as the next copy.
+    pub async fn load_latest_reusing(
+        &self,
+        copy: Option<&[u8]>,
+    ) -> Result<Option<(Manifest, Option<Bytes>)>, ManifestError> {
+        let Some(&newest) = self.list_versions().await?.last() else {
+            return Ok(None);
+        };
+        let name = manifest_object(newest);
+        if let Some(m) = copy
+            .and_then(|bytes| decode(bytes, &name).ok())
+            .filter(|m| m.version == newest)
+        {
+            return Ok(Some((m, None)));
+        }
+        let bytes = self.store.get(&name).await?;
+        let m = decode(&bytes, &name)?;
+        if m.version != newest {
+            return Err(ManifestError::Corrupt {
+                object: name,
+                offset: HEADER_LEN as u64,
+                detail: format!("object holds version {}, not {newest}", m.version),
+            });
+        }
+        Ok(Some((m, Some(bytes))))
+    }
+
     /// Loads version `v` (one GET); `None` if it does not exist.
     pub async fn load_version(&self, v: u64) -> Result<Option<Manifest>, ManifestError> {
         let name = manifest_object(v);
