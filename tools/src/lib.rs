@@ -12,6 +12,7 @@ pub mod commands;
 pub mod error;
 pub mod escape;
 pub mod output;
+pub mod progress;
 pub mod session;
 
 use std::ffi::OsString;
