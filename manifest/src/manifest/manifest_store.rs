@@ -134,14 +134,7 @@ impl ManifestStore {
             return Ok(Some((m, None)));
         }
         let bytes = self.store.get(&name).await?;
-        let m = decode(&bytes, &name)?;
-        if m.version != newest {
-            return Err(ManifestError::Corrupt {
-                object: name,
-                offset: HEADER_LEN as u64,
-                detail: format!("object holds version {}, not {newest}", m.version),
-            });
-        }
+        let m = decode_version(&bytes, &name, newest)?;
         Ok(Some((m, Some(bytes))))
     }
 
@@ -153,15 +146,7 @@ impl ManifestStore {
             Err(StoreError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let m = decode(&bytes, &name)?;
-        if m.version != v {
-            return Err(ManifestError::Corrupt {
-                object: name,
-                offset: HEADER_LEN as u64,
-                detail: format!("object holds version {}, not {v}", m.version),
-            });
-        }
-        Ok(Some(m))
+        decode_version(&bytes, &name, v).map(Some)
     }
 
     /// Follows `current` to the newest version by GETting `version + 1`, `+ 2`, ... until one
@@ -459,6 +444,19 @@ pub fn fresh_nonce() -> u64 {
 
 fn now_ms() -> u64 {
     firn_store::clock::now_ms()
+}
+
+/// Decodes manifest object `name`, which must hold version `v`.
+fn decode_version(bytes: &[u8], name: &str, v: u64) -> Result<Manifest, ManifestError> {
+    let m = decode(bytes, name)?;
+    if m.version != v {
+        return Err(ManifestError::Corrupt {
+            object: name.to_string(),
+            offset: HEADER_LEN as u64,
+            detail: format!("object holds version {}, not {v}", m.version),
+        });
+    }
+    Ok(m)
 }
 
 #[cfg(test)]
