@@ -30,6 +30,7 @@ pub mod blocking;
 mod changes;
 mod checkpoint;
 mod clone;
+pub mod config;
 mod copy;
 mod crash_point;
 mod db;

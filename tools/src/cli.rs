@@ -77,6 +77,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub local: Option<PathBuf>,
 
+    /// Read options from a TOML file (every key: firn.example.toml). The
+    /// file is the base; FIRN_* variables (FIRN_MEMTABLE_SIZE,
+    /// FIRN_S3_REGION, ...) override it, and flags override both. Its `url`
+    /// and `local_dir` stand in for --db and --local (its `local_dir` is
+    /// ignored when --db replaces its `url`).
+    #[arg(long, global = true, env = "FIRN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// After the command, print the object-store request counts and bytes to
     /// stderr as one line: `requests: get=N put=N list=N delete=N head=N
     /// bytes_read=N bytes_written=N`.

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use firn::config::Config;
 use firn::{CacheCounts, Db, Options};
 use firn_store::{ObjectStore, RequestCounts};
 
@@ -48,6 +49,9 @@ pub struct Session {
     opened: Option<Db>,
     ship_interval: Option<std::time::Duration>,
     ship_bytes: Option<u64>,
+    /// `--config` and `FIRN_*` options (without the location, which
+    /// `with_config` moved into `db` and `local`).
+    config: Config,
 }
 
 impl Session {
@@ -64,7 +68,26 @@ impl Session {
             opened: None,
             ship_interval: None,
             ship_bytes: None,
+            config: Config::default(),
         }
+    }
+
+    /// Options from `--config` and `FIRN_*` variables, applied under the
+    /// flags. Their `url` stands in for `--db` (or `FIRN_DB`) when that is
+    /// not given, and their `local_dir` for `--local` when that is not
+    /// given, unless `--db` replaced their `url` (a local directory belongs
+    /// to one database).
+    pub fn with_config(mut self, mut config: Config) -> Session {
+        let (url, local) = config.take_location();
+        let db_replaced_url = self.db.is_some() && url.is_some();
+        if self.db.is_none() {
+            self.db = url;
+        }
+        if self.local.is_none() && !db_replaced_url {
+            self.local = local;
+        }
+        self.config = config;
+        self
     }
 
     /// `--wal-ship-interval` and `--wal-ship-bytes` (a writer's settings).
@@ -98,7 +121,7 @@ impl Session {
     pub fn options(&mut self, access: Access) -> CliResult<Options> {
         let Some(db) = self.db.clone() else {
             return Err(CliError::other(
-                "no database given: use --db <PATH|URL> or set FIRN_DB",
+                "no database given: use --db <PATH|URL>, set FIRN_DB, or set url in --config",
             ));
         };
         if db.is_empty() {
@@ -145,6 +168,11 @@ impl Session {
             }
             opts
         };
+        let mut opts = opts;
+        self.config.apply_to(&mut opts).map_err(|e| match e {
+            firn::Error::InvalidArgument(message) => CliError::other(message),
+            other => CliError::from(other),
+        })?;
         let mut opts = opts.read_only(access.reads());
         // A read command keeps its local state (index, disk cache, manifest copy) in the
         // local directory it was given, so repeating it reads from local disk. Without
@@ -209,7 +237,7 @@ impl Session {
     /// could not open the database).
     pub fn open_store(&mut self) -> CliResult<ObjectStore> {
         let opts = self.options(Access::Read)?;
-        let store = ObjectStore::from_url(&opts.url)?;
+        let store = ObjectStore::from_url_with(&opts.url, &opts.store)?;
         self.store = Some(store.clone());
         Ok(store)
     }
