@@ -4,9 +4,10 @@
 #   scripts/python-test.sh [pytest arguments...]
 #
 # - Creates .venv/ if missing (the virtualenv scripts/s3-server.sh installs moto into),
-#   installs the pinned maturin and pytest into it, and builds and installs the package with
-#   `pip install ./python` (no build isolation: the pinned maturin builds it, and cargo reuses
-#   the workspace's target/ folder).
+#   installs the pinned maturin, pytest and prometheus_client into it, and builds and
+#   installs the package with `pip install ./python` (no build isolation: the pinned maturin
+#   builds it, and cargo reuses the workspace's target/ folder). Builds the `firn` command
+#   line too and names it in FIRN_CLI (the suite runs `firn stats --prometheus`).
 # - Runs `pytest python/tests`: each test against the embedded default (a temporary folder)
 #   and against the S3 server named by FIRN_TEST_S3_ENDPOINT and FIRN_TEST_S3_BUCKET
 #   (scripts/test.sh starts one and sets them). Without them the S3 variants skip, unless
@@ -24,6 +25,7 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 MATURIN_VERSION="1.16.0"
 PYTEST_VERSION="9.2.0"
+PROMETHEUS_CLIENT_VERSION="0.26.0"
 PROFILE="${FIRN_PYTHON_PROFILE:-dev}"
 
 say() { printf 'python-test: %s\n' "$*" >&2; }
@@ -43,10 +45,12 @@ if [[ ! -x "$PY" ]]; then
     python3 -m venv "$VENV" >&2 ||
         die "python3 -m venv failed; install the venv module (Debian: apt-get install python3-venv)"
 fi
-if [[ "$(installed_version maturin)" != "$MATURIN_VERSION" || "$(installed_version pytest)" != "$PYTEST_VERSION" ]]; then
-    say "installing maturin==$MATURIN_VERSION and pytest==$PYTEST_VERSION into $VENV"
-    pip_install "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" ||
-        die "pip could not install maturin and pytest (is PyPI reachable?)"
+if [[ "$(installed_version maturin)" != "$MATURIN_VERSION" || "$(installed_version pytest)" != "$PYTEST_VERSION" ||
+    "$(installed_version prometheus_client)" != "$PROMETHEUS_CLIENT_VERSION" ]]; then
+    say "installing maturin==$MATURIN_VERSION, pytest==$PYTEST_VERSION and prometheus_client==$PROMETHEUS_CLIENT_VERSION into $VENV"
+    pip_install "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" \
+        "prometheus_client==$PROMETHEUS_CLIENT_VERSION" ||
+        die "pip could not install maturin, pytest and prometheus_client (is PyPI reachable?)"
 fi
 
 say "building and installing ./python (cargo profile $PROFILE)"
@@ -56,5 +60,14 @@ PATH="$VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profile $PROFILE" \
     pip_install --no-build-isolation --force-reinstall --no-deps ./python ||
     die "building the Python package failed (see the cargo output above)"
 say "built and installed in $((SECONDS - started))s"
+
+# The command line too: the suite checks `firn stats --prometheus` with prometheus_client's
+# parser (cargo test has usually built it already).
+say "building the firn command line"
+cargo build --quiet -p firn-tools --bin firn >&2 || die "building the firn command line failed"
+FIRN_CLI="$(cargo metadata --format-version 1 --no-deps |
+    "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/firn"
+[[ -x "$FIRN_CLI" ]] || die "no firn binary at $FIRN_CLI after cargo build"
+export FIRN_CLI
 
 exec "$PY" -m pytest python/tests "$@"

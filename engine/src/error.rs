@@ -167,8 +167,10 @@ pub enum Error {
         last_error: Option<String>,
     },
 
-    /// Another process holds the writer lock of the local directory.
-    #[error("local directory {} is locked by another writer process; close it first or open read-only", .0.display())]
+    /// Another process holds the lock of the local directory: a writer, a
+    /// follower, or (for longer than a writer waits) a read-only handle
+    /// keeping its local state there.
+    #[error("local directory {} is locked by another writer process (or a follower, or a reader keeping its local state there); close it first or open read-only", .0.display())]
     Locked(PathBuf),
 
     /// The local directory belongs to a different database than the bucket.

@@ -112,7 +112,36 @@ impl VerifyReport {
 /// damage (the store unreachable, a newer format) ends it. A clone's chunks
 /// in its sources are read and checked where they are.
 pub async fn verify(store: &ObjectStore) -> Result<VerifyReport> {
+    verify_with_progress(store, &|_| {}).await
+}
+
+/// How far [`verify_with_progress`] has got: the chunks (and their bytes) checked so far out
+/// of those the manifest references.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyProgress {
+    /// Chunks checked.
+    pub chunks: u64,
+    /// Chunks to check.
+    pub total_chunks: u64,
+    /// Bytes of the chunks checked.
+    pub bytes: u64,
+    /// Bytes of all chunks to check.
+    pub total_bytes: u64,
+}
+
+/// [`verify`], calling `progress` before the first chunk and after each one (for a
+/// progress bar: `firn verify` shows one on a terminal).
+pub async fn verify_with_progress(
+    store: &ObjectStore,
+    progress: &(dyn Fn(VerifyProgress) + Sync),
+) -> Result<VerifyReport> {
     let manifest = load_latest_manifest(store).await?;
+    let mut done = VerifyProgress {
+        total_chunks: manifest.all_chunks().count() as u64,
+        total_bytes: manifest.all_chunks().map(|c| c.size).sum(),
+        ..VerifyProgress::default()
+    };
+    progress(done);
     let mut report = VerifyReport {
         manifest: manifest.clone(),
         chunks_ok: 0,
@@ -136,6 +165,9 @@ pub async fn verify(store: &ObjectStore) -> Result<VerifyReport> {
             }
             Err(damage) => report.damaged.push(damage),
         }
+        done.chunks += 1;
+        done.bytes += meta.size;
+        progress(done);
     }
     for (_, object) in crate::write::wal::list_shipped(store).await? {
         let name = object.path;

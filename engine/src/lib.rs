@@ -30,6 +30,7 @@ pub mod blocking;
 mod changes;
 mod checkpoint;
 mod clone;
+pub mod config;
 mod copy;
 mod crash_point;
 mod db;
@@ -42,6 +43,7 @@ mod local;
 mod memtable;
 mod metrics;
 mod options;
+mod prometheus_export;
 mod read;
 mod restore;
 mod signal;
@@ -57,11 +59,12 @@ pub use copy::{copy_database, CopyProgress, CopyReport};
 pub use db::snapshot::Snapshot;
 pub use db::Db;
 pub use error::{Error, Result};
-pub use metrics::{CacheCounts, DurabilityStatus, Metrics};
+pub use metrics::{CacheCounts, DurabilityStatus, Metrics, RequestPrices};
 pub use options::{
     Durability, Options, ReadOptions, WriteOptions, DEFAULT_MAX_KEY_SIZE, DEFAULT_MAX_VALUE_SIZE,
     WAL_BUFFER_BYTES,
 };
+pub use prometheus_export::PrometheusCollector;
 pub use read::iter::DbIterator;
 pub use read::Record;
 pub use restore::{restore_database, RestorePoint, RestoreReport};
@@ -79,6 +82,9 @@ pub use firn_store::{ObjectStore, RequestCounts};
 /// order, for composite keys and prefix scans (`tuple::range`). The
 /// encoding is documented in `tuple/FORMAT.md`.
 pub use firn_tuple as tuple;
+/// The `prometheus` crate [`PrometheusCollector`] implements, re-exported so a service
+/// registers it with a registry of the same version.
+pub use prometheus;
 
 /// Locks `m`, carrying on after a panic elsewhere poisoned it (every
 /// critical section leaves its data consistent at each step).

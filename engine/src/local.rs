@@ -1,61 +1,155 @@
-//! The local directory: writer lock, database identity, WAL folder.
+//! The local directory: lock, database identity, WAL folder, local read state.
 //!
 //! ```text
-//! <local_dir>/LOCK       flock'ed by the writer process
+//! <local_dir>/LOCK       flock'ed by the process that writes here; holds its role
 //! <local_dir>/IDENTITY   "firn-db <uuid>\n": the database this folder serves
 //! <local_dir>/WRITER_ID  "firn-writer <uuid>\n": this folder's id in writer claims
 //! <local_dir>/wal/       WAL segments (see wal/FORMAT.md)
 //! <local_dir>/index/     one mapped index file per chunk (local_index.rs;
 //!                        format in chunk/FORMAT.md, "Local index file")
 //! <local_dir>/cache/     the disk block cache (disk_cache.rs)
+//! <local_dir>/MANIFEST   a copy of the newest manifest version a reader loaded (the
+//!                        object's bytes, checksummed), reused while it is the newest
 //! ```
 //!
-//! Only the WAL matters for durability; `index/` and `cache/` are rebuilt
+//! Only the WAL matters for durability; `index/`, `cache/` and `MANIFEST` are rebuilt
 //! from the object store when missing.
+//!
+//! One process at a time writes here: the one holding `LOCK`. A writer and a follower
+//! always take it; a read-only handle with [`Options::reader_local_state`] takes it when it
+//! is free (and then writes `IDENTITY`, `index/`, `cache/` and `MANIFEST`, never `wal/`),
+//! and otherwise uses the folder without writing. The holder writes its role into `LOCK`
+//! (`firn-lock writer|reader pid=N`), so a writer that finds the lock taken by a reader
+//! waits for it (up to [`READER_LOCK_WAIT`]) instead of failing at once.
+//!
+//! [`Options::reader_local_state`]: crate::Options::reader_local_state
 
 use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
 const IDENTITY_PREFIX: &str = "firn-db ";
 const WRITER_PREFIX: &str = "firn-writer ";
+const LOCK_PREFIX: &str = "firn-lock ";
+/// The local copy of the newest manifest version a reader loaded.
+pub(crate) const MANIFEST_COPY: &str = "MANIFEST";
 
-/// An opened local directory. The writer's lock is held while this lives.
+/// How long a writer (or follower) waits for a read-only process to release the local
+/// directory's lock before it fails with [`Error::Locked`].
+pub(crate) const READER_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Who takes a local directory's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A writer or a follower: needs the lock.
+    Writer,
+    /// A read-only handle keeping its local state: takes the lock only if free.
+    Reader,
+}
+
+/// What [`LocalDir::lock`] found.
+pub(crate) enum Locking {
+    /// The lock is ours.
+    Held(LocalDir),
+    /// Another process holds it; `reader` when that process says it is a read-only one.
+    Busy { reader: bool },
+}
+
+/// An opened local directory. The lock is held while this lives, if taken.
 pub(crate) struct LocalDir {
     pub root: PathBuf,
     _lock: Option<File>,
 }
 
 impl LocalDir {
-    /// Opens `root`. A writer creates it and takes the lock (failing with
-    /// [`Error::Locked`] if another process has it); a reader touches nothing.
-    pub(crate) fn open(root: &Path, writer: bool) -> Result<LocalDir> {
-        if !writer {
-            return Ok(LocalDir {
-                root: root.to_path_buf(),
-                _lock: None,
-            });
+    /// Opens `root` without its lock: nothing is written through it.
+    pub(crate) fn unlocked(root: &Path) -> LocalDir {
+        LocalDir {
+            root: root.to_path_buf(),
+            _lock: None,
         }
-        std::fs::create_dir_all(root.join("wal")).map_err(|e| Error::io(root, e))?;
+    }
+
+    /// Creates `root` (and `wal/` for a writer) and tries to take the lock for `role`.
+    pub(crate) fn lock(root: &Path, role: Role) -> Result<Locking> {
+        let made = match role {
+            Role::Writer => std::fs::create_dir_all(root.join("wal")),
+            Role::Reader => std::fs::create_dir_all(root),
+        };
+        made.map_err(|e| Error::io(root, e))?;
         let path = root.join("LOCK");
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked(root.to_path_buf()))
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let reader = text.starts_with(&format!("{LOCK_PREFIX}reader"));
+                return Ok(Locking::Busy { reader });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
-        Ok(LocalDir {
+        let who = match role {
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+        };
+        let line = format!("{LOCK_PREFIX}{who} pid={}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.write_all(line.as_bytes()))
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Locking::Held(LocalDir {
             root: root.to_path_buf(),
             _lock: Some(file),
-        })
+        }))
+    }
+
+    /// Opens `root` as a writer (or follower) does: takes the lock, waiting up to
+    /// [`READER_LOCK_WAIT`] while a read-only process holds it; [`Error::Locked`] if another
+    /// writer or follower has it, or the reader keeps it longer.
+    pub(crate) async fn open_writer(root: &Path) -> Result<LocalDir> {
+        let started = firn_store::clock::now_ms();
+        loop {
+            match LocalDir::lock(root, Role::Writer)? {
+                Locking::Held(dir) => return Ok(dir),
+                Locking::Busy { reader: true }
+                    if firn_store::clock::now_ms().saturating_sub(started)
+                        < READER_LOCK_WAIT.as_millis() as u64 =>
+                {
+                    firn_store::clock::sleep(Duration::from_millis(20)).await;
+                }
+                Locking::Busy { .. } => return Err(Error::Locked(root.to_path_buf())),
+            }
+        }
+    }
+
+    /// Whether this process holds the lock (and so may write here).
+    pub(crate) fn held(&self) -> bool {
+        self._lock.is_some()
+    }
+
+    /// The local copy of the newest manifest version, if any (unchecked bytes: the caller
+    /// decodes them, which verifies their checksum).
+    pub(crate) fn manifest_copy(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.root.join(MANIFEST_COPY)).ok()
+    }
+
+    /// Keeps `bytes` (a manifest object) as the local copy; only the lock holder writes.
+    pub(crate) fn keep_manifest_copy(&self, bytes: &[u8]) -> Result<()> {
+        if !self.held() {
+            return Ok(());
+        }
+        let path = self.root.join(MANIFEST_COPY);
+        let tmp = self.root.join(format!("{MANIFEST_COPY}.tmp"));
+        std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
     }
 
     pub(crate) fn wal_dir(&self) -> PathBuf {

@@ -126,6 +126,100 @@ pub struct Metrics {
     pub run_chunks: u64,
     /// Highest sequence number visible to reads.
     pub visible_seq: u64,
+    /// The manifest version this handle reads from.
+    pub manifest_version: u64,
+    /// Chunks the manifest references (level 0 and runs).
+    pub chunks: u64,
+    /// Their bytes: the database's data in the bucket, without the shipped
+    /// WAL and the objects awaiting garbage collection.
+    pub chunk_bytes: u64,
+    /// Sorted runs a read may consult: each level-0 chunk counts as one,
+    /// each run as one.
+    pub sorted_runs: u64,
+    /// Compaction debt: bytes of the chunks the compaction planner would
+    /// merge next (its current plan's input), 0 when compaction has settled.
+    pub compaction_pending_bytes: u64,
+    /// Estimated cost of `requests` in US dollars, from
+    /// [`Options::request_prices`](crate::Options::request_prices) (S3
+    /// Standard's list prices by default). Requests only: storage and data
+    /// transfer are not included.
+    pub request_cost_usd: f64,
+}
+
+/// What an object store charges per request, in US dollars per 1,000
+/// requests of each kind: the price table behind
+/// [`Metrics::request_cost_usd`].
+///
+/// The default is Amazon S3 Standard's list price (us-east-1): PUT, COPY,
+/// POST and LIST at $0.005 per 1,000, GET and every other request (HEAD
+/// among them) at $0.0004 per 1,000, DELETE free. Set your own for another
+/// region, storage class or provider.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RequestPrices {
+    /// Dollars per 1,000 GET requests.
+    pub get_per_1000: f64,
+    /// Dollars per 1,000 PUT requests (multipart starts and completions too).
+    pub put_per_1000: f64,
+    /// Dollars per 1,000 LIST requests.
+    pub list_per_1000: f64,
+    /// Dollars per 1,000 DELETE requests.
+    pub delete_per_1000: f64,
+    /// Dollars per 1,000 HEAD requests.
+    pub head_per_1000: f64,
+}
+
+impl Default for RequestPrices {
+    fn default() -> RequestPrices {
+        RequestPrices::S3_STANDARD
+    }
+}
+
+impl RequestPrices {
+    /// Amazon S3 Standard's list prices (us-east-1).
+    pub const S3_STANDARD: RequestPrices = RequestPrices {
+        get_per_1000: 0.0004,
+        put_per_1000: 0.005,
+        list_per_1000: 0.005,
+        delete_per_1000: 0.0,
+        head_per_1000: 0.0004,
+    };
+
+    /// No charge for any request (a local folder, an in-memory store).
+    pub const FREE: RequestPrices = RequestPrices {
+        get_per_1000: 0.0,
+        put_per_1000: 0.0,
+        list_per_1000: 0.0,
+        delete_per_1000: 0.0,
+        head_per_1000: 0.0,
+    };
+
+    /// The estimated cost of `requests`, in US dollars.
+    pub fn cost(&self, requests: &RequestCounts) -> f64 {
+        let per = |count: u64, price: f64| count as f64 * price / 1000.0;
+        per(requests.get, self.get_per_1000)
+            + per(requests.put, self.put_per_1000)
+            + per(requests.list, self.list_per_1000)
+            + per(requests.delete, self.delete_per_1000)
+            + per(requests.head, self.head_per_1000)
+    }
+
+    /// Checks that every price is a finite, non-negative number.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, price) in [
+            ("get_per_1000", self.get_per_1000),
+            ("put_per_1000", self.put_per_1000),
+            ("list_per_1000", self.list_per_1000),
+            ("delete_per_1000", self.delete_per_1000),
+            ("head_per_1000", self.head_per_1000),
+        ] {
+            if !price.is_finite() || price < 0.0 {
+                return Err(format!(
+                    "request price {name} = {price} is not a non-negative number of dollars"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the read path found in each tier, and what it had to fetch.
@@ -231,4 +325,36 @@ pub struct DurabilityStatus {
     /// (milliseconds); `None` when every write is there, or when nothing
     /// tracks it (WAL shipping off, a read-only handle).
     pub oldest_unshipped_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_standard_prices_a_million_gets_at_forty_cents() {
+        let requests = RequestCounts {
+            get: 1_000_000,
+            put: 2_000,
+            list: 1_000,
+            delete: 5_000,
+            head: 1_000,
+            ..RequestCounts::default()
+        };
+        let cost = RequestPrices::default().cost(&requests);
+        // 0.40 (GET) + 0.01 (PUT) + 0.005 (LIST) + 0 (DELETE) + 0.0004 (HEAD).
+        assert!((cost - 0.4154).abs() < 1e-9, "{cost}");
+        assert_eq!(RequestPrices::FREE.cost(&requests), 0.0);
+    }
+
+    #[test]
+    fn negative_or_nan_prices_are_refused_by_name() {
+        let mut prices = RequestPrices::default();
+        assert!(prices.validate().is_ok());
+        prices.list_per_1000 = -1.0;
+        let err = prices.validate().unwrap_err();
+        assert!(err.contains("list_per_1000"), "{err}");
+        prices.list_per_1000 = f64::NAN;
+        assert!(prices.validate().is_err());
+    }
 }

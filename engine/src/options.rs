@@ -101,6 +101,18 @@ pub struct Options {
     /// (one process at a time) and writes its local index and disk cache
     /// there, so a restarted follower reads from local disk.
     pub follow: bool,
+    /// Let a read-only handle (not a checkpoint) keep its local state in
+    /// `local_dir`: when no other process holds the directory's lock, it
+    /// takes it and writes the local index (`index/`), the disk block cache
+    /// (`cache/`), `IDENTITY` and a copy of the newest manifest version
+    /// (`MANIFEST`) there, so the next read-only open of the same directory
+    /// reads from local disk (a repeated cold read costs no GET). It never
+    /// writes the bucket or the WAL. When a writer or follower holds the
+    /// lock, the handle uses the directory without writing. A writer that
+    /// finds the lock taken by such a reader waits up to 10 s for it. Off by
+    /// default (a read-only handle writes nothing); the `firn` command line
+    /// turns it on for its read commands.
+    pub reader_local_state: bool,
     /// How often a follower probes for new shipped WAL. 1 s by default.
     pub follow_interval: Duration,
     /// How often a read-only handle follows the manifest to its newest
@@ -219,6 +231,10 @@ pub struct Options {
     /// and `allow_unconditional_writes` — the unfenced single-writer mode for
     /// servers that ignore `If-None-Match` (see the README before using it).
     pub store: firn_store::StoreOptions,
+    /// The price table behind [`Metrics::request_cost_usd`](crate::Metrics::request_cost_usd)
+    /// and `firn_object_store_request_cost_usd_total` (S3 Standard's list
+    /// prices by default).
+    pub request_prices: crate::metrics::RequestPrices,
     /// Use this object store instead of building one from `url` (custom
     /// OpenDAL layers: fault injection, tracing, throttling). `url` still
     /// names the database in messages.
@@ -239,6 +255,7 @@ impl Options {
             local_dir: local_dir.into(),
             read_only: false,
             follow: false,
+            reader_local_state: false,
             follow_interval: Duration::from_secs(1),
             refresh_interval: Duration::from_secs(30),
             durability: Durability::Buffered,
@@ -274,6 +291,7 @@ impl Options {
             gc_interval: Duration::from_secs(30),
             checkpoint: None,
             store: firn_store::StoreOptions::default(),
+            request_prices: crate::metrics::RequestPrices::default(),
             object_store: None,
         }
     }
@@ -343,6 +361,9 @@ impl Options {
         }
         if let Err(e) = self.compaction.validate() {
             return Err(Error::InvalidArgument(e.to_string()));
+        }
+        if let Err(e) = self.request_prices.validate() {
+            return Err(Error::InvalidArgument(e));
         }
         if let Some(ttl) = self.default_ttl {
             if ttl.as_millis() == 0 || ttl > crate::write::batch::MAX_TTL {

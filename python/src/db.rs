@@ -372,6 +372,14 @@ impl Db {
         to_py_data(py, &db.metrics())
     }
 
+    /// The same counters in the Prometheus text exposition format (what
+    /// `firn stats --prometheus` prints): serve it from a metrics endpoint,
+    /// or parse it with `prometheus_client.parser`.
+    fn prometheus_text(&self, py: Python<'_>) -> PyResult<String> {
+        let db = check(py, self.shared.db())?;
+        Ok(db.metrics().to_prometheus_text())
+    }
+
     /// How far writes have got, as a dict: visible_seq, local_synced_seq,
     /// bucket_durable_seq, oldest_unshipped_ms.
     fn durability_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

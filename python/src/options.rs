@@ -52,6 +52,7 @@ pub(crate) const NAMES: &[&str] = &[
     "preload_indexes",
     "read_history",
     "read_only",
+    "reader_local_state",
     "refresh_interval",
     "request_timeout",
     "retry_delay",
@@ -91,6 +92,7 @@ fn apply_one(o: &mut firn::Options, name: &str, v: &Bound<'_, PyAny>) -> PyResul
     let c = &mut o.compaction;
     match name {
         "read_only" => o.read_only = boolean(name, v)?,
+        "reader_local_state" => o.reader_local_state = boolean(name, v)?,
         "follow" => o.follow = boolean(name, v)?,
         "follow_interval" => o.follow_interval = seconds(name, v)?,
         "refresh_interval" => o.refresh_interval = seconds(name, v)?,

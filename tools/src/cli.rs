@@ -6,6 +6,17 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+const STATS_ABOUT: &str = "Print engine metrics and a manifest summary. Opens read-only.
+
+--prometheus prints the metrics in the Prometheus text format, one family per
+metric: object-store requests by kind, bytes, the estimated request cost in US
+dollars (S3 Standard's list prices unless a config file sets others), cache
+hits and misses per tier, WAL syncs, write stalls, compaction debt, and the
+database's shape (chunks, bytes, sorted runs, manifest version). Counters are
+this process's own, from the moment it opened the database: the requests the
+command itself made. A service exports its live counters with
+Db::prometheus_collector (see the README).";
+
 const ABOUT: &str = "Inspect and change a Firn database: get/put/scan/load, flush, manifest, chunk-dump, verify, stats";
 
 const LONG_ABOUT: &str = "\
@@ -68,6 +79,14 @@ pub struct Cli {
     /// URL as writer; readers without it see only what is in the object store.
     #[arg(long, global = true, value_name = "DIR")]
     pub local: Option<PathBuf>,
+
+    /// Read options from a TOML file (every key: firn.example.toml). The
+    /// file is the base; FIRN_* variables (FIRN_MEMTABLE_SIZE,
+    /// FIRN_S3_REGION, ...) override it, and flags override both. Its `url`
+    /// and `local_dir` stand in for --db and --local (its `local_dir` is
+    /// ignored when --db replaces its `url`).
+    #[arg(long, global = true, env = "FIRN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// After the command, print the object-store request counts and bytes to
     /// stderr as one line: `requests: get=N put=N list=N delete=N head=N
@@ -209,10 +228,15 @@ pub enum Command {
     },
 
     /// Print engine metrics and a manifest summary. Opens read-only.
+    #[command(long_about = STATS_ABOUT)]
     Stats {
         /// One JSON object (`metrics`, `manifest`) instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "prometheus")]
         json: bool,
+        /// The metrics in the Prometheus text format (for node_exporter's
+        /// textfile collector, or a scrape by a script).
+        #[arg(long)]
+        prometheus: bool,
     },
 
     /// Flush, then merge every chunk into one sorted run, dropping

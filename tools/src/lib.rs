@@ -12,6 +12,7 @@ pub mod commands;
 pub mod error;
 pub mod escape;
 pub mod output;
+pub mod progress;
 pub mod session;
 
 use std::ffi::OsString;
@@ -102,6 +103,20 @@ fn usage_error(e: &clap::Error) -> u8 {
     }
 }
 
+/// The options of `--config FILE` (if given), overridden by the process's
+/// `FIRN_*` variables. A bad file or variable is an error naming it.
+fn load_config(file: Option<&std::path::Path>) -> Result<firn::config::Config, CliError> {
+    let plain = |e: firn::Error| match e {
+        firn::Error::InvalidArgument(message) => CliError::other(message),
+        other => CliError::from(other),
+    };
+    let base = match file {
+        Some(path) => firn::config::Config::from_toml_file(path).map_err(plain)?,
+        None => firn::config::Config::default(),
+    };
+    Ok(base.merge(firn::config::Config::from_env().map_err(plain)?))
+}
+
 /// Runs a parsed command line with output to `out`. Returns the exit code.
 pub fn run(cli: Cli, out: Out) -> u8 {
     install_logging(cli.verbose);
@@ -125,10 +140,21 @@ pub fn run(cli: Cli, out: Out) -> u8 {
         hex,
         wal_ship_interval,
         wal_ship_bytes,
+        config,
         verbose: _,
         command,
     } = cli;
+    let config = match load_config(config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            if let Some(line) = e.line() {
+                diag(&line);
+            }
+            return e.kind.code();
+        }
+    };
     let mut session = Session::new(db, local, Codec::from_hex_flag(hex), out)
+        .with_config(config)
         .with_checkpoint(checkpoint)
         .with_shipping(wal_ship_interval, wal_ship_bytes);
     let result = rt.block_on(commands::run(command, &mut session));

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+use firn::config::Config;
 use firn::{CacheCounts, Db, Options};
 use firn_store::{ObjectStore, RequestCounts};
 
@@ -17,8 +18,20 @@ use crate::output::Out;
 pub enum Access {
     /// Read-only: no writer lock, no epoch bump, nothing written.
     Read,
+    /// Read-only, keeping the local index, disk cache and manifest copy in
+    /// the local directory when it is free (`Options::reader_local_state`),
+    /// for short reads (`get`, `scan`) that a user repeats. Long-running
+    /// readers (`watch`) use `Read`, so they never keep a writer waiting.
+    ReadKeepingLocal,
     /// As the writer: claims a new epoch, which fences any other writer.
     Write,
+}
+
+impl Access {
+    /// Whether this access opens read-only.
+    pub fn reads(self) -> bool {
+        matches!(self, Access::Read | Access::ReadKeepingLocal)
+    }
 }
 
 /// The state of one command invocation.
@@ -36,6 +49,9 @@ pub struct Session {
     opened: Option<Db>,
     ship_interval: Option<std::time::Duration>,
     ship_bytes: Option<u64>,
+    /// `--config` and `FIRN_*` options (without the location, which
+    /// `with_config` moved into `db` and `local`).
+    config: Config,
 }
 
 impl Session {
@@ -52,7 +68,26 @@ impl Session {
             opened: None,
             ship_interval: None,
             ship_bytes: None,
+            config: Config::default(),
         }
+    }
+
+    /// Options from `--config` and `FIRN_*` variables, applied under the
+    /// flags. Their `url` stands in for `--db` (or `FIRN_DB`) when that is
+    /// not given, and their `local_dir` for `--local` when that is not
+    /// given, unless `--db` replaced their `url` (a local directory belongs
+    /// to one database).
+    pub fn with_config(mut self, mut config: Config) -> Session {
+        let (url, local) = config.take_location();
+        let db_replaced_url = self.db.is_some() && url.is_some();
+        if self.db.is_none() {
+            self.db = url;
+        }
+        if self.local.is_none() && !db_replaced_url {
+            self.local = local;
+        }
+        self.config = config;
+        self
     }
 
     /// `--wal-ship-interval` and `--wal-ship-bytes` (a writer's settings).
@@ -79,12 +114,14 @@ impl Session {
     /// except `memory://`, which gets a temporary local directory. Readers
     /// without `--local` get a local directory that does not exist (a reader
     /// creates nothing there), so they see exactly what the object store
-    /// holds. Read access to a database that does not exist fails without
+    /// holds; readers with one (or with a folder path) keep their local
+    /// index, disk cache and manifest copy there
+    /// ([`Options::reader_local_state`]). Read access to a database that does not exist fails without
     /// creating anything.
     pub fn options(&mut self, access: Access) -> CliResult<Options> {
         let Some(db) = self.db.clone() else {
             return Err(CliError::other(
-                "no database given: use --db <PATH|URL> or set FIRN_DB",
+                "no database given: use --db <PATH|URL>, set FIRN_DB, or set url in --config",
             ));
         };
         if db.is_empty() {
@@ -100,7 +137,7 @@ impl Session {
                 .to_ascii_lowercase();
             let local = match (&self.local, access) {
                 (Some(dir), _) => dir.clone(),
-                (None, Access::Read) => unused_local_dir(),
+                (None, Access::Read | Access::ReadKeepingLocal) => unused_local_dir(),
                 (None, Access::Write) if scheme == "memory" => {
                     let dir = unused_local_dir();
                     self.temp_local = Some(dir.clone());
@@ -116,13 +153,13 @@ impl Session {
                     )));
                 }
             };
-            if access == Access::Read && scheme == "file" {
+            if access.reads() && scheme == "file" {
                 check_exists(&db, file_url_path(&db).as_deref())?;
             }
             Options::new(db.clone(), local)
         } else {
             let path = Path::new(&db);
-            if access == Access::Read {
+            if access.reads() {
                 check_exists(&db, Some(&path.join("objects")))?;
             }
             let mut opts = Options::embedded(path)?;
@@ -131,7 +168,17 @@ impl Session {
             }
             opts
         };
-        let mut opts = opts.read_only(access == Access::Read);
+        let mut opts = opts;
+        self.config.apply_to(&mut opts).map_err(|e| match e {
+            firn::Error::InvalidArgument(message) => CliError::other(message),
+            other => CliError::from(other),
+        })?;
+        let mut opts = opts.read_only(access.reads());
+        // A read command keeps its local state (index, disk cache, manifest copy) in the
+        // local directory it was given, so repeating it reads from local disk. Without
+        // --local a URL's reader gets a directory nothing creates.
+        opts.reader_local_state =
+            access == Access::ReadKeepingLocal && (self.local.is_some() || !db.contains("://"));
         if let Some(interval) = self.ship_interval {
             opts.wal_ship_interval = interval;
         }
@@ -190,7 +237,7 @@ impl Session {
     /// could not open the database).
     pub fn open_store(&mut self) -> CliResult<ObjectStore> {
         let opts = self.options(Access::Read)?;
-        let store = ObjectStore::from_url(&opts.url)?;
+        let store = ObjectStore::from_url_with(&opts.url, &opts.store)?;
         self.store = Some(store.clone());
         Ok(store)
     }

@@ -326,6 +326,49 @@ fn stats_prints_metrics_and_a_manifest_summary() {
 }
 
 #[test]
+fn stats_prometheus_prints_every_family_typed_once_with_the_database_shape() {
+    let (_dir, db) = temp_db();
+    firn(&db, &["put", "k", "v"]).ok();
+    let text = firn(&db, &["stats", "--prometheus"]).ok().stdout;
+    let mut typed = std::collections::BTreeMap::new();
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+            assert!(
+                typed.insert(name.to_string(), kind.to_string()).is_none(),
+                "{name} typed twice"
+            );
+        } else if !line.starts_with("# HELP ") {
+            let (series, value) = line.rsplit_once(' ').expect("series value");
+            let name = series.split('{').next().unwrap_or(series);
+            assert!(typed.contains_key(name), "{name} has no # TYPE before it");
+            let value: f64 = value.parse().expect("a number");
+            samples.insert(series.to_string(), value);
+        }
+    }
+    assert_eq!(typed["firn_object_store_requests_total"], "counter");
+    assert_eq!(typed["firn_compaction_pending_bytes"], "gauge");
+    // The shape of the database, whatever process reads it.
+    assert_eq!(samples["firn_chunks"], 1.0);
+    assert_eq!(samples["firn_l0_chunks"], 1.0);
+    assert_eq!(samples["firn_sorted_runs"], 1.0);
+    // This process's own requests: it opened the database with GETs.
+    assert!(samples["firn_object_store_requests_total{kind=\"get\"}"] >= 1.0);
+    assert!(samples["firn_object_store_request_cost_usd_total"] > 0.0);
+    for tier in ["memory", "disk"] {
+        assert!(samples.contains_key(&format!("firn_cache_hits_total{{tier=\"{tier}\"}}")));
+    }
+
+    let both = firn(&db, &["stats", "--json", "--prometheus"]);
+    assert_eq!(
+        both.code, 3,
+        "--json and --prometheus conflict: {}",
+        both.stderr
+    );
+}
+
+#[test]
 fn ttl_puts_and_get_json_show_seq_write_time_and_expiry() {
     let (_dir, db) = temp_db();
     firn(&db, &["put", "session", "token", "--ttl", "1h"]).ok();

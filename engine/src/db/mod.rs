@@ -75,6 +75,37 @@ pub(crate) struct Writer {
 }
 
 impl DbCore {
+    /// A snapshot of the counters (see [`Db::metrics`]).
+    pub(crate) fn metrics(&self) -> Metrics {
+        let reader = &self.reader;
+        let chunks = &reader.chunks;
+        let mut m = Metrics {
+            requests: chunks.store.requests(),
+            ..Metrics::default()
+        };
+        self.metrics.fill(&mut m);
+        let (hits, misses) = chunks.cache.stats();
+        m.block_cache_hits = hits;
+        m.block_cache_misses = misses;
+        m.block_cache_bytes = chunks.cache.used() as u64;
+        m.cache = chunks.cache_counts();
+        let state = reader.view.current();
+        m.memtable_bytes = state.memtables().map(|t| t.size() as u64).sum();
+        m.frozen_memtables = state.frozen.len() as u64;
+        m.l0_chunks = state.tables.l0.len() as u64;
+        m.run_chunks = state.tables.runs.iter().map(|r| r.len() as u64).sum();
+        m.visible_seq = reader.view.visible_seq();
+        m.sorted_runs = (state.tables.l0.len() + state.tables.runs.len()) as u64;
+        let manifest = reader.view.manifest();
+        m.manifest_version = manifest.version;
+        m.chunks = manifest.all_chunks().count() as u64;
+        m.chunk_bytes = manifest.all_chunks().map(|c| c.size).sum();
+        m.compaction_pending_bytes = firn_compaction::plan(&manifest, &self.opts.compaction)
+            .map_or(0, |plan| plan.input_bytes);
+        m.request_cost_usd = self.opts.request_prices.cost(&m.requests);
+        m
+    }
+
     /// The last visible sequence number.
     pub(crate) fn visible_seq(&self) -> u64 {
         self.reader.view.visible_seq()
@@ -613,25 +644,19 @@ impl Db {
 
     /// A copy of the counters, including object-store requests.
     pub fn metrics(&self) -> Metrics {
-        let reader = &self.core.reader;
-        let chunks = &reader.chunks;
-        let mut m = Metrics {
-            requests: chunks.store.requests(),
-            ..Metrics::default()
-        };
-        self.core.metrics.fill(&mut m);
-        let (hits, misses) = chunks.cache.stats();
-        m.block_cache_hits = hits;
-        m.block_cache_misses = misses;
-        m.block_cache_bytes = chunks.cache.used() as u64;
-        m.cache = chunks.cache_counts();
-        let state = reader.view.current();
-        m.memtable_bytes = state.memtables().map(|t| t.size() as u64).sum();
-        m.frozen_memtables = state.frozen.len() as u64;
-        m.l0_chunks = state.tables.l0.len() as u64;
-        m.run_chunks = state.tables.runs.iter().map(|r| r.len() as u64).sum();
-        m.visible_seq = reader.view.visible_seq();
-        m
+        self.core.metrics()
+    }
+
+    /// A [`prometheus`] collector of this database's [`Metrics`], to
+    /// register with the embedding service's registry, with `const_labels`
+    /// on every series (e.g. `&[("db", "orders")]` to tell databases apart;
+    /// `&[]` for none). An invalid label name is [`Error::InvalidArgument`].
+    /// See [`PrometheusCollector`](crate::PrometheusCollector).
+    pub fn prometheus_collector(
+        &self,
+        const_labels: &[(&str, &str)],
+    ) -> Result<crate::PrometheusCollector> {
+        crate::PrometheusCollector::new(Arc::downgrade(&self.core), const_labels)
     }
 
     /// The manifest version this handle reads from.

@@ -21,7 +21,7 @@ use crate::db::replay::{replay_wal, Recovered};
 use crate::db::{Db, DbCore, Following, HandleGuard, Writer};
 use crate::error::{Error, Result};
 use crate::health::Health;
-use crate::local::{format_db_id, LocalDir};
+use crate::local::{format_db_id, LocalDir, Locking, Role};
 use crate::memtable::Memtable;
 use crate::metrics::EngineMetrics;
 use crate::options::Options;
@@ -74,7 +74,22 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
     // cache): it takes the directory's lock as a writer does, so no other
     // process writes there; it never writes the bucket.
     let follower = opts.follow && opts.checkpoint.is_none();
-    let local = LocalDir::open(&opts.local_dir, writer || follower)?;
+    let local = if writer || follower {
+        LocalDir::open_writer(&opts.local_dir).await?
+    } else if opts.reader_local_state && opts.checkpoint.is_none() {
+        match LocalDir::lock(&opts.local_dir, Role::Reader)? {
+            Locking::Held(dir) => dir,
+            Locking::Busy { .. } => {
+                tracing::debug!(
+                    local = %opts.local_dir.display(),
+                    "another process holds the local directory: reading without writing it"
+                );
+                LocalDir::unlocked(&opts.local_dir)
+            }
+        }
+    } else {
+        LocalDir::unlocked(&opts.local_dir)
+    };
     let manifests = ManifestStore::new(store.clone());
     let local_id = local.identity()?;
     if let Some(name) = &opts.checkpoint {
@@ -83,7 +98,17 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
         let recovered = Recovered::empty(opts.memtable_size);
         return assemble(opts, manifests, manifest, recovered, bucket, local, false).await;
     }
-    let manifest = match manifests.load_latest().await? {
+    // A read-only open reuses the local copy of the manifest while it is the newest
+    // version (one LIST, no GET), if this folder serves this database.
+    let copy = match (&local_id, writer) {
+        (Some(_), false) => local.manifest_copy(),
+        _ => None,
+    };
+    let (latest, fetched) = match manifests.load_latest_reusing(copy.as_deref()).await? {
+        Some((m, fetched)) => (Some(m), fetched),
+        None => (None, None),
+    };
+    let manifest = match latest {
         Some(m) => m,
         None if writer && local_id.is_none() => {
             manifests
@@ -116,8 +141,11 @@ pub(crate) async fn open(opts: Options) -> Result<Db> {
             })
         }
         Some(_) => {}
-        None if writer || follower => local.write_identity(&db_id)?,
+        None if writer || follower || local.held() => local.write_identity(&db_id)?,
         None => {}
+    }
+    if let (Some(bytes), false) = (&fetched, writer) {
+        local.keep_manifest_copy(bytes)?;
     }
     // Replay before claiming: a WAL left behind by a writer that was fenced
     // must not fence the writer that took over.
@@ -302,7 +330,7 @@ async fn assemble(
             memory_bytes: opts.block_cache_bytes,
             disk_bytes: opts.disk_cache_bytes,
             local_dir: ours.then(|| opts.local_dir.clone()),
-            writable: writer || opts.follow,
+            writable: local.held(),
             preload_indexes: opts.preload_indexes,
             scan_readahead: opts.scan_readahead,
             gc_grace: opts.gc_grace,

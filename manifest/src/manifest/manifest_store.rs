@@ -115,6 +115,29 @@ impl ManifestStore {
         }
     }
 
+    /// [`ManifestStore::load_latest`], reusing `copy` (the bytes of a version kept locally)
+    /// when it is the newest version: then one LIST and no GET. A copy that does not decode
+    /// (damaged, cut short) or holds another version is ignored. Returns the manifest and,
+    /// when it was fetched, the object's bytes, to keep as the next copy.
+    pub async fn load_latest_reusing(
+        &self,
+        copy: Option<&[u8]>,
+    ) -> Result<Option<(Manifest, Option<Bytes>)>, ManifestError> {
+        let Some(&newest) = self.list_versions().await?.last() else {
+            return Ok(None);
+        };
+        let name = manifest_object(newest);
+        if let Some(m) = copy
+            .and_then(|bytes| decode(bytes, &name).ok())
+            .filter(|m| m.version == newest)
+        {
+            return Ok(Some((m, None)));
+        }
+        let bytes = self.store.get(&name).await?;
+        let m = decode_version(&bytes, &name, newest)?;
+        Ok(Some((m, Some(bytes))))
+    }
+
     /// Loads version `v` (one GET); `None` if it does not exist.
     pub async fn load_version(&self, v: u64) -> Result<Option<Manifest>, ManifestError> {
         let name = manifest_object(v);
@@ -123,15 +146,7 @@ impl ManifestStore {
             Err(StoreError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let m = decode(&bytes, &name)?;
-        if m.version != v {
-            return Err(ManifestError::Corrupt {
-                object: name,
-                offset: HEADER_LEN as u64,
-                detail: format!("object holds version {}, not {v}", m.version),
-            });
-        }
-        Ok(Some(m))
+        decode_version(&bytes, &name, v).map(Some)
     }
 
     /// Follows `current` to the newest version by GETting `version + 1`, `+ 2`, ... until one
@@ -429,6 +444,19 @@ pub fn fresh_nonce() -> u64 {
 
 fn now_ms() -> u64 {
     firn_store::clock::now_ms()
+}
+
+/// Decodes manifest object `name`, which must hold version `v`.
+fn decode_version(bytes: &[u8], name: &str, v: u64) -> Result<Manifest, ManifestError> {
+    let m = decode(bytes, name)?;
+    if m.version != v {
+        return Err(ManifestError::Corrupt {
+            object: name.to_string(),
+            offset: HEADER_LEN as u64,
+            detail: format!("object holds version {}, not {v}", m.version),
+        });
+    }
+    Ok(m)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::commands::copy::store_named;
 use crate::error::{CliError, CliResult};
+use crate::progress::Progress;
 use crate::session::Session;
 
 /// Runs `clone SRC DEST`.
@@ -84,7 +85,10 @@ pub async fn restore(
     let from = store_named(src, true)?;
     let to = store_named(dest, false)?;
     session.track_store(&from);
-    let report = firn::restore_database(&from, &to, point).await?;
+    let working = Progress::working("restoring");
+    let report = firn::restore_database(&from, &to, point).await;
+    std::mem::drop(working);
+    let report = report?;
     if json {
         return session.out.json_line(&report);
     }

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use firn::{CopyProgress, Options};
 use firn_store::ObjectStore;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{CliError, CliResult};
+use crate::progress::{Progress, Unit};
 use crate::session::Session;
 
 /// The object store a `--db`-style name (a folder path, the embedded
@@ -39,21 +39,13 @@ pub async fn copy(
     let from = store_named(src, true)?;
     let to = store_named(dest, false)?;
     session.track_store(&from);
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, {eta} left",
-        )
-        .map_err(|e| CliError::other(format!("progress bar: {e}")))?
-        .progress_chars("=> "),
-    );
-    bar.set_message("copying");
+    let bar = Progress::new("copying", Some(0), Unit::Bytes);
     let progress = |p: CopyProgress| {
-        bar.set_length(p.total);
-        bar.set_position(p.bytes);
+        bar.set_total(p.total);
+        bar.set(p.bytes);
     };
     let report = firn::copy_database(&from, &to, checkpoint, &progress).await;
-    bar.finish_and_clear();
+    drop(bar);
     let report = report?;
     session.out.line(&format!(
         "copied manifest version {} ({} chunks, {} bytes; {} shipped WAL objects, {} bytes) \

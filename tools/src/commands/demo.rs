@@ -10,6 +10,7 @@ use firn::{Db, WriteBatch};
 use crate::cli::{ChunkDumpArgs, DemoArgs};
 use crate::commands::{chunk_dump, finish};
 use crate::error::{CliError, CliResult};
+use crate::progress::{Progress, Unit};
 use crate::session::{Access, Session};
 
 /// Runs `demo`.
@@ -64,13 +65,17 @@ async fn run(session: &mut Session, db: &Db, args: &DemoArgs) -> CliResult {
         v
     };
     let started = Instant::now();
+    let bar = Progress::new("writing", Some(args.keys), Unit::Items("keys"));
     let mut batch = WriteBatch::new();
     for i in 0..args.keys {
         batch.put(key(i), value(i));
         if batch.len() == 1000 || i + 1 == args.keys {
+            let n = batch.len() as u64;
             db.write(std::mem::take(&mut batch)).await?;
+            bar.add(n);
         }
     }
+    drop(bar);
     let wrote = started.elapsed();
     let out = &mut session.out;
     out.line(&format!(
@@ -82,7 +87,10 @@ async fn run(session: &mut Session, db: &Db, args: &DemoArgs) -> CliResult {
     ))?;
 
     let started = Instant::now();
-    let flushed = db.flush().await?;
+    let working = Progress::working("flushing");
+    let flushed = db.flush().await;
+    drop(working);
+    let flushed = flushed?;
     let m = db.metrics();
     out.line(&format!(
         "flushed into {} chunks ({} bytes) in {:.2?}; chunks made while loading: {}",
@@ -93,7 +101,11 @@ async fn run(session: &mut Session, db: &Db, args: &DemoArgs) -> CliResult {
     ))?;
 
     let started = Instant::now();
+    let bar = Progress::new("reading back", Some(args.keys), Unit::Items("keys"));
     for i in 0..args.keys {
+        if i % 1000 == 0 {
+            bar.set(i);
+        }
         let got = db.get(key(i)).await?;
         if got.as_deref() != Some(value(i).as_slice()) {
             return Err(CliError::other(format!(
@@ -103,6 +115,7 @@ async fn run(session: &mut Session, db: &Db, args: &DemoArgs) -> CliResult {
             )));
         }
     }
+    drop(bar);
     let read = started.elapsed();
     let mut scanned = 0u64;
     let mut it = db.scan_prefix("user:")?;

@@ -321,10 +321,13 @@ impl TotalsJson {
 }
 
 /// Prints the engine metrics of a read-only handle and a manifest summary.
-pub async fn stats(session: &mut Session, json: bool) -> CliResult {
+pub async fn stats(session: &mut Session, json: bool, prometheus: bool) -> CliResult {
     let db = session.open_db(Access::Read).await?;
     let body = async {
         let metrics = db.metrics();
+        if prometheus {
+            return session.out.raw(&metrics.to_prometheus_text());
+        }
         let manifest = db.manifest();
         let summary = ManifestSummary::of(&manifest);
         let totals = TotalsJson::of(&manifest.totals);

@@ -15,7 +15,7 @@ use crate::session::{Access, Session};
 /// Any missing key makes the command exit 1 after the rest are printed
 /// (`not found` on stderr, naming the keys when several were asked for).
 pub async fn get(session: &mut Session, keys: &[Vec<u8>]) -> CliResult {
-    let db = session.open_db(Access::Read).await?;
+    let db = session.open_db(Access::ReadKeepingLocal).await?;
     let body = async {
         let mut missing = Vec::new();
         let values = db.multi_get(keys).await?;
@@ -54,7 +54,7 @@ fn rfc3339(ms: u64) -> String {
 
 /// `get --json`: one object per key found, with its seq and times.
 pub async fn get_json(session: &mut Session, keys: &[Vec<u8>]) -> CliResult {
-    let db = session.open_db(Access::Read).await?;
+    let db = session.open_db(Access::ReadKeepingLocal).await?;
     let body = async {
         let mut missing = Vec::new();
         for key in keys {
@@ -238,7 +238,7 @@ pub async fn scan(
     reverse: bool,
     json: bool,
 ) -> CliResult {
-    let db = session.open_db(Access::Read).await?;
+    let db = session.open_db(Access::ReadKeepingLocal).await?;
     let body = async {
         if range.is_empty() || limit == Some(0) {
             return Ok(());

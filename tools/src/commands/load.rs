@@ -11,6 +11,7 @@ use crate::cli::LoadArgs;
 use crate::commands::finish;
 use crate::error::{CliError, CliResult};
 use crate::escape::{quote, Codec};
+use crate::progress::{Progress, Unit};
 use crate::session::{Access, Session};
 
 /// Parses one input line (without its line ending). `Ok(None)` for an empty
@@ -126,28 +127,45 @@ struct Pending {
 /// Runs `load`: reads the input (opened before the database, so a missing
 /// file changes nothing), writes batches, closes (which flushes).
 pub async fn load(session: &mut Session, args: &LoadArgs) -> CliResult {
-    let input: Box<dyn BufRead> = match args.input.as_deref() {
-        None => Box::new(std::io::stdin().lock()),
-        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+    let (input, size): (Box<dyn BufRead>, Option<u64>) = match args.input.as_deref() {
+        None => (Box::new(std::io::stdin().lock()), None),
+        Some(p) if p.as_os_str() == "-" => (Box::new(std::io::stdin().lock()), None),
         Some(p) => {
             // Exit 3, like every bad argument: exit 1 means a key or
             // object that is not in the database.
             let file = File::open(p)
                 .map_err(|e| CliError::other(format!("cannot open {}: {e}", p.display())))?;
-            Box::new(BufReader::with_capacity(256 << 10, file))
+            let size = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            (Box::new(BufReader::with_capacity(256 << 10, file)), size)
         }
     };
     let db = session.open_db(Access::Write).await?;
+    // The bar counts input bytes: a file's size is known, stdin's is not (a spinner).
+    let bar = Progress::new(
+        if args.sorted { "ingesting" } else { "loading" },
+        size,
+        Unit::Bytes,
+    );
     let body = if args.sorted {
-        ingest_lines(session, &db, input).await
+        ingest_lines(session, &db, input, &bar).await
     } else {
-        load_lines(session, &db, input, args).await
+        load_lines(session, &db, input, args, &bar).await
     };
+    drop(bar);
     finish(db, body).await
 }
 
 /// `load --sorted`: one bulk ingest of every line; nothing of it on error.
-async fn ingest_lines(session: &mut Session, db: &Db, mut input: Box<dyn BufRead>) -> CliResult {
+async fn ingest_lines(
+    session: &mut Session,
+    db: &Db,
+    mut input: Box<dyn BufRead>,
+    bar: &Progress,
+) -> CliResult {
     let mut ingest = db.bulk_ingest()?;
     let mut line_no = 0u64;
     let mut line = Vec::new();
@@ -164,6 +182,7 @@ async fn ingest_lines(session: &mut Session, db: &Db, mut input: Box<dyn BufRead
         if n == 0 {
             break;
         }
+        bar.add(n as u64);
         line_no += 1;
         let parsed = strip_line_end(&line).and_then(|text| parse_line(text, session.codec));
         let op = match parsed {
@@ -223,6 +242,7 @@ async fn load_lines(
     db: &Db,
     mut input: Box<dyn BufRead>,
     args: &LoadArgs,
+    bar: &Progress,
 ) -> CliResult {
     let opts = WriteOptions {
         durability: Some(match (args.sync, args.durability) {
@@ -242,6 +262,7 @@ async fn load_lines(
         if n == 0 {
             break;
         }
+        bar.add(n as u64);
         line_no += 1;
         let parsed = strip_line_end(&line).and_then(|text| parse_line(text, session.codec));
         let parsed = parsed.map_err(|why| {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::cli::CheckpointCommand;
 use crate::commands::finish;
 use crate::error::CliResult;
+use crate::progress::Progress;
 use crate::session::{Access, Session};
 
 /// Runs `compact`: a full compaction into one sorted run, waited for.
@@ -12,7 +13,14 @@ pub async fn compact(session: &mut Session) -> CliResult {
     let db = session.open_db(Access::Write).await?;
     let body = async {
         let before = db.manifest();
-        db.compact().await?;
+        let working = Progress::working(&format!(
+            "compacting {} chunks ({})",
+            before.all_chunks().count(),
+            indicatif::HumanBytes(before.all_chunks().map(|c| c.size).sum::<u64>())
+        ));
+        let compacted = db.compact().await;
+        drop(working);
+        compacted?;
         let after = db.manifest();
         let bytes = |m: &firn::Manifest| m.all_chunks().map(|c| c.size).sum::<u64>();
         session.out.line(&format!(

@@ -78,7 +78,7 @@ pub async fn run(command: Command, session: &mut Session) -> CliResult {
         Command::Manifest { json } => inspect::manifest(session, json).await,
         Command::ChunkDump(args) => chunk_dump::chunk_dump(session, &args).await,
         Command::Verify => verify::verify(session).await,
-        Command::Stats { json } => inspect::stats(session, json).await,
+        Command::Stats { json, prometheus } => inspect::stats(session, json, prometheus).await,
         Command::Status { json } => inspect::status(session, json).await,
         Command::Demo(args) => demo::demo(session, &args).await,
         Command::Compact => maintain::compact(session).await,

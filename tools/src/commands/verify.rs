@@ -4,6 +4,7 @@
 
 use crate::error::{CliError, CliResult};
 use crate::output::diag;
+use crate::progress::{Progress, Unit};
 use crate::session::Session;
 
 /// Runs `verify`: exit 0 with a summary when everything checks out, exit 2
@@ -11,7 +12,15 @@ use crate::session::Session;
 /// [`firn::inspect::verify`]).
 pub async fn verify(session: &mut Session) -> CliResult {
     let store = session.open_store()?;
-    let report = firn::inspect::verify(&store).await?;
+    let bar = Progress::new("verifying", Some(0), Unit::Bytes);
+    let progress = |p: firn::inspect::VerifyProgress| {
+        bar.set_total(p.total_bytes);
+        bar.set(p.bytes);
+        bar.say(&format!("verifying chunk {}/{}", p.chunks, p.total_chunks));
+    };
+    let report = firn::inspect::verify_with_progress(&store, &progress).await;
+    drop(bar);
+    let report = report?;
     let m = &report.manifest;
     let total = (report.chunks_ok + report.wal_objects_ok) as usize + report.damaged.len();
     let mut damaged: Vec<CliError> = report.damaged.into_iter().map(CliError::from).collect();

@@ -27,6 +27,7 @@ impl Run {
 pub fn firn_cmd(db: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_firn"));
     cmd.env_remove("FIRN_DB")
+        .env_remove("FIRN_CONFIG")
         .env_remove("RUST_LOG")
         .arg("--db")
         .arg(db);
