@@ -587,3 +587,62 @@ async fn a_reader_process_paused_past_the_grace_errs_clearly_then_recovers() {
         writer.close().await.unwrap();
     }
 }
+
+firn_tests::on_every_store!(
+    a_reader_behind_collected_versions_lists_rather_than_confirming_a_stale_one,
+);
+
+/// A read-only handle whose manifest was confirmed longer ago than the GC
+/// grace period follows the manifest by LISTing: the versions after its
+/// own may have been collected, and following `version + 1, + 2, ...`
+/// would stop at the hole and confirm a stale version as current, so a read
+/// of a collected chunk would look like corruption. Here the writer
+/// rewrites, compacts and collects with zero grace between two of the
+/// reader's periodic refreshes; after the refresh every read is right.
+async fn a_reader_behind_collected_versions_lists_rather_than_confirming_a_stale_one(
+    kind: StoreKind,
+) {
+    let env = TestDb::new(kind, "reader-behind");
+    let value = |round: u32, i: usize| format!("v{round}-{i:02}-{}", "z".repeat(600));
+    let writer = Db::open(writer_options(env.small_options())).await.unwrap();
+    for i in 0..20 {
+        writer.put(format!("p{i:02}"), value(1, i)).await.unwrap();
+    }
+    writer.flush().await.unwrap();
+
+    let mut opts = env.options_with_local("reader");
+    opts.read_only = true;
+    opts.gc_grace = Duration::from_millis(400);
+    opts.refresh_interval = Duration::from_millis(1500);
+    let reader = Db::open(opts).await.unwrap();
+    let opened = reader.manifest().version;
+
+    for i in 0..20 {
+        writer.put(format!("p{i:02}"), value(2, i)).await.unwrap();
+    }
+    writer.flush().await.unwrap();
+    writer.compact().await.unwrap();
+    let report = writer.gc(Duration::ZERO).await.unwrap();
+    assert!(report.chunks_deleted >= 1, "{kind}: {report:?}");
+    assert!(
+        report.manifests_deleted >= 1,
+        "{kind}: the versions after the reader's were collected: {report:?}"
+    );
+    // Past the reader's grace, and past its next periodic refresh.
+    firn_store::clock::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        reader.manifest().version > opened,
+        "{kind}: the periodic refresh found the newest version"
+    );
+    for i in 0..20 {
+        let got = reader.get(format!("p{i:02}")).await;
+        assert_eq!(
+            got.unwrap_or_else(|e| panic!("{kind}: p{i:02}: {e}"))
+                .as_deref(),
+            Some(value(2, i).as_bytes()),
+            "{kind}: p{i:02}"
+        );
+    }
+    reader.close().await.unwrap();
+    writer.close().await.unwrap();
+}

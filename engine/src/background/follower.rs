@@ -320,6 +320,10 @@ impl Follower {
         pos.manifest_checked = Instant::now();
         let current = self.deps.view.manifest();
         let manifests = &self.deps.manifests;
+        // After a long pause (a stopped process, a slow store), versions in
+        // between may be collected: the GET chain would stop at the hole and
+        // confirm a stale version as current.
+        let listing = listing || self.deps.chunks.versions_may_be_collected();
         let newest = if listing {
             match manifests.load_latest().await? {
                 Some(m) if m.db_id != current.db_id => {

@@ -197,6 +197,20 @@ impl ChunkStore {
         self.stale.notified().await;
     }
 
+    /// Whether this handle's manifest was last confirmed current so long ago
+    /// (half the GC grace period, a margin for the time between the check
+    /// and its confirmation) that versions published since may have been
+    /// superseded and collected: then following `version + 1, + 2, ...` can
+    /// stop early at a hole, and only a LIST finds the newest version.
+    /// Within it, every version published since is still in the bucket
+    /// (GC keeps a superseded version for the grace period).
+    pub(crate) fn versions_may_be_collected(&self) -> bool {
+        let age_ms = firn_store::clock::now_ms()
+            .saturating_sub(self.view.loaded_at_ms.load(Ordering::Relaxed));
+        let grace_ms = u64::try_from(self.gc_grace.as_millis()).unwrap_or(u64::MAX);
+        age_ms >= grace_ms / 2
+    }
+
     /// A refresh found manifest `version` still the newest: its chunks are
     /// as current as if it had just been loaded.
     pub(crate) fn confirm_current(&self, version: u64) {
