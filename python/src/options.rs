@@ -16,6 +16,12 @@ use crate::errors::invalid;
 pub(crate) const NAMES: &[&str] = &[
     "allow_unconditional_writes",
     "auto_compaction",
+    "azblob_account_key",
+    "azblob_account_name",
+    "azblob_connection_string",
+    "azblob_default_credential_chain",
+    "azblob_endpoint",
+    "azblob_sas_token",
     "block_cache_bytes",
     "block_size",
     "bloom_bits_per_key",
@@ -54,6 +60,11 @@ pub(crate) const NAMES: &[&str] = &[
     "read_only",
     "reader_local_state",
     "refresh_interval",
+    "request_price_delete_per_1000",
+    "request_price_get_per_1000",
+    "request_price_head_per_1000",
+    "request_price_list_per_1000",
+    "request_price_put_per_1000",
     "request_timeout",
     "retry_delay",
     "retry_max_delay",
@@ -166,6 +177,12 @@ fn apply_one(o: &mut firn::Options, name: &str, v: &Bound<'_, PyAny>) -> PyResul
             }
         }
         "s3_default_credential_chain" => s.s3_default_credential_chain = boolean(name, v)?,
+        "azblob_connection_string" => s.azblob_connection_string = optional_string(name, v)?,
+        "azblob_endpoint" => s.azblob_endpoint = optional_string(name, v)?,
+        "azblob_account_name" => s.azblob_account_name = optional_string(name, v)?,
+        "azblob_account_key" => s.azblob_account_key = optional_string(name, v)?,
+        "azblob_sas_token" => s.azblob_sas_token = optional_string(name, v)?,
+        "azblob_default_credential_chain" => s.azblob_default_credential_chain = boolean(name, v)?,
         "allow_unconditional_writes" => s.allow_unconditional_writes = boolean(name, v)?,
         "request_timeout" => s.request_timeout = seconds(name, v)?,
         "io_timeout" => s.io_timeout = seconds(name, v)?,
@@ -175,6 +192,12 @@ fn apply_one(o: &mut firn::Options, name: &str, v: &Bound<'_, PyAny>) -> PyResul
         "multipart_threshold" => s.multipart_threshold = int(name, v)?,
         "multipart_part_size" => s.multipart_part_size = int(name, v)?,
         "multipart_concurrency" => s.multipart_concurrency = int(name, v)?,
+        // The request price table (US dollars per 1,000 requests).
+        "request_price_get_per_1000" => o.request_prices.get_per_1000 = dollars(name, v)?,
+        "request_price_put_per_1000" => o.request_prices.put_per_1000 = dollars(name, v)?,
+        "request_price_list_per_1000" => o.request_prices.list_per_1000 = dollars(name, v)?,
+        "request_price_delete_per_1000" => o.request_prices.delete_per_1000 = dollars(name, v)?,
+        "request_price_head_per_1000" => o.request_prices.head_per_1000 = dollars(name, v)?,
         _ => {
             return Err(invalid(format!(
                 "unknown option {name:?}; firn.open accepts: {}",
@@ -190,6 +213,16 @@ fn show(v: &Bound<'_, PyAny>) -> String {
     v.repr()
         .map(|r| r.to_string())
         .unwrap_or_else(|_| "<value>".into())
+}
+
+fn dollars(name: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    match v.extract::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 && !v.is_instance_of::<pyo3::types::PyBool>() => Ok(x),
+        _ => Err(invalid(format!(
+            "option {name}: expected a non-negative number of US dollars, got {}",
+            show(v)
+        ))),
+    }
 }
 
 fn boolean(name: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {

@@ -1,11 +1,15 @@
 """Shared fixtures of the Python suite.
 
 `store` runs a test once per kind of object store: `file` (the embedded
-default: a temporary folder acting as the bucket) and `s3` (a fresh prefix in
+default: a temporary folder acting as the bucket), `s3` (a fresh prefix in
 the bucket of the S3 server named by FIRN_TEST_S3_ENDPOINT and
 FIRN_TEST_S3_BUCKET, with credentials and region from the usual AWS_*
-variables; scripts/test.sh starts a local server and sets them all). Without
-a server the S3 variants skip, unless FIRN_REQUIRE_S3=1: then they fail.
+variables) and `azblob` (a fresh prefix in the container
+FIRN_TEST_AZBLOB_CONTAINER of the Azure Blob service that
+AZURE_STORAGE_CONNECTION_STRING names). scripts/test.sh starts a local S3
+server and Azurite and sets them all. Without a server the S3 and Azure
+variants skip, unless FIRN_REQUIRE_S3=1 or FIRN_REQUIRE_AZBLOB=1: then they
+fail.
 """
 
 import os
@@ -26,6 +30,14 @@ def s3_settings():
     return None
 
 
+def azblob_container():
+    """The test run's Azure Blob container, or None."""
+    container = os.environ.get("FIRN_TEST_AZBLOB_CONTAINER", "").strip()
+    if container and os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "").strip():
+        return container
+    return None
+
+
 class Location:
     """A database location for one test: an object-store URL, options that
     reach it, and local directories under a temporary folder."""
@@ -37,6 +49,10 @@ class Location:
         if kind == "file":
             self.objects = root / "objects"
             self.url = f"file://{self.objects}"
+        elif kind == "azblob":
+            # Account, endpoint and key come from AZURE_STORAGE_CONNECTION_STRING.
+            self.objects = None
+            self.url = f"azblob://{azblob_container()}/firn-python-tests/{uuid.uuid4().hex}"
         else:
             endpoint, bucket = s3_settings()
             self.objects = None
@@ -56,7 +72,7 @@ class Location:
         return f"<{self.kind} {self.url}>"
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", "s3", "azblob"])
 def store(request, tmp_path):
     if request.param == "s3" and s3_settings() is None:
         why = (
@@ -65,6 +81,14 @@ def store(request, tmp_path):
         )
         if os.environ.get("FIRN_REQUIRE_S3") == "1":
             pytest.fail(f"FIRN_REQUIRE_S3=1 but {why}", pytrace=False)
+        pytest.skip(why)
+    if request.param == "azblob" and azblob_container() is None:
+        why = (
+            "FIRN_TEST_AZBLOB_CONTAINER and AZURE_STORAGE_CONNECTION_STRING are not set; run "
+            "scripts/test.sh, or point them at an Azure Blob container"
+        )
+        if os.environ.get("FIRN_REQUIRE_AZBLOB") == "1":
+            pytest.fail(f"FIRN_REQUIRE_AZBLOB=1 but {why}", pytrace=False)
         pytest.skip(why)
     return Location(request.param, tmp_path)
 

@@ -6,6 +6,8 @@ import os
 import subprocess
 
 import pytest
+
+import firn
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -78,3 +80,20 @@ def test_firn_stats_prometheus_parses_with_prometheus_client(store):
     assert sample(got["firn_object_store_requests"], kind="put") == 0, "a read-only open writes nothing"
     assert got["firn_visible_seq"].type == "gauge"
     assert sample(got["firn_visible_seq"]) >= 2
+
+
+def test_a_custom_price_table_prices_the_requests(store):
+    prices = dict(request_price_get_per_1000=1.0, request_price_put_per_1000=10.0,
+                  request_price_list_per_1000=100.0, request_price_delete_per_1000=0.0,
+                  request_price_head_per_1000=1.0)
+    with store.open(**prices) as db:
+        db.put(b"k", b"v")
+        db.flush()
+        assert db.get(b"k") == b"v"
+        m = db.metrics()
+    r = m["requests"]
+    expected = (r["get"] + r["head"]) * 0.001 + r["put"] * 0.01 + r["list"] * 0.1
+    assert r["put"] >= 1
+    assert abs(m["request_cost_usd"] - expected) < 1e-9
+    with pytest.raises(firn.InvalidArgumentError, match="request_price_get_per_1000"):
+        store.open("other", request_price_get_per_1000=-1)
