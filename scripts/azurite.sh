@@ -26,6 +26,8 @@ KEY="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/K
 
 say() { printf 'azurite: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+# shellcheck source=lib/stop-server.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/stop-server.sh"
 
 usage() {
     sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -92,23 +94,7 @@ OUT
 }
 
 stop() {
-    local pid="${1:-}"
-    [[ "$pid" =~ ^[0-9]+$ ]] || die "usage: $0 stop PID (the FIRN_AZURITE_PID that start printed)"
-    if ! kill -0 "$pid" 2>/dev/null; then
-        say "no process $pid (already stopped)"
-        return 0
-    fi
-    # Never signal a process that is not our emulator.
-    if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q azurite-blob; then
-        die "process $pid is not azurite-blob; not stopping it"
-    fi
-    kill "$pid"
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || { say "stopped $pid"; return 0; }
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    say "killed $pid"
+    stop_server "${1:-}" azurite-blob "azurite-blob" FIRN_AZURITE_PID
 }
 
 case "${1:-}" in

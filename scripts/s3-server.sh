@@ -22,6 +22,8 @@ START_TIMEOUT_SECS=60
 
 say() { printf 's3-server: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+# shellcheck source=lib/stop-server.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/stop-server.sh"
 
 usage() {
     sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -116,23 +118,7 @@ OUT
 }
 
 stop() {
-    local pid="${1:-}"
-    [[ "$pid" =~ ^[0-9]+$ ]] || die "usage: $0 stop PID (the FIRN_S3_SERVER_PID that start printed)"
-    if ! kill -0 "$pid" 2>/dev/null; then
-        say "no process $pid (already stopped)"
-        return 0
-    fi
-    # Never signal a process that is not our server.
-    if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q moto_server; then
-        die "process $pid is not a moto_server; not stopping it"
-    fi
-    kill "$pid"
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || { say "stopped $pid"; return 0; }
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    say "killed $pid"
+    stop_server "${1:-}" moto_server "a moto_server" FIRN_S3_SERVER_PID
 }
 
 case "${1:-}" in

@@ -10,14 +10,13 @@
 
 use std::sync::Arc;
 
-use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{ErrorKind, Operator};
 
 use crate::counts::Counters;
 use crate::error::StoreError;
 use crate::options::StoreOptions;
 use crate::s3::{check_endpoint, endpoint_host};
-use crate::wire::WireCountLayer;
+use crate::wire::with_remote_layers;
 
 /// The variable holding the connection string when [`StoreOptions::azblob_connection_string`]
 /// is unset.
@@ -418,22 +417,12 @@ impl AzblobTarget {
                 self.describe()
             ),
         })?;
-        // As for S3: the timeout applies to each attempt, the retry layer outside it restarts
-        // timed-out attempts; conditional creates are retried with their condition.
-        let retry = RetryLayer::new()
-            .with_jitter()
-            .with_factor(2.0)
-            .with_min_delay(opts.retry_min_delay)
-            .with_max_delay(opts.retry_max_delay)
-            .with_max_times(opts.max_retries);
-        Ok(op
-            .layer(
-                TimeoutLayer::new()
-                    .with_timeout(opts.request_timeout)
-                    .with_io_timeout(opts.io_timeout),
-            )
-            .layer(retry)
-            .layer(WireCountLayer::new(counters, endpoint_host(&self.endpoint))))
+        Ok(with_remote_layers(
+            op,
+            opts,
+            counters,
+            endpoint_host(&self.endpoint),
+        ))
     }
 
     /// Turns the failure of [`super::ObjectStore::check_access`]'s request into one clear

@@ -7,13 +7,12 @@
 
 use std::sync::Arc;
 
-use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{ErrorKind, Operator};
 
 use crate::counts::Counters;
 use crate::error::StoreError;
 use crate::options::StoreOptions;
-use crate::wire::WireCountLayer;
+use crate::wire::with_remote_layers;
 
 /// The region used when neither the options nor the environment name one.
 const DEFAULT_REGION: &str = "us-east-1";
@@ -268,23 +267,12 @@ impl S3Target {
             url: url.to_string(),
             reason: format!("cannot set up the S3 client for {}: {e}", self.describe()),
         })?;
-        // Order matters: the timeout applies to each attempt (inside), the retry layer
-        // outside it restarts timed-out attempts. See `ObjectStore::put_if_absent` for why
-        // retrying a conditional create is safe.
-        let retry = RetryLayer::new()
-            .with_jitter()
-            .with_factor(2.0)
-            .with_min_delay(opts.retry_min_delay)
-            .with_max_delay(opts.retry_max_delay)
-            .with_max_times(opts.max_retries);
-        Ok(op
-            .layer(
-                TimeoutLayer::new()
-                    .with_timeout(opts.request_timeout)
-                    .with_io_timeout(opts.io_timeout),
-            )
-            .layer(retry)
-            .layer(WireCountLayer::new(counters, endpoint_host(&self.endpoint))))
+        Ok(with_remote_layers(
+            op,
+            opts,
+            counters,
+            endpoint_host(&self.endpoint),
+        ))
     }
 
     /// Turns the failure of [`super::ObjectStore::check_access`]'s request into one clear

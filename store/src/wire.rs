@@ -12,6 +12,32 @@ use opendal::raw::{Layer, Servicer};
 use opendal::{Buffer, HttpBody, HttpTransport, HttpTransporter, OperationContext};
 
 use crate::counts::{Counters, RequestKind};
+use crate::options::StoreOptions;
+
+/// The layers of every remote service's operator (S3, Azure Blob), in order: the timeout
+/// applies to each attempt (inside), the retry layer outside it restarts failed and timed-out
+/// attempts (retrying a conditional create is safe, see `ObjectStore::put_if_absent`), and
+/// the wire counter counts every HTTP request sent to `host`, each retry included.
+pub(crate) fn with_remote_layers(
+    op: opendal::Operator,
+    opts: &StoreOptions,
+    counters: Arc<Counters>,
+    host: String,
+) -> opendal::Operator {
+    let retry = opendal::layers::RetryLayer::new()
+        .with_jitter()
+        .with_factor(2.0)
+        .with_min_delay(opts.retry_min_delay)
+        .with_max_delay(opts.retry_max_delay)
+        .with_max_times(opts.max_retries);
+    op.layer(
+        opendal::layers::TimeoutLayer::new()
+            .with_timeout(opts.request_timeout)
+            .with_io_timeout(opts.io_timeout),
+    )
+    .layer(retry)
+    .layer(WireCountLayer::new(counters, host))
+}
 
 /// An OpenDAL layer that counts the HTTP requests sent to one endpoint host.
 #[derive(Debug, Clone)]
